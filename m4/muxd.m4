@@ -1,0 +1,28 @@
+# muxd.m4 -- the project's own autoconf macros.
+
+# AX_MUXD_PTHREAD: find the flag that links POSIX threads; sets PTHREAD_LIBS.
+AC_DEFUN([AX_MUXD_PTHREAD], [
+  AC_SEARCH_LIBS([pthread_create], [pthread], [],
+    [AC_MSG_ERROR([muxd needs POSIX threads])])
+])
+
+# MUXD_WARN_CFLAGS: every warning flag from the list the compiler takes,
+# substituted as WARN_CFLAGS. Messages are cut to their buffers on purpose
+# (a hostile --listen value must not grow a log line), hence
+# -Wno-format-truncation.
+AC_DEFUN([MUXD_WARN_CFLAGS], [
+  WARN_CFLAGS=
+  for flag in -Wall -Wextra -Wshadow -Wpointer-arith -Wcast-align \
+      -Wwrite-strings -Wstrict-prototypes -Wmissing-prototypes \
+      -Wmissing-declarations -Wformat=2 -Wundef -Wvla -Wnull-dereference \
+      -Wdouble-promotion -Wimplicit-fallthrough -Wno-format-truncation; do
+    AC_MSG_CHECKING([whether $CC accepts $flag])
+    saved_CFLAGS=$CFLAGS
+    CFLAGS="$CFLAGS -Werror $flag"
+    AC_COMPILE_IFELSE([AC_LANG_PROGRAM([], [])],
+      [AC_MSG_RESULT([yes]); WARN_CFLAGS="$WARN_CFLAGS $flag"],
+      [AC_MSG_RESULT([no])])
+    CFLAGS=$saved_CFLAGS
+  done
+  AC_SUBST([WARN_CFLAGS])
+])

@@ -1,0 +1,206 @@
+/* blocking.c -- the accept loop and serve loop of the blocking engines. */
+#include "blocking.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "service.h"
+#include "signals.h"
+
+int acceptor_init(struct acceptor *a, const struct server *srv)
+{
+	size_t n = srv->n_listeners;
+
+	memset(a, 0, sizeof *a);
+	a->srv = srv;
+	a->fds = calloc(n + 1, sizeof *a->fds);
+	if (!a->fds)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		a->fds[i] = (struct pollfd){ srv->listeners[i].fd, POLLIN, 0 };
+	a->fds[n] = (struct pollfd){ sig_wakeup_fd(), POLLIN, 0 };
+	return 0;
+}
+
+void acceptor_close(struct acceptor *a)
+{
+	for (size_t i = 0; i < a->srv->n_listeners; i++)
+		close(a->srv->listeners[i].fd);
+	free(a->fds);
+	a->fds = NULL;
+}
+
+/* Try the listeners poll found ready, starting after the last one served
+ * so that a busy listener does not starve the others. */
+static int try_accept(struct acceptor *a, struct accepted *out)
+{
+	size_t n = a->srv->n_listeners;
+
+	for (size_t k = 0; k < n; k++) {
+		size_t i = (a->next + k) % n;
+
+		if (!(a->fds[i].revents & POLLIN))
+			continue;
+		out->fd = net_accept(a->fds[i].fd, false, &out->peer);
+		if (out->fd >= 0) {
+			out->listener = &a->srv->listeners[i];
+			a->next = i + 1;
+			return 0;
+		}
+		if (net_out_of_resources(errno)) {
+			log_error("accept: %s; pausing accepts for %d ms",
+				  strerror(errno), ACCEPT_PAUSE_MS);
+			a->resume_at = clock_ms() + ACCEPT_PAUSE_MS;
+			return -1;
+		}
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			log_error("accept %s: %s",
+				  a->srv->listeners[i].service->name, strerror(errno));
+	}
+	return -1;
+}
+
+/* poll(2) the listeners and the signal pipe; while accepting is paused,
+ * only the pipe. Returns what the pipe said, or ACCEPT_CONN to try. */
+static enum accept_result wait_ready(struct acceptor *a)
+{
+	size_t n = a->srv->n_listeners;
+	int64_t pause = a->resume_at - clock_ms();
+	struct pollfd *fds = pause > 0 ? &a->fds[n] : a->fds;
+	nfds_t count = pause > 0 ? 1 : (nfds_t)n + 1;
+
+	for (size_t i = 0; i <= n; i++)
+		a->fds[i].revents = 0;
+	if (poll(fds, count, pause > 0 ? (int)pause : -1) < 0 && errno != EINTR)
+		log_error("poll: %s", strerror(errno));
+	if (a->fds[n].revents) {
+		sig_drain();
+		return sig_stop_requested() ? ACCEPT_STOP : ACCEPT_WAKEUP;
+	}
+	return sig_stop_requested() ? ACCEPT_STOP : ACCEPT_CONN;
+}
+
+enum accept_result acceptor_next(struct acceptor *a, unsigned active,
+				 struct accepted *out)
+{
+	for (;;) {
+		enum accept_result r = wait_ready(a);
+
+		if (r != ACCEPT_CONN)
+			return r;
+		if (try_accept(a, out) < 0)
+			continue;
+		if (active < a->srv->max_conns)
+			return ACCEPT_CONN;
+		log_conn("refused %s connection: %u open (--max-conns)",
+			 out->listener->service->name, active);
+		close(out->fd);
+	}
+}
+
+struct blocking_conn {
+	int fd;
+	const struct server *srv;
+	struct svc_session session;
+	unsigned long long bytes_in, bytes_out;
+	unsigned char buf[CONN_BUF_SIZE];
+};
+
+static void set_timeouts(int fd, int64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+/* EINTR: a stop signal reached this thread. Go on within the grace period,
+ * with timeouts no longer than what is left of it. */
+static bool keep_going_after_signal(struct blocking_conn *c)
+{
+	int64_t left = sig_grace_left_ms();
+	int64_t idle = (int64_t)c->srv->idle_timeout * 1000;
+
+	if (left < 0)
+		return true;
+	if (left == 0)
+		return false;
+	set_timeouts(c->fd, idle && idle < left ? idle : left);
+	return true;
+}
+
+static int send_all(struct blocking_conn *c, size_t len)
+{
+	const unsigned char *p = c->buf;
+
+	while (len > 0) {
+		ssize_t n = write(c->fd, p, len);
+
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			c->bytes_out += (size_t)n;
+		} else if (n < 0 && errno == EINTR && keep_going_after_signal(c)) {
+			continue;
+		} else {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* One step: produce or read, then send. Returns 0 to go on, -1 when the
+ * connection is over (errno 0: ended normally). */
+static int serve_step(struct blocking_conn *c)
+{
+	ssize_t n;
+
+	if (svc_is_producer(&c->session))
+		return send_all(c, svc_fill(&c->session, c->buf, sizeof c->buf));
+	n = read(c->fd, c->buf, sizeof c->buf);
+	if (n > 0) {
+		c->bytes_in += (size_t)n;
+		return send_all(c, svc_input(&c->session, c->buf, (size_t)n));
+	}
+	if (n == 0) {
+		svc_eof(&c->session);
+		return 0;
+	}
+	if (errno == EINTR && keep_going_after_signal(c))
+		return 0;
+	return -1;
+}
+
+static const char *end_reason(int err)
+{
+	if (err == EAGAIN || err == EWOULDBLOCK)
+		return "idle timeout";
+	if (err == EINTR)
+		return "grace period over";
+	return strerror(err);
+}
+
+void blocking_serve(const struct server *srv, const struct accepted *conn)
+{
+	struct blocking_conn c = { .fd = conn->fd, .srv = srv };
+	const char *why = NULL;
+	size_t greeting;
+
+	log_conn_open(conn->listener, &conn->peer, conn->fd);
+	greeting = svc_open(&c.session, conn->listener->service, time(NULL),
+			    c.buf);
+	if (send_all(&c, greeting) < 0)
+		why = end_reason(errno);
+	else if (!c.session.close_after_flush && srv->idle_timeout)
+		set_timeouts(c.fd, (int64_t)srv->idle_timeout * 1000);
+	while (!why && !c.session.close_after_flush)
+		if (serve_step(&c) < 0)
+			why = end_reason(errno);
+	log_conn_close(conn->listener, &conn->peer, conn->fd,
+		       why ? why : "done", c.bytes_in, c.bytes_out);
+}

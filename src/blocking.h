@@ -1,0 +1,52 @@
+/* blocking.h -- what the blocking engines share.
+ *
+ * iterative, fork and pthread differ only in who accepts and where a
+ * connection is served; the accept loop over every listener and the
+ * read -> service -> write loop are here, once.
+ */
+#ifndef MUXD_BLOCKING_H
+#define MUXD_BLOCKING_H
+
+#include <poll.h>
+#include <stdint.h>
+
+#include "server.h"
+
+struct accepted {
+	int fd;
+	const struct listener *listener;
+	struct sockaddr_storage peer;
+};
+
+struct acceptor {
+	const struct server *srv;
+	struct pollfd *fds;	/* the listeners, then the signal pipe */
+	size_t next;		/* listener to try first: round robin */
+	int64_t resume_at;	/* accepting paused until then (EMFILE) */
+};
+
+enum accept_result {
+	ACCEPT_CONN,	/* *out holds a new blocking connection */
+	ACCEPT_WAKEUP,	/* a signal other than a stop came (SIGCHLD) */
+	ACCEPT_STOP,	/* SIGINT/SIGTERM: stop accepting */
+};
+
+int acceptor_init(struct acceptor *a, const struct server *srv);
+
+/* Wait on every listener and the signal pipe, then accept one connection.
+ * With `active` connections already served, one over --max-conns is
+ * accepted and closed at once. Non-blocking listeners: a worker that loses
+ * the race for a connection goes back to waiting. */
+enum accept_result acceptor_next(struct acceptor *a, unsigned active,
+				 struct accepted *out);
+
+/* Close the listeners (new connections are refused from now on). */
+void acceptor_close(struct acceptor *a);
+
+/* Serve one connection to its end; the caller closes it. The socket is blocking;
+ * --idle-timeout becomes its receive and send timeouts. When a stop signal
+ * interrupts a read or write in this thread, the grace period shortens
+ * them; other threads and processes are ended by their engine. */
+void blocking_serve(const struct server *srv, const struct accepted *conn);
+
+#endif

@@ -1,0 +1,111 @@
+/* engine_fork.c -- one child process per connection.
+ *
+ * The classic inetd model: the parent only accepts and forks; the child
+ * closes the listeners, serves its one client and exits. The parent reaps
+ * on every SIGCHLD, so no zombie outlives a wakeup, and keeps the pids to
+ * end the children that are still serving when the grace period is over.
+ * Children ignore SIGINT/SIGTERM (a Ctrl-C reaches the whole process
+ * group) and die with the parent (PR_SET_PDEATHSIG).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "blocking.h"
+#include "engine.h"
+#include "intset.h"
+#include "log.h"
+#include "signals.h"
+
+static void reap(struct intset *children)
+{
+	pid_t pid;
+
+	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
+		intset_remove(children, pid);
+}
+
+static _Noreturn void child_serve(const struct server *srv,
+				  const struct accepted *conn, pid_t parent)
+{
+	sig_child_reset();
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+		_exit(1);
+	for (size_t i = 0; i < srv->n_listeners; i++)
+		close(srv->listeners[i].fd);
+	blocking_serve(srv, conn);
+	close(conn->fd);
+	_exit(0);
+}
+
+static void spawn(const struct server *srv, const struct accepted *conn,
+		  struct intset *children)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+
+	if (pid == 0)
+		child_serve(srv, conn, parent);
+	if (pid < 0)
+		log_error("fork: %s; connection closed", strerror(errno));
+	else if (intset_add(children, pid) < 0)
+		log_error("out of memory tracking child %d", (int)pid);
+	close(conn->fd);
+}
+
+/* After a stop: wait for the children until the grace period is over
+ * (SIGCHLD or a second stop signal wakes the poll), then kill the rest. */
+static void finish_children(struct intset *children)
+{
+	struct pollfd wake = { sig_wakeup_fd(), POLLIN, 0 };
+	int64_t left;
+
+	reap(children);
+	while (children->n > 0 && (left = sig_grace_left_ms()) > 0) {
+		poll(&wake, 1, (int)left);
+		sig_drain();
+		reap(children);
+	}
+	for (size_t i = 0; i < children->n; i++)
+		kill(children->v[i], SIGKILL);
+	while (children->n > 0) {
+		pid_t pid = waitpid(-1, NULL, 0);
+
+		if (pid < 0 && errno != EINTR)
+			break;
+		intset_remove(children, pid);
+	}
+}
+
+static int fork_run(const struct engine *self, const struct server *srv)
+{
+	struct intset children = { 0 };
+	struct acceptor acceptor;
+	struct accepted conn;
+	enum accept_result r;
+
+	(void)self;
+	if (acceptor_init(&acceptor, srv) < 0)
+		return 1;
+	while ((r = acceptor_next(&acceptor, (unsigned)children.n, &conn))
+	       != ACCEPT_STOP) {
+		reap(&children);
+		if (r == ACCEPT_CONN)
+			spawn(srv, &conn, &children);
+	}
+	acceptor_close(&acceptor);
+	log_stopping((unsigned)children.n, srv->grace);
+	finish_children(&children);
+	intset_free(&children);
+	return 0;
+}
+
+const struct engine engine_fork = {
+	.name = "fork",
+	.summary = "one child process per connection, reaped on SIGCHLD",
+	.features = ENGINE_PROCESSES,
+	.run = fork_run,
+};

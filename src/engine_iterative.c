@@ -1,0 +1,40 @@
+/* engine_iterative.c -- one connection at a time, in the main process.
+ *
+ * The simplest server there is: accept, serve to the end, close, repeat.
+ * Everyone else waits in the listen backlog, which is what the model is
+ * here to show; --idle-timeout bounds how long one client can hold it.
+ * A stop signal interrupts the connection being served, which then gets
+ * the grace period; the listeners close when it ends.
+ */
+#include <unistd.h>
+
+#include "blocking.h"
+#include "engine.h"
+#include "log.h"
+
+static int iterative_run(const struct engine *self, const struct server *srv)
+{
+	struct acceptor acceptor;
+	struct accepted conn;
+	enum accept_result r;
+
+	(void)self;
+	if (acceptor_init(&acceptor, srv) < 0)
+		return 1;
+	while ((r = acceptor_next(&acceptor, 0, &conn)) != ACCEPT_STOP) {
+		if (r != ACCEPT_CONN)
+			continue;
+		blocking_serve(srv, &conn);
+		close(conn.fd);
+	}
+	log_stopping(0, srv->grace);
+	acceptor_close(&acceptor);
+	return 0;
+}
+
+const struct engine engine_iterative = {
+	.name = "iterative",
+	.summary = "one connection at a time in the main process: accept, serve, close",
+	.features = ENGINE_SERIAL,
+	.run = iterative_run,
+};

@@ -1,0 +1,280 @@
+/* main.c -- options, listeners, signals, exit codes; then the engine runs.
+ *
+ * Exit status: 0 after a clean stop (or --help and the listings), 2 for a
+ * usage error, 1 when start-up fails (a listener cannot be bound, ...).
+ * Messages come from the helpers; this file adds nothing but the prefix
+ * and the status.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "log.h"
+#include "net.h"
+#include "server.h"
+#include "service.h"
+#include "signals.h"
+
+#define EXIT_USAGE 2
+#define DEFAULT_ENGINE "epoll-lt"
+
+struct options {
+	const struct engine *engine;
+	struct server srv;
+	size_t listeners_cap;
+};
+
+static const struct server defaults = {
+	.workers = 8,
+	.max_conns = 1024,
+	.idle_timeout = 300,
+	.grace = 5,
+	.backlog = 511,
+};
+
+enum {
+	OPT_MAX_CONNS = 256, OPT_IDLE_TIMEOUT, OPT_BACKLOG, OPT_GRACE,
+	OPT_LIST_ENGINES, OPT_LIST_SERVICES,
+};
+
+static const struct option long_options[] = {
+	{ "engine", required_argument, NULL, 'e' },
+	{ "listen", required_argument, NULL, 'l' },
+	{ "workers", required_argument, NULL, 'w' },
+	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
+	{ "backlog", required_argument, NULL, OPT_BACKLOG },
+	{ "grace", required_argument, NULL, OPT_GRACE },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "list-engines", no_argument, NULL, OPT_LIST_ENGINES },
+	{ "list-services", no_argument, NULL, OPT_LIST_SERVICES },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static _Noreturn void usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static _Noreturn void usage_error(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_error("%s; see 'muxd --help'", msg);
+	exit(EXIT_USAGE);
+}
+
+static void print_help(void)
+{
+	printf("Usage: muxd [OPTION]...\n"
+	       "Serve small line services over TCP with the concurrency model of your choice.\n\n"
+	       "  -e, --engine=NAME          concurrency model (default %s; see below)\n"
+	       "  -l, --listen=SERVICE=[HOST:]PORT\n"
+	       "                             serve SERVICE on HOST:PORT; repeatable. HOST is an\n"
+	       "                             IPv4 address, a bracketed IPv6 address or a name;\n"
+	       "                             no HOST means every address (IPv6 and IPv4).\n"
+	       "                             PORT 0 picks a free port. Without any --listen,\n"
+	       "                             muxd serves stamp on 1989 and upper on 6666.\n"
+	       "  -w, --workers=N            pool size for the pool engines (default %u)\n"
+	       "      --max-conns=N          connections served at once (default %u); beyond\n"
+	       "                             it a new connection is accepted and closed at once\n"
+	       "      --idle-timeout=SECONDS close a connection after this long with no bytes\n"
+	       "                             moving in either direction (default %u; 0 = never)\n"
+	       "      --backlog=N            listen(2) backlog (default %d)\n"
+	       "      --grace=SECONDS        how long open connections may finish after\n"
+	       "                             SIGINT/SIGTERM (default %u; a second signal ends it)\n"
+	       "  -v, --verbose              log every connection opened and closed\n"
+	       "  -q, --quiet                log errors only\n"
+	       "      --list-engines         print each engine with a one-line description\n"
+	       "      --list-services        print each service with a one-line description\n"
+	       "  -h, --help                 show this help, then exit\n"
+	       "  -V, --version              show the version, then exit\n\nEngines:\n",
+	       DEFAULT_ENGINE, defaults.workers, defaults.max_conns,
+	       defaults.idle_timeout, defaults.backlog, defaults.grace);
+	for (const struct engine *const *e = engines; *e; e++)
+		printf("  %-16s %s\n", (*e)->name, (*e)->summary);
+	printf("\nServices:\n");
+	for (const struct service *const *s = services; *s; s++)
+		printf("  %-16s %s\n", (*s)->name, (*s)->summary);
+	printf("\nExit status: 0 after a clean stop, 1 if start-up fails, "
+	       "2 for a usage error.\nReport bugs to: %s\n", PACKAGE_BUGREPORT);
+}
+
+static void list_engines(void)
+{
+	for (const struct engine *const *e = engines; *e; e++) {
+		char tags[128];
+
+		engine_feature_tags(*e, tags, sizeof tags);
+		printf("%-16s %s%s\n", (*e)->name, (*e)->summary, tags);
+	}
+}
+
+static void list_services(void)
+{
+	for (const struct service *const *s = services; *s; s++) {
+		char port[32] = "off by default";
+
+		if ((*s)->default_port)
+			snprintf(port, sizeof port, "default port %u",
+				 (*s)->default_port);
+		printf("%-10s %s (%s)\n", (*s)->name, (*s)->summary, port);
+	}
+}
+
+static unsigned parse_number(const char *option, const char *text,
+			     unsigned long min, unsigned long max)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (text[0] < '0' || text[0] > '9' || *end || errno || v < min || v > max)
+		usage_error("bad --%s '%s': expected a whole number from %lu to %lu",
+			    option, text, min, max);
+	return (unsigned)v;
+}
+
+static void add_listener(struct options *o, const char *spec)
+{
+	char err[NET_ERR_LEN];
+	struct server *srv = &o->srv;
+
+	if (srv->n_listeners == o->listeners_cap) {
+		size_t cap = o->listeners_cap ? 2 * o->listeners_cap : 4;
+		struct listener *l = realloc(srv->listeners, cap * sizeof *l);
+
+		if (!l)
+			usage_error("too many --listen");
+		srv->listeners = l;
+		o->listeners_cap = cap;
+	}
+	if (net_parse_listen(spec, &srv->listeners[srv->n_listeners], err) < 0)
+		usage_error("%s", err);
+	srv->n_listeners++;
+}
+
+static void add_default_listeners(struct options *o)
+{
+	for (const struct service *const *s = services; *s; s++) {
+		char spec[64];
+
+		if (!(*s)->default_port)
+			continue;
+		snprintf(spec, sizeof spec, "%s=%u", (*s)->name, (*s)->default_port);
+		add_listener(o, spec);
+	}
+}
+
+/* Options that print and exit are handled where they are met. */
+static void parse_option(struct options *o, int c, char *const argv[])
+{
+	switch (c) {
+	case 'e':
+		o->engine = engine_find(optarg);
+		if (!o->engine)
+			usage_error("unknown engine '%s' (see --list-engines)", optarg);
+		break;
+	case 'l': add_listener(o, optarg); break;
+	case 'w': o->srv.workers = parse_number("workers", optarg, 1, 4096); break;
+	case OPT_MAX_CONNS:
+		o->srv.max_conns = parse_number("max-conns", optarg, 1, 1000000);
+		break;
+	case OPT_IDLE_TIMEOUT:
+		o->srv.idle_timeout = parse_number("idle-timeout", optarg, 0, 86400);
+		break;
+	case OPT_BACKLOG:
+		o->srv.backlog = (int)parse_number("backlog", optarg, 1, 65535);
+		break;
+	case OPT_GRACE: o->srv.grace = parse_number("grace", optarg, 0, 3600); break;
+	case 'v': log_threshold = LOG_CONN; break;
+	case 'q': log_threshold = LOG_ERROR; break;
+	case OPT_LIST_ENGINES: list_engines(); exit(0);
+	case OPT_LIST_SERVICES: list_services(); exit(0);
+	case 'h': print_help(); exit(0);
+	case 'V': printf("muxd %s\n", PACKAGE_VERSION); exit(0);
+	case ':':
+		usage_error("option '%s' needs a value", argv[optind - 1]);
+	default:
+		if (optopt)
+			usage_error("unknown option '-%c'", optopt);
+		usage_error("unknown option '%s'", argv[optind - 1]);
+	}
+}
+
+static void parse_args(struct options *o, int argc, char *argv[])
+{
+	int c;
+
+	o->srv = defaults;
+	o->engine = engine_find(DEFAULT_ENGINE);
+	opterr = 0;	/* our messages, with our prefix */
+	while ((c = getopt_long(argc, argv, ":e:l:w:vqhV", long_options, NULL)) != -1)
+		parse_option(o, c, argv);
+	if (optind < argc)
+		usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o->srv.n_listeners)
+		add_default_listeners(o);
+}
+
+/* Bind every listener or none: on failure, close those already bound. */
+static int open_listeners(struct server *srv)
+{
+	char err[NET_ERR_LEN];
+
+	for (size_t i = 0; i < srv->n_listeners; i++) {
+		if (net_listen(&srv->listeners[i], srv->backlog, err) == 0)
+			continue;
+		log_error("%s", err);
+		while (i-- > 0)
+			close(srv->listeners[i].fd);
+		return -1;
+	}
+	return 0;
+}
+
+static void announce(const struct server *srv)
+{
+	for (size_t i = 0; i < srv->n_listeners; i++) {
+		const struct listener *l = &srv->listeners[i];
+		char host[NET_ADDR_LEN];
+
+		net_format_host((const struct sockaddr *)&l->addr, host, sizeof host);
+		printf("listening %s %s %u\n", l->service->name, host, l->port);
+	}
+	fflush(stdout);
+}
+
+int main(int argc, char *argv[])
+{
+	struct options o = { 0 };
+	int status;
+
+	parse_args(&o, argc, argv);
+	if (sig_init(o.srv.grace) < 0) {
+		log_error("cannot install signal handlers: %s", strerror(errno));
+		return 1;
+	}
+	if (open_listeners(&o.srv) < 0)
+		return 1;
+	announce(&o.srv);
+	log_info("%s engine serving %zu listener%s, pid %d", o.engine->name,
+		 o.srv.n_listeners, o.srv.n_listeners == 1 ? "" : "s", (int)getpid());
+	status = o.engine->run(o.engine, &o.srv);
+	log_info("stopped");
+	free(o.srv.listeners);
+	return status;
+}

@@ -1,0 +1,258 @@
+/* net.c -- parsing --listen, binding listeners, accepting. */
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "service.h"
+
+/* Split "[HOST:]PORT" (HOST may be "[v6]") into host and port text. */
+static int split_host_port(const char *rest, char *host, size_t host_len,
+			   const char **port, char *err, const char *spec)
+{
+	const char *colon = strrchr(rest, ':');
+	const char *start = rest, *end;
+
+	if (!colon) {
+		host[0] = '\0';
+		*port = rest;
+		return 0;
+	}
+	end = colon;
+	if (rest[0] == '[') {
+		if (colon == rest || colon[-1] != ']') {
+			snprintf(err, NET_ERR_LEN, "bad address in --listen '%s': "
+				 "write IPv6 as [ADDRESS]:PORT", spec);
+			return -1;
+		}
+		start = rest + 1;
+		end = colon - 1;
+	} else if (memchr(rest, ':', (size_t)(colon - rest))) {
+		snprintf(err, NET_ERR_LEN, "bad address in --listen '%s': "
+			 "write IPv6 as [ADDRESS]:PORT", spec);
+		return -1;
+	}
+	if (end == start || (size_t)(end - start) >= host_len) {
+		snprintf(err, NET_ERR_LEN, "bad address in --listen '%s'", spec);
+		return -1;
+	}
+	memcpy(host, start, (size_t)(end - start));
+	host[end - start] = '\0';
+	*port = colon + 1;
+	return 0;
+}
+
+static int parse_port(const char *text, unsigned short *port)
+{
+	char *end;
+	unsigned long v;
+
+	if (text[0] < '0' || text[0] > '9')
+		return -1;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || *end || v > 65535)
+		return -1;
+	*port = (unsigned short)v;
+	return 0;
+}
+
+/* No host: every address, IPv6 and IPv4 on one dual-stack socket. */
+static void any_address(struct listener *l)
+{
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&l->addr;
+
+	memset(&l->addr, 0, sizeof l->addr);
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_addr = in6addr_any;
+	l->addr_len = sizeof *sin6;
+}
+
+static int resolve_host(struct listener *l, bool bracketed, char *err,
+			const char *spec)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE };
+	struct addrinfo *res;
+	int rc;
+
+	if (bracketed) {
+		hints.ai_family = AF_INET6;
+		hints.ai_flags |= AI_NUMERICHOST;
+	}
+	rc = getaddrinfo(l->host_arg, NULL, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, NET_ERR_LEN, "bad address '%s' in --listen '%s': %s",
+			 l->host_arg, spec, gai_strerror(rc));
+		return -1;
+	}
+	/* A name may have several addresses; like most daemons, serve the
+	 * first, in the resolver's order of preference. */
+	memcpy(&l->addr, res->ai_addr, res->ai_addrlen);
+	l->addr_len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+int net_parse_listen(const char *spec, struct listener *l, char *err)
+{
+	const char *eq = strchr(spec, '=');
+	const char *port_text;
+	char name[32];
+
+	memset(l, 0, sizeof *l);
+	l->fd = -1;
+	if (!eq || eq == spec || (size_t)(eq - spec) >= sizeof name) {
+		snprintf(err, NET_ERR_LEN, "bad --listen '%s': expected "
+			 "SERVICE=[HOST:]PORT, e.g. upper=127.0.0.1:6666", spec);
+		return -1;
+	}
+	memcpy(name, spec, (size_t)(eq - spec));
+	name[eq - spec] = '\0';
+	l->service = svc_find(name);
+	if (!l->service) {
+		snprintf(err, NET_ERR_LEN, "unknown service '%s' in --listen '%s' "
+			 "(see --list-services)", name, spec);
+		return -1;
+	}
+	if (split_host_port(eq + 1, l->host_arg, sizeof l->host_arg,
+			    &port_text, err, spec) < 0)
+		return -1;
+	if (parse_port(port_text, &l->port) < 0) {
+		snprintf(err, NET_ERR_LEN, "bad port '%s' in --listen '%s' "
+			 "(0 to 65535; 0 picks a free port)", port_text, spec);
+		return -1;
+	}
+	if (!l->host_arg[0]) {
+		any_address(l);
+		return 0;
+	}
+	return resolve_host(l, eq[1] == '[', err, spec);
+}
+
+static void set_port(struct sockaddr_storage *ss, unsigned short port)
+{
+	if (ss->ss_family == AF_INET6)
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+	else
+		((struct sockaddr_in *)ss)->sin_port = htons(port);
+}
+
+static unsigned short get_port(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+}
+
+/* Without IPv6 in the kernel, "every address" falls back to IPv4's. */
+static int open_socket(struct listener *l)
+{
+	int type = SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC;
+	int fd = socket(l->addr.ss_family, type, 0);
+
+	if (fd < 0 && errno == EAFNOSUPPORT && !l->host_arg[0]) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&l->addr;
+
+		memset(&l->addr, 0, sizeof l->addr);
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_ANY);
+		l->addr_len = sizeof *sin;
+		fd = socket(AF_INET, type, 0);
+	}
+	return fd;
+}
+
+static int fail(int fd, const char *call, const char *addr, char *err)
+{
+	int saved = errno;
+
+	snprintf(err, NET_ERR_LEN, "%s %s: %s", call, addr, strerror(saved));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+int net_listen(struct listener *l, int backlog, char *err)
+{
+	char addr[NET_ADDR_LEN];
+	int one = 1, zero = 0, fd;
+
+	set_port(&l->addr, l->port);
+	net_format_addr((struct sockaddr *)&l->addr, addr, sizeof addr);
+	fd = open_socket(l);
+	if (fd < 0)
+		return fail(fd, "socket", addr, err);
+	/* Restarts must not wait for TIME_WAIT to pass. */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+		return fail(fd, "setsockopt SO_REUSEADDR", addr, err);
+	if (l->addr.ss_family == AF_INET6 && !l->host_arg[0] &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0)
+		return fail(fd, "setsockopt IPV6_V6ONLY", addr, err);
+	if (bind(fd, (struct sockaddr *)&l->addr, l->addr_len) < 0)
+		return fail(fd, "bind", addr, err);
+	if (listen(fd, backlog) < 0)
+		return fail(fd, "listen", addr, err);
+	l->addr_len = sizeof l->addr;
+	if (getsockname(fd, (struct sockaddr *)&l->addr, &l->addr_len) < 0)
+		return fail(fd, "getsockname", addr, err);
+	l->port = get_port(&l->addr);
+	l->fd = fd;
+	return 0;
+}
+
+void net_format_host(const struct sockaddr *sa, char *out, size_t len)
+{
+	const void *a = sa->sa_family == AF_INET6
+		? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+		: (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+
+	if (!inet_ntop(sa->sa_family, a, out, (socklen_t)len))
+		snprintf(out, len, "?");
+}
+
+void net_format_addr(const struct sockaddr *sa, char *out, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	net_format_host(sa, host, sizeof host);
+	snprintf(out, len, sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+		 host, get_port((const struct sockaddr_storage *)sa));
+}
+
+/* Errors accept(2) reports for a connection that already failed; the
+ * listener is fine and the next connection may be waiting. */
+static bool connection_error(int err)
+{
+	switch (err) {
+	case EINTR: case ECONNABORTED: case EPROTO: case ENETDOWN:
+	case ENOPROTOOPT: case EHOSTDOWN: case ENONET: case EHOSTUNREACH:
+	case EOPNOTSUPP: case ENETUNREACH: case EPERM:
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool net_out_of_resources(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+int net_accept(int listen_fd, bool nonblocking, struct sockaddr_storage *peer)
+{
+	int flags = SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0);
+
+	for (;;) {
+		socklen_t len = sizeof *peer;
+		int fd = accept4(listen_fd, (struct sockaddr *)peer, &len, flags);
+
+		if (fd >= 0 || !connection_error(errno))
+			return fd;
+	}
+}

@@ -1,0 +1,52 @@
+/* net.h -- listeners and accepted connections.
+ *
+ * Helpers report, main prints: every function that can fail fills `err`
+ * (NET_ERR_LEN bytes) with a message naming the call and its arguments.
+ */
+#ifndef MUXD_NET_H
+#define MUXD_NET_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#define NET_ERR_LEN 256
+/* "[" IPv6 "]:" port, or IPv4:port; NI_MAXHOST is needlessly large. */
+#define NET_ADDR_LEN (INET6_ADDRSTRLEN + 8)
+
+struct service;
+
+struct listener {
+	int fd;
+	const struct service *service;
+	struct sockaddr_storage addr;	/* resolved, then the bound address */
+	socklen_t addr_len;
+	char host_arg[256];		/* as given on the command line; "" = any */
+	unsigned short port;		/* requested; the bound one after net_listen */
+};
+
+/* Parse "SERVICE=[HOST:]PORT" into l (service, host, port) and resolve HOST.
+ * Returns 0, or -1 with a usage message in err. */
+int net_parse_listen(const char *spec, struct listener *l, char *err);
+
+/* Bind and listen (non-blocking, close-on-exec, SO_REUSEADDR) on l->addr;
+ * on success l->fd, l->addr and l->port hold what the kernel chose.
+ * Returns 0, or -1 with the address and the system's reason in err. */
+int net_listen(struct listener *l, int backlog, char *err);
+
+/* Numeric address (no port) of a socket address, for the listening line. */
+void net_format_host(const struct sockaddr *sa, char *out, size_t len);
+/* "host:port", with IPv6 in brackets, for logs. */
+void net_format_addr(const struct sockaddr *sa, char *out, size_t len);
+
+/* accept4 with close-on-exec (and O_NONBLOCK when asked), retried on EINTR
+ * and on the errors that belong to the connection rather than the
+ * listener (ECONNABORTED, EPROTO, network errors). Returns the descriptor,
+ * or -1 with errno: EAGAIN when nothing is pending, EMFILE/ENFILE/ENOBUFS/
+ * ENOMEM when out of resources. */
+int net_accept(int listen_fd, bool nonblocking, struct sockaddr_storage *peer);
+
+/* True for the accept errors that mean "out of descriptors or memory". */
+bool net_out_of_resources(int err);
+
+#endif

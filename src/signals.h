@@ -1,0 +1,37 @@
+/* signals.h -- SIGINT/SIGTERM stop the server, SIGCHLD wakes it, SIGPIPE
+ * is ignored.
+ *
+ * Handlers only record and write one byte to a self-pipe, so every engine
+ * can wait for "a signal came" together with its sockets, in poll, select
+ * or epoll alike.
+ */
+#ifndef MUXD_SIGNALS_H
+#define MUXD_SIGNALS_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Install the handlers; grace is --grace in seconds. Returns 0 or -1. */
+int sig_init(unsigned grace_seconds);
+
+/* Readable when a signal has arrived since the last sig_drain(). */
+int sig_wakeup_fd(void);
+void sig_drain(void);
+
+bool sig_stop_requested(void);
+
+/* Milliseconds left of the grace period after a stop (0 once over; a
+ * second SIGINT/SIGTERM ends it at once); -1 while no stop is requested. */
+int64_t sig_grace_left_ms(void);
+
+/* Block the handled signals in the calling thread (and in threads it then
+ * creates), so that they reach the main thread only. */
+void sig_block(sigset_t *saved);
+void sig_restore(const sigset_t *saved);
+
+/* In a forked child that serves one connection: the parent decides when it
+ * ends, so terminal and group signals are ignored, and the pipe closed. */
+void sig_child_reset(void);
+
+#endif

@@ -1,0 +1,524 @@
+/* client.c -- see client.h. */
+#include "client.h"
+#include "tap.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#define MAX_ARGS 64
+
+long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static double timeout_mult(void)
+{
+	const char *text = getenv("MUXD_TEST_TIMEOUT_MULT");
+	double mult = text ? strtod(text, NULL) : 1.0;
+
+	return mult > 0 ? mult : 1.0;
+}
+
+long scaled_ms(long ms)
+{
+	return (long)((double)ms * timeout_mult());
+}
+
+void sleep_ms(long ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+}
+
+static long remaining_ms(long long deadline)
+{
+	long long left = deadline - now_ms();
+
+	return left > 0 ? (long)left : 0;
+}
+
+const char *muxd_path(void)
+{
+	const char *path = getenv("MUXD");
+
+	if (!path || !*path)
+		bail_out("MUXD is not set: export the absolute path of src/muxd");
+	return path;
+}
+
+static bool keep_mode(void)
+{
+	const char *keep = getenv("MUXD_TEST_KEEP");
+
+	return keep && *keep;
+}
+
+/* In the child, between fork and exec: only async-signal-safe calls.
+ * The server must see SIGPIPE at its default (the tests ignore it, and an
+ * ignored signal survives exec, which would hide a server that forgot to
+ * ignore it), and must die with the test rather than hang the harness,
+ * which waits for every holder of the log pipe to go. */
+static _Noreturn void exec_child(const char *const argv[], int stdout_fd,
+				 pid_t test_pid)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	sigaction(SIGPIPE, &dfl, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != test_pid)
+		_exit(127);
+	if (dup2(stdout_fd, STDOUT_FILENO) == -1)
+		_exit(127);
+	execv(argv[0], (char *const *)argv);
+	_exit(127);
+}
+
+/* fork+exec muxd with args; its stdout on a pipe whose read end is
+ * returned in *stdout_fd. Returns the pid or -1. */
+static pid_t spawn_muxd(const char *const args[], bool verbose, int *stdout_fd)
+{
+	const char *argv[MAX_ARGS];
+	int n = 0, pipefd[2];
+	pid_t pid, test_pid = getpid();
+
+	argv[n++] = muxd_path();
+	if (verbose)
+		argv[n++] = "--verbose";
+	for (size_t i = 0; args[i] && n < MAX_ARGS - 1; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	if (pipe2(pipefd, O_CLOEXEC) == -1)
+		bail_out("pipe2: %s", strerror(errno));
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0)
+		exec_child(argv, pipefd[1], test_pid);
+	close(pipefd[1]);
+	if (pid == -1) {
+		close(pipefd[0]);
+		bail_out("fork: %s", strerror(errno));
+	}
+	*stdout_fd = pipefd[0];
+	return pid;
+}
+
+static void print_command(const char *const args[])
+{
+	char line[1024];
+	size_t used = (size_t)snprintf(line, sizeof line, "%s", muxd_path());
+
+	for (size_t i = 0; args[i] && used < sizeof line; i++)
+		used += (size_t)snprintf(line + used, sizeof line - used, " %s", args[i]);
+	diag("starting: %s", line);
+}
+
+/* One listening line per --listen/-l; muxd's defaults are two. */
+static int expected_listeners(const char *const args[])
+{
+	int n = 0;
+
+	for (size_t i = 0; args[i]; i++) {
+		const char *a = args[i];
+
+		if (strcmp(a, "--listen") == 0 || strncmp(a, "--listen=", 9) == 0 ||
+		    strncmp(a, "-l", 2) == 0)
+			n++;
+	}
+	return n ? n : 2;
+}
+
+/* "listening SERVICE ADDRESS PORT", nothing more. */
+static bool parse_listening(struct muxd_server *srv, const char *line)
+{
+	struct muxd_listener *l = &srv->listeners[srv->nlisteners];
+	char port[8];
+	int end = -1;
+	unsigned long value;
+
+	if (srv->nlisteners >= MUXD_MAX_LISTENERS)
+		return false;
+	if (sscanf(line, "listening %31s %63s %7[0-9]%n", l->service, l->address,
+		   port, &end) != 3 || line[end] != '\0')
+		return false;
+	value = strtoul(port, NULL, 10);
+	if (value == 0 || value > 65535)
+		return false;
+	l->port = (unsigned short)value;
+	srv->nlisteners++;
+	return true;
+}
+
+/* Take every complete line out of buf; returns the bytes left over. */
+static size_t take_lines(struct muxd_server *srv, char *buf, size_t used)
+{
+	char *line = buf, *nl;
+
+	while ((nl = memchr(line, '\n', used - (size_t)(line - buf)))) {
+		*nl = '\0';
+		if (!parse_listening(srv, line))
+			diag("unexpected line on muxd's stdout: \"%s\"", line);
+		line = nl + 1;
+	}
+	used -= (size_t)(line - buf);
+	memmove(buf, line, used);
+	return used;
+}
+
+static int read_listening_lines(struct muxd_server *srv, int expected)
+{
+	char buf[4096];
+	size_t used = 0;
+	long long deadline = now_ms() + scaled_ms(5000);
+
+	while (srv->nlisteners < expected) {
+		struct pollfd p = { .fd = srv->stdout_fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, (int)remaining_ms(deadline)) == 0) {
+			diag("no listening lines within 5 s (%d of %d)",
+			     srv->nlisteners, expected);
+			return -1;
+		}
+		n = read(srv->stdout_fd, buf + used, sizeof buf - 1 - used);
+		if (n <= 0) {
+			diag("muxd closed its stdout after %d of %d listening lines",
+			     srv->nlisteners, expected);
+			return -1;
+		}
+		used = take_lines(srv, buf, used + (size_t)n);
+		if (used == sizeof buf - 1)
+			used = 0;	/* an absurd line: drop it */
+	}
+	return 0;
+}
+
+int muxd_start(struct muxd_server *srv, const char *const args[])
+{
+	bool verbose = keep_mode();
+
+	*srv = (struct muxd_server){ .pid = -1, .stdout_fd = -1 };
+	print_command(args);
+	srv->pid = spawn_muxd(args, verbose, &srv->stdout_fd);
+	if (read_listening_lines(srv, expected_listeners(args)) == 0)
+		return 0;
+	if (muxd_stop(srv, 2000) == 0) {
+		char why[64];
+
+		diag("muxd ended with %s",
+		     describe_status(srv->wait_status, why, sizeof why));
+	}
+	return -1;
+}
+
+unsigned short muxd_port(const struct muxd_server *srv, const char *service)
+{
+	for (int i = 0; i < srv->nlisteners; i++)
+		if (strcmp(srv->listeners[i].service, service) == 0)
+			return srv->listeners[i].port;
+	return 0;
+}
+
+bool muxd_alive(struct muxd_server *srv)
+{
+	if (!srv->reaped && waitpid(srv->pid, &srv->wait_status, WNOHANG) == srv->pid)
+		srv->reaped = true;
+	return !srv->reaped;
+}
+
+int muxd_wait(struct muxd_server *srv, long timeout_ms)
+{
+	long long deadline = now_ms() + scaled_ms(timeout_ms);
+
+	while (muxd_alive(srv)) {
+		if (now_ms() >= deadline)
+			return -1;
+		sleep_ms(5);
+	}
+	return 0;
+}
+
+int muxd_stop(struct muxd_server *srv, long timeout_ms)
+{
+	int rc = 0;
+
+	if (muxd_alive(srv))
+		kill(srv->pid, SIGTERM);
+	if (muxd_wait(srv, timeout_ms) == -1) {
+		diag("muxd (pid %d) still running %ld ms after SIGTERM: SIGKILL",
+		     (int)srv->pid, scaled_ms(timeout_ms));
+		kill(srv->pid, SIGKILL);
+		waitpid(srv->pid, &srv->wait_status, 0);
+		srv->reaped = true;
+		rc = -1;
+	}
+	if (srv->stdout_fd >= 0)
+		close(srv->stdout_fd);
+	srv->stdout_fd = -1;
+	return rc;
+}
+
+const char *describe_status(int wait_status, char *buf, size_t size)
+{
+	if (WIFEXITED(wait_status))
+		snprintf(buf, size, "exit %d", WEXITSTATUS(wait_status));
+	else if (WIFSIGNALED(wait_status))
+		snprintf(buf, size, "signal %d (%s)", WTERMSIG(wait_status),
+			 strsignal(WTERMSIG(wait_status)));
+	else
+		snprintf(buf, size, "wait status 0x%x", (unsigned)wait_status);
+	return buf;
+}
+
+int exit_code_of(int wait_status)
+{
+	return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
+}
+
+int muxd_capture(const char *const args[], char *out, size_t size,
+		 long timeout_ms)
+{
+	struct muxd_server srv = { .stdout_fd = -1 };
+	enum read_end end;
+	size_t n;
+
+	srv.pid = spawn_muxd(args, false, &srv.stdout_fd);
+	n = read_until_eof(srv.stdout_fd, out, size - 1, timeout_ms, &end);
+	out[n] = '\0';
+	if (end != READ_EOF)
+		diag("muxd output: %s", describe_read_end(end));
+	muxd_stop(&srv, end == READ_EOF ? timeout_ms : 0);
+	return srv.wait_status;
+}
+
+int tcp_connect(unsigned short port)
+{
+	struct sockaddr_in addr = {
+		.sin_family = AF_INET,
+		.sin_port = htons(port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	long ms = scaled_ms(5000);
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int saved;
+
+	if (fd == -1)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+	if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0)
+		return fd;
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return -1;
+}
+
+int set_nonblocking(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	return flags == -1 ? -1 : fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
+void close_with_reset(int fd)
+{
+	struct linger hard = { .l_onoff = 1, .l_linger = 0 };
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+	close(fd);
+}
+
+/* Wait until fd is ready for events or the deadline passed. */
+static bool wait_ready(int fd, short events, long long deadline)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int n;
+
+	do
+		n = poll(&p, 1, (int)remaining_ms(deadline));
+	while (n == -1 && errno == EINTR);
+	return n > 0;
+}
+
+size_t write_all(int fd, const void *buf, size_t len, long timeout_ms)
+{
+	long long deadline = now_ms() + scaled_ms(timeout_ms);
+	size_t sent = 0;
+
+	while (sent < len) {
+		ssize_t n = send(fd, (const char *)buf + sent, len - sent,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0) {
+			sent += (size_t)n;
+		} else if (errno != EAGAIN && errno != EINTR) {
+			break;
+		} else if (!wait_ready(fd, POLLOUT, deadline)) {
+			errno = ETIMEDOUT;
+			break;
+		}
+	}
+	return sent;
+}
+
+size_t read_until_eof(int fd, void *buf, size_t size, long timeout_ms,
+		      enum read_end *end)
+{
+	long long deadline = now_ms() + scaled_ms(timeout_ms);
+	size_t got = 0;
+
+	for (;;) {
+		ssize_t n;
+
+		if (got == size) {
+			*end = READ_FULL;
+			return got;
+		}
+		/* poll first: fd may be a blocking socket or a pipe. */
+		if (!wait_ready(fd, POLLIN, deadline)) {
+			*end = READ_TIMEOUT;
+			return got;
+		}
+		n = read(fd, (char *)buf + got, size - got);
+		if (n > 0) {
+			got += (size_t)n;
+		} else if (n == 0) {
+			*end = READ_EOF;
+			return got;
+		} else if (errno != EAGAIN && errno != EINTR) {
+			*end = READ_ERROR;
+			return got;
+		}
+	}
+}
+
+const char *describe_read_end(enum read_end end)
+{
+	switch (end) {
+	case READ_EOF:
+		return "EOF";
+	case READ_FULL:
+		return "buffer full, no EOF yet";
+	case READ_TIMEOUT:
+		return "timed out";
+	case READ_ERROR:
+		return strerror(errno);
+	}
+	return "?";
+}
+
+static int count_dir_entries(const char *path)
+{
+	DIR *dir = opendir(path);
+	struct dirent *e;
+	int n = 0;
+
+	if (!dir)
+		return -1;
+	while ((e = readdir(dir)))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	closedir(dir);
+	return n;
+}
+
+int proc_fd_count(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	return count_dir_entries(path);
+}
+
+int proc_thread_count(pid_t pid)
+{
+	char path[64];
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	return count_dir_entries(path);
+}
+
+/* State and parent from /proc/PID/stat; the command name may hold
+ * spaces and parentheses, so parse after the last ')'. */
+static bool read_stat(pid_t pid, char *state, pid_t *ppid)
+{
+	char path[64], text[1024], *close_paren;
+	FILE *f;
+	size_t n;
+	int parent;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	n = fread(text, 1, sizeof text - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	close_paren = strrchr(text, ')');
+	if (!close_paren || sscanf(close_paren + 1, " %c %d", state, &parent) != 2)
+		return false;
+	*ppid = parent;
+	return true;
+}
+
+char proc_state(pid_t pid)
+{
+	char state;
+	pid_t ppid;
+
+	return read_stat(pid, &state, &ppid) ? state : 0;
+}
+
+pid_t proc_parent(pid_t pid)
+{
+	char state;
+	pid_t ppid;
+
+	return read_stat(pid, &state, &ppid) ? ppid : -1;
+}
+
+int proc_children(pid_t parent, pid_t *out, int max)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	if (!dir)
+		bail_out("opendir /proc: %s", strerror(errno));
+	while ((e = readdir(dir))) {
+		char state;
+		pid_t pid, ppid;
+
+		if (!isdigit((unsigned char)e->d_name[0]))
+			continue;
+		pid = (pid_t)atoi(e->d_name);
+		if (read_stat(pid, &state, &ppid) && ppid == parent && n < max)
+			out[n++] = pid;
+	}
+	closedir(dir);
+	return n;
+}

@@ -1,0 +1,97 @@
+/* client.h -- start muxd for a test and talk to it over loopback.
+ *
+ * The server binary is $MUXD (the harness exports its absolute path).
+ * Tests never pick ports: they listen on 127.0.0.1:0 and read the real
+ * port from muxd's "listening SERVICE ADDRESS PORT" lines. Every timeout
+ * given here in milliseconds is multiplied by $MUXD_TEST_TIMEOUT_MULT, so
+ * slow runs (valgrind, sanitizers) need no edits. With $MUXD_TEST_KEEP
+ * set, servers run with --verbose and every command line is printed, so
+ * the test's log shows each connection.
+ *
+ * Every descriptor made here is close-on-exec: a client socket inherited
+ * by a later server would keep its connection open behind the test's back.
+ */
+#ifndef MUXD_TEST_CLIENT_H
+#define MUXD_TEST_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define MUXD_MAX_LISTENERS 16
+
+struct muxd_listener {
+	char service[32];
+	char address[64];
+	unsigned short port;
+};
+
+struct muxd_server {
+	pid_t pid;
+	int stdout_fd;		/* read end of its standard output */
+	bool reaped;		/* waitpid already collected it */
+	int wait_status;	/* valid once reaped */
+	int nlisteners;
+	struct muxd_listener listeners[MUXD_MAX_LISTENERS];
+};
+
+/* Clock and time scaling. */
+long long now_ms(void);				/* CLOCK_MONOTONIC */
+long scaled_ms(long ms);			/* ms * MUXD_TEST_TIMEOUT_MULT */
+void sleep_ms(long ms);				/* not scaled */
+
+/* The server binary, from $MUXD; bails out when unset. */
+const char *muxd_path(void);
+
+/* Start muxd with args (NULL-ended, without argv[0]) and wait until it
+ * printed one listening line per --listen (two without any). Returns 0,
+ * or -1 after printing why as diagnostics (and reaping the child). */
+int muxd_start(struct muxd_server *srv, const char *const args[]);
+/* The port muxd printed for service, or 0. */
+unsigned short muxd_port(const struct muxd_server *srv, const char *service);
+/* false once the server has exited (it is then reaped). */
+bool muxd_alive(struct muxd_server *srv);
+/* Wait up to timeout_ms (scaled) for it to exit; 0 when it did. */
+int muxd_wait(struct muxd_server *srv, long timeout_ms);
+/* SIGTERM, wait up to timeout_ms (scaled), else SIGKILL. Returns 0 when it
+ * exited on its own in time, -1 when it had to be killed. */
+int muxd_stop(struct muxd_server *srv, long timeout_ms);
+/* "exit 0", "signal 9", ... for diagnostics. */
+const char *describe_status(int wait_status, char *buf, size_t size);
+/* WIFEXITED and its code, else -1. */
+int exit_code_of(int wait_status);
+
+/* Run muxd with args to completion (timeout_ms, scaled) and capture its
+ * standard output, NUL-terminated. Returns the wait status, -1 on error. */
+int muxd_capture(const char *const args[], char *out, size_t size,
+		 long timeout_ms);
+
+/* Blocking TCP connection to 127.0.0.1:port with 5 s (scaled) send and
+ * receive timeouts; -1 with errno set on failure. */
+int tcp_connect(unsigned short port);
+int set_nonblocking(int fd);
+/* Close with SO_LINGER {1, 0}: the peer gets a RST, not a FIN. */
+void close_with_reset(int fd);
+
+/* Send everything, waiting up to timeout_ms (scaled) in all; returns the
+ * bytes sent (short on timeout or error, with errno set). */
+size_t write_all(int fd, const void *buf, size_t len, long timeout_ms);
+
+enum read_end { READ_EOF, READ_FULL, READ_TIMEOUT, READ_ERROR };
+/* Read until EOF, until buf is full, or until timeout_ms (scaled) passed.
+ * Returns the bytes read; *end says why it stopped (errno on error). */
+size_t read_until_eof(int fd, void *buf, size_t size, long timeout_ms,
+		      enum read_end *end);
+const char *describe_read_end(enum read_end end);
+
+/* /proc views of a process; -1 if it is gone. */
+int proc_fd_count(pid_t pid);
+int proc_thread_count(pid_t pid);
+/* Its state letter (R, S, Z, ...), or 0 if it is gone. */
+char proc_state(pid_t pid);
+/* Its parent's pid, or -1 if it is gone. */
+pid_t proc_parent(pid_t pid);
+/* Processes whose parent is `parent`; fills up to max, returns the count. */
+int proc_children(pid_t parent, pid_t *out, int max);
+
+#endif

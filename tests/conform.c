@@ -1,0 +1,1136 @@
+/* conform.c -- the contract cases (shared/CONTRACT.md) against one engine.
+ *
+ * usage: conform ENGINE [extra muxd args...]
+ *
+ * Which cases apply is read from the engine's --list-engines line, never
+ * from its name: an engine tagged [serial] serves one connection at a
+ * time by design, so the cases that need two connections served at once
+ * are run one client after another, or skipped with the reason.
+ *
+ * Clients never block the test itself: bulk transfers run as "flows",
+ * non-blocking sockets in one poll loop, so a server that deadlocks fails
+ * a bounded case instead of hanging the run.
+ */
+#include "client.h"
+#include "tap.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KIB 1024
+#define MIB (1024 * 1024)
+#define PATTERN_LEN (4 * MIB)
+#define CLIENTS 50
+#define CLIENT_BYTES (200 * KIB)
+#define CHARGEN_CHECK (2 * 7030)
+#define CHARGEN_LONG MIB
+#define STALL_CAP (128 * MIB)	/* more than loopback's socket buffers hold */
+#define MAX_ARGS 48
+#define MAX_KIDS 256
+
+static const char *const all_services[] = {
+	"stamp", "upper", "echo", "discard", "chargen", "daytime", "time", NULL,
+};
+static const char *const no_options[] = { NULL };
+
+static const char *engine;
+static char *const *extra_args;		/* NULL-ended, from our argv */
+static bool serial;			/* engine tagged [serial] */
+static unsigned char *pattern;		/* PATTERN_LEN pseudo-random bytes */
+static unsigned char *pattern_upper;	/* the same through upper */
+
+/* ---- test data ---- */
+
+static uint64_t prng_next(uint64_t *state)
+{
+	*state ^= *state >> 12;
+	*state ^= *state << 25;
+	*state ^= *state >> 27;
+	return *state * 2685821657736338717u;
+}
+
+static void upcase_ascii(unsigned char *dst, const unsigned char *src, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		dst[i] = src[i] >= 'a' && src[i] <= 'z'
+			? (unsigned char)(src[i] - 'a' + 'A') : src[i];
+}
+
+static void make_patterns(void)
+{
+	uint64_t state = 0x6d757864;	/* "muxd" */
+
+	pattern = malloc(PATTERN_LEN);
+	pattern_upper = malloc(PATTERN_LEN);
+	if (!pattern || !pattern_upper)
+		bail_out("out of memory");
+	for (size_t i = 0; i < PATTERN_LEN; i++)
+		pattern[i] = (unsigned char)(prng_next(&state) >> 56);
+	upcase_ascii(pattern_upper, pattern, PATTERN_LEN);
+}
+
+/* RFC 864 as the contract words it, computed here on purpose rather
+ * than taken from src/services.c. */
+static void expected_chargen(unsigned char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		size_t line = i / 74, col = i % 74;
+
+		if (col < 72)
+			buf[i] = (unsigned char)(0x20 + (line + col) % 95);
+		else
+			buf[i] = col == 72 ? '\r' : '\n';
+	}
+}
+
+/* ---- starting servers ---- */
+
+/* --engine ENGINE, the caller's extra args, case options, listeners. */
+static int start_server(struct muxd_server *srv, const char *const services[],
+			const char *const options[])
+{
+	const char *args[MAX_ARGS];
+	char listen[16][48];
+	int n = 0;
+
+	args[n++] = "--engine";
+	args[n++] = engine;
+	for (size_t i = 0; extra_args[i] && n < MAX_ARGS - 24; i++)
+		args[n++] = extra_args[i];
+	for (size_t i = 0; options[i] && n < MAX_ARGS - 20; i++)
+		args[n++] = options[i];
+	for (size_t i = 0; services[i] && i < 16; i++) {
+		snprintf(listen[i], sizeof listen[i], "%s=127.0.0.1:0", services[i]);
+		args[n++] = "--listen";
+		args[n++] = listen[i];
+	}
+	args[n] = NULL;
+	return muxd_start(srv, args);
+}
+
+static void find_engine(void)
+{
+	const char *args[] = { "--list-engines", NULL };
+	static char out[16384];
+	int status = muxd_capture(args, out, sizeof out, 5000);
+	size_t name_len = strlen(engine);
+
+	if (exit_code_of(status) != 0)
+		bail_out("muxd --list-engines failed");
+	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+		if (strncmp(line, engine, name_len) == 0 &&
+		    (line[name_len] == ' ' || line[name_len] == '\t')) {
+			diag("engine line: %s", line);
+			serial = strstr(line, "[serial]") != NULL;
+			return;
+		}
+	}
+	bail_out("engine %s is not listed by muxd --list-engines", engine);
+}
+
+/* ---- flows: one client's bulk exchange, driven by poll ---- */
+
+struct flow {
+	int fd;
+	const unsigned char *out;
+	size_t out_len, sent;
+	const unsigned char *expect;
+	size_t expect_len, got;
+	bool read_early;	/* read while still sending */
+	bool may_read;		/* reading has begun */
+	size_t sent_before_read;
+	bool eof, failed;
+	char why[256];
+};
+
+static void flow_fail(struct flow *f, const char *fmt, ...) TAP_PRINTF(2, 3);
+
+static void flow_fail(struct flow *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (f->failed)
+		return;
+	f->failed = true;
+	va_start(ap, fmt);
+	vsnprintf(f->why, sizeof f->why, fmt, ap);
+	va_end(ap);
+}
+
+static void flow_start_reading(struct flow *f)
+{
+	if (!f->may_read) {
+		f->may_read = true;
+		f->sent_before_read = f->sent;
+	}
+}
+
+/* Everything sent: half-close, as a client that is done talking does. */
+static void flow_finish_sending(struct flow *f)
+{
+	shutdown(f->fd, SHUT_WR);
+	flow_start_reading(f);
+}
+
+/* out is sent, then the flow expects exactly expect back, then EOF. A
+ * pipelining flow (read_early false) reads only once everything is sent
+ * or the server stopped taking bytes. */
+static void flow_init(struct flow *f, int fd, const unsigned char *out,
+		      size_t out_len, const unsigned char *expect,
+		      size_t expect_len, bool read_early)
+{
+	*f = (struct flow){
+		.fd = fd, .out = out, .out_len = out_len,
+		.expect = expect, .expect_len = expect_len,
+		.read_early = read_early,
+	};
+	if (read_early)
+		flow_start_reading(f);
+	if (fd == -1)
+		flow_fail(f, "connect: %s", strerror(errno));
+	else if (set_nonblocking(fd) == -1)
+		flow_fail(f, "fcntl: %s", strerror(errno));
+	else if (out_len == 0)
+		flow_finish_sending(f);
+}
+
+static bool flow_done(const struct flow *f)
+{
+	return f->failed || f->eof;
+}
+
+static short flow_events(const struct flow *f)
+{
+	return (short)((f->sent < f->out_len ? POLLOUT : 0) |
+		       (f->may_read ? POLLIN : 0));
+}
+
+static void flow_send(struct flow *f)
+{
+	size_t chunk = f->out_len - f->sent;
+	ssize_t n;
+
+	if (chunk > 64 * KIB)
+		chunk = 64 * KIB;
+	n = send(f->fd, f->out + f->sent, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n > 0)
+		f->sent += (size_t)n;
+	else if (errno != EAGAIN && errno != EINTR)
+		flow_fail(f, "send after %zu of %zu bytes: %s", f->sent,
+			  f->out_len, strerror(errno));
+	if (!f->failed && f->sent == f->out_len)
+		flow_finish_sending(f);
+}
+
+static void flow_check(struct flow *f, const unsigned char *buf, size_t n)
+{
+	size_t room = f->expect_len - f->got;
+	size_t common = n < room ? n : room;
+
+	if (memcmp(buf, f->expect + f->got, common) != 0) {
+		size_t i = 0;
+
+		while (buf[i] == f->expect[f->got + i])
+			i++;
+		flow_fail(f, "byte %zu: got 0x%02x, expected 0x%02x",
+			  f->got + i, buf[i], f->expect[f->got + i]);
+	} else if (n > room) {
+		flow_fail(f, "%zu bytes more than the %zu expected",
+			  n - room, f->expect_len);
+	}
+	f->got += common;
+}
+
+static void flow_receive(struct flow *f)
+{
+	unsigned char buf[64 * KIB];
+	ssize_t n = recv(f->fd, buf, sizeof buf, MSG_DONTWAIT);
+
+	if (n > 0) {
+		flow_check(f, buf, (size_t)n);
+	} else if (n == 0) {
+		f->eof = true;
+		if (f->got < f->expect_len)
+			flow_fail(f, "EOF after %zu of %zu bytes (sent %zu of %zu)",
+				  f->got, f->expect_len, f->sent, f->out_len);
+	} else if (errno != EAGAIN && errno != EINTR) {
+		flow_fail(f, "recv after %zu of %zu bytes (sent %zu of %zu): %s",
+			  f->got, f->expect_len, f->sent, f->out_len,
+			  strerror(errno));
+	}
+}
+
+static void flow_handle(struct flow *f, short revents)
+{
+	if (revents & (POLLERR | POLLHUP))
+		flow_start_reading(f);
+	if ((revents & POLLOUT) && f->sent < f->out_len)
+		flow_send(f);
+	if (!f->failed && f->may_read && (revents & (POLLIN | POLLERR | POLLHUP)))
+		flow_receive(f);
+}
+
+static void flow_timed_out(struct flow *f, long ms)
+{
+	flow_fail(f, "no EOF after %ld ms: sent %zu of %zu%s, received %zu of %zu",
+		  ms, f->sent, f->out_len,
+		  f->sent == f->out_len ? " and half-closed" : "",
+		  f->got, f->expect_len);
+}
+
+/* Drive the flows until each has ended; returns how many failed. A
+ * 100 ms lull means the server stopped taking bytes: pipelining flows
+ * then start reading, as a client that is not suicidal would. */
+static int run_flows(struct flow *flows, int n, long timeout_ms)
+{
+	struct pollfd pfd[CLIENTS];
+	int which[CLIENTS], failed = 0;
+	long long deadline = now_ms() + scaled_ms(timeout_ms);
+
+	for (;;) {
+		int active = 0, ready;
+
+		for (int i = 0; i < n && active < CLIENTS; i++) {
+			if (flow_done(&flows[i]))
+				continue;
+			pfd[active] = (struct pollfd){ flows[i].fd, flow_events(&flows[i]), 0 };
+			which[active++] = i;
+		}
+		if (active == 0)
+			break;
+		if (now_ms() >= deadline) {
+			for (int k = 0; k < active; k++)
+				flow_timed_out(&flows[which[k]], scaled_ms(timeout_ms));
+			break;
+		}
+		ready = poll(pfd, (nfds_t)active, 100);
+		for (int k = 0; k < active; k++) {
+			if (ready == 0)
+				flow_start_reading(&flows[which[k]]);
+			else if (pfd[k].revents)
+				flow_handle(&flows[which[k]], pfd[k].revents);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		failed += flows[i].failed;
+	return failed;
+}
+
+/* One client, one flow, connection closed afterwards. */
+static bool exchange(unsigned short port, const unsigned char *out,
+		     size_t out_len, const unsigned char *expect,
+		     size_t expect_len, bool read_early, long timeout_ms,
+		     struct flow *f)
+{
+	int fd = tcp_connect(port);
+
+	flow_init(f, fd, out, out_len, expect, expect_len, read_early);
+	run_flows(f, 1, timeout_ms);
+	if (fd != -1)
+		close(fd);
+	return !f->failed;
+}
+
+static void ok_flow(bool passed, const struct flow *f, const char *name)
+{
+	if (!ok(passed, "%s", name))
+		diag("%s", f->why);
+}
+
+/* ---- small blocking helpers ---- */
+
+/* Connect, read the whole greeting until EOF; returns its length. */
+static size_t fetch_greeting(unsigned short port, char *buf, size_t size,
+			     long timeout_ms, enum read_end *end)
+{
+	int fd = tcp_connect(port);
+	size_t n = 0;
+
+	*end = READ_ERROR;
+	if (fd == -1) {
+		diag("connect to port %u: %s", port, strerror(errno));
+	} else {
+		n = read_until_eof(fd, buf, size - 1, timeout_ms, end);
+		if (*end == READ_ERROR)
+			diag("reading the greeting: %s", strerror(errno));
+		close(fd);
+	}
+	buf[n] = '\0';
+	return n;
+}
+
+static void diag_greeting(const char *buf, size_t n, enum read_end end)
+{
+	char text[256];
+
+	diag("got %zu bytes \"%s\", then %s", n,
+	     tap_escape(text, sizeof text, buf, n), describe_read_end(end));
+}
+
+/* Send text and expect `want` back within timeout_ms. */
+static bool round_trip(int fd, const char *text, const char *want,
+		       long timeout_ms, char *why, size_t why_size)
+{
+	char back[256];
+	size_t len = strlen(want), n;
+	enum read_end end;
+
+	if (write_all(fd, text, strlen(text), timeout_ms) != strlen(text)) {
+		snprintf(why, why_size, "send: %s", strerror(errno));
+		return false;
+	}
+	n = read_until_eof(fd, back, len, timeout_ms, &end);
+	if (n == len && memcmp(back, want, len) == 0)
+		return true;
+	snprintf(why, why_size, "expected \"%s\", got %zu bytes then %s",
+		 want, n, describe_read_end(end));
+	return false;
+}
+
+/* Send until the socket takes no more for 200 ms (or cap bytes went):
+ * the server has stopped reading. Returns the bytes sent. */
+static size_t push_until_blocked(int fd, size_t cap)
+{
+	size_t sent = 0;
+
+	set_nonblocking(fd);
+	while (sent < cap) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		size_t at = sent % (PATTERN_LEN - 64 * KIB);
+		ssize_t n = send(fd, pattern + at, 64 * KIB, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n > 0)
+			sent += (size_t)n;
+		else if (errno != EAGAIN && errno != EINTR)
+			break;
+		else if (poll(&p, 1, 200) == 0)
+			break;
+	}
+	return sent;
+}
+
+/* ---- the service formats ---- */
+
+static void case_stamp(unsigned short port)
+{
+	char buf[64];
+	enum read_end end;
+	size_t n = fetch_greeting(port, buf, sizeof buf, 3000, &end);
+	size_t digits = strspn(buf, "0123456789");
+	bool shaped = end == READ_EOF && digits > 0 && digits < 20 &&
+		      n == digits + 2 && strcmp(buf + digits, "\r\n") == 0;
+	long long diff = atoll(buf) - (long long)time(NULL);
+
+	if (!ok(shaped, "stamp: decimal digits, CRLF, then EOF"))
+		diag_greeting(buf, n, end);
+	if (!ok(shaped && diff >= -5 && diff <= 5, "stamp: within 5 s of the test's clock"))
+		diag("stamp %s is %lld s off", buf, diff);
+}
+
+/* ctime(3) of some second within 5 s of now, in the local zone that
+ * muxd inherited from us. */
+static bool matches_recent_ctime(const char *text)
+{
+	time_t now = time(NULL);
+
+	for (time_t t = now - 5; t <= now + 5; t++) {
+		char expect[32];
+
+		if (ctime_r(&t, expect) && strncmp(text, expect, 24) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void case_daytime(unsigned short port)
+{
+	char buf[64], now_text[32];
+	time_t now = time(NULL);
+	enum read_end end;
+	size_t n = fetch_greeting(port, buf, sizeof buf, 3000, &end);
+	bool shaped = end == READ_EOF && n == 26 && strcmp(buf + 24, "\r\n") == 0;
+
+	if (!ok(shaped && matches_recent_ctime(buf),
+		"daytime: the 24 characters of ctime(3) for now, CRLF, then EOF")) {
+		diag_greeting(buf, n, end);
+		diag("test's ctime: %.24s", ctime_r(&now, now_text));
+	}
+}
+
+static void case_time(unsigned short port)
+{
+	unsigned char buf[16];
+	enum read_end end;
+	size_t n = fetch_greeting(port, (char *)buf, sizeof buf, 3000, &end);
+	uint32_t got = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
+		       (uint32_t)buf[2] << 8 | buf[3];
+	/* RFC 868 counts from 1900, modulo 2^32. */
+	uint32_t want = (uint32_t)((uint64_t)time(NULL) + 2208988800u);
+	int32_t diff = (int32_t)(got - want);
+
+	if (!ok(end == READ_EOF && n == 4, "time: exactly 4 bytes, then EOF"))
+		diag_greeting((char *)buf, n, end);
+	if (!ok(n == 4 && diff >= -5 && diff <= 5,
+		"time: big-endian seconds since 1900 within 5 s"))
+		diag("got %u, expected about %u", (unsigned)got, (unsigned)want);
+}
+
+/* The first two cycles exactly, then a long read: chargen must keep
+ * producing for as long as the client reads. */
+static void case_chargen(unsigned short port)
+{
+	unsigned char *got = malloc(CHARGEN_LONG), *want = malloc(CHARGEN_LONG);
+	enum read_end end = READ_ERROR;
+	size_t n = 0;
+	int fd = tcp_connect(port);
+
+	if (!got || !want)
+		bail_out("out of memory");
+	expected_chargen(want, CHARGEN_LONG);
+	if (fd != -1) {
+		n = read_until_eof(fd, got, CHARGEN_LONG, 5000, &end);
+		close(fd);
+	}
+	if (!is_mem(got, n < CHARGEN_CHECK ? n : CHARGEN_CHECK, want, CHARGEN_CHECK,
+		    "chargen: first 2 x 7030 bytes are the RFC 864 ring"))
+		diag("read ended with: %s", fd == -1 ? strerror(errno)
+						      : describe_read_end(end));
+	if (!is_mem(got, n, want, CHARGEN_LONG,
+		    "chargen: streams on for 1 MiB while the client reads"))
+		diag("read ended with: %s", fd == -1 ? strerror(errno)
+						      : describe_read_end(end));
+	free(got);
+	free(want);
+}
+
+static void case_discard_echo(unsigned short discard_port, unsigned short echo_port)
+{
+	struct flow f;
+
+	ok_flow(exchange(discard_port, pattern, 64 * KIB, pattern, 0, true, 5000, &f),
+		&f, "discard: 64 KiB in, half-close, EOF with nothing back");
+	ok_flow(exchange(echo_port, pattern, 100 * KIB, pattern, 100 * KIB, true,
+			 5000, &f),
+		&f, "echo: 100 KiB of every byte value come back identical");
+}
+
+static void case_upper_all_bytes(unsigned short port)
+{
+	unsigned char in[16 * 256], want[sizeof in];
+	struct flow f;
+
+	for (size_t i = 0; i < sizeof in; i++)
+		in[i] = (unsigned char)i;
+	upcase_ascii(want, in, sizeof in);
+	ok_flow(exchange(port, in, sizeof in, want, sizeof want, true, 5000, &f),
+		&f, "upper: all 256 byte values, only a-z changed");
+}
+
+/* ---- bulk, pipelining, half-close ---- */
+
+static void case_pipelined(unsigned short upper_port)
+{
+	struct flow f;
+	bool passed = exchange(upper_port, pattern, PATTERN_LEN, pattern_upper,
+			       PATTERN_LEN, false, 20000, &f);
+
+	ok_flow(passed, &f, "upper: 4 MiB pipelined before reading all come back");
+	diag("the server took %zu bytes before the client read anything",
+	     f.sent_before_read);
+}
+
+static void case_half_close(unsigned short echo_port)
+{
+	struct flow f;
+
+	ok_flow(exchange(echo_port, pattern, MIB, pattern, MIB, false, 10000, &f),
+		&f, "echo: 1 MiB, half-close, exactly 1 MiB back then EOF");
+}
+
+static void client_data(int i, unsigned short echo_port,
+			unsigned short upper_port, unsigned short *port,
+			const unsigned char **expect)
+{
+	size_t at = (size_t)i * 40503 % (PATTERN_LEN - CLIENT_BYTES);
+
+	*port = i % 2 ? upper_port : echo_port;
+	*expect = (i % 2 ? pattern_upper : pattern) + at;
+}
+
+static const unsigned char *client_out(int i)
+{
+	return pattern + (size_t)i * 40503 % (PATTERN_LEN - CLIENT_BYTES);
+}
+
+static void case_many_clients(unsigned short echo_port, unsigned short upper_port)
+{
+	struct flow flows[CLIENTS];
+	int failed = 0;
+
+	for (int i = 0; i < CLIENTS; i++) {
+		unsigned short port;
+		const unsigned char *expect;
+
+		client_data(i, echo_port, upper_port, &port, &expect);
+		if (serial) {
+			exchange(port, client_out(i), CLIENT_BYTES, expect,
+				 CLIENT_BYTES, true, 10000, &flows[i]);
+			continue;
+		}
+		flow_init(&flows[i], tcp_connect(port), client_out(i),
+			  CLIENT_BYTES, expect, CLIENT_BYTES, true);
+	}
+	if (!serial)
+		run_flows(flows, CLIENTS, 20000);
+	for (int i = 0; i < CLIENTS; i++) {
+		if (flows[i].failed && failed++ < 5)
+			diag("client %d: %s", i, flows[i].why);
+		if (!serial && flows[i].fd != -1)
+			close(flows[i].fd);
+	}
+	ok(failed == 0, "%d clients x 200 KiB on echo and upper, %s: every byte verified",
+	   CLIENTS, serial ? "one after another ([serial])" : "concurrently");
+}
+
+/* ---- misbehaving clients ---- */
+
+/* A client that pushes data at upper without reading, then resets. */
+static void reset_client(unsigned short upper_port)
+{
+	int fd = tcp_connect(upper_port);
+
+	if (fd == -1) {
+		diag("resetting client could not connect: %s", strerror(errno));
+		return;
+	}
+	diag("resetting client sent %zu bytes before the RST",
+	     push_until_blocked(fd, STALL_CAP));
+	close_with_reset(fd);
+	sleep_ms(100);
+}
+
+/* Client A is mid-exchange on echo (64 KiB sent, 32 KiB back) when
+ * another client resets; A must then finish undisturbed. */
+static void reset_beside_exchange(unsigned short echo_port,
+				  unsigned short upper_port, struct flow *f)
+{
+	size_t total = 256 * KIB, first = 64 * KIB, half = 32 * KIB;
+	unsigned char back[32 * KIB];
+	enum read_end end;
+	int fd = tcp_connect(echo_port);
+
+	flow_init(f, fd, pattern, total, pattern, total, true);
+	if (f->failed)
+		return;
+	if (write_all(fd, pattern, first, 3000) != first ||
+	    read_until_eof(fd, back, half, 3000, &end) != half ||
+	    memcmp(back, pattern, half) != 0)
+		flow_fail(f, "first 64 KiB / 32 KiB back failed before the reset");
+	f->sent = first;
+	f->got = half;
+	reset_client(upper_port);
+	run_flows(f, 1, 10000);
+	close(fd);
+}
+
+static void case_reset(struct muxd_server *srv, unsigned short echo_port,
+		       unsigned short upper_port)
+{
+	struct flow f;
+	bool passed;
+
+	if (serial) {
+		reset_client(upper_port);
+		passed = exchange(echo_port, pattern, 256 * KIB, pattern,
+				  256 * KIB, true, 10000, &f);
+		ok_flow(passed, &f, "after a client reset mid-stream, the next client "
+			"is served in full ([serial]: one after another)");
+	} else {
+		reset_beside_exchange(echo_port, upper_port, &f);
+		ok_flow(!f.failed, &f, "a client reset mid-stream does not disturb "
+			"another client mid-exchange");
+	}
+	passed = exchange(upper_port, pattern, 10 * KIB, pattern_upper, 10 * KIB,
+			  true, 5000, &f);
+	ok_flow(passed, &f, "the server keeps serving new clients after the reset");
+	if (!muxd_alive(srv)) {
+		char why[64];
+
+		diag("muxd is gone: %s", describe_status(srv->wait_status, why, sizeof why));
+	}
+}
+
+/* While one client is stalled (pipelines at upper, never reads), another
+ * must get its echo within 1 s, and a silent connection must not hold
+ * up a stamp client. */
+static void case_stalled(unsigned short echo_port, unsigned short upper_port,
+			 unsigned short stamp_port)
+{
+	int stalled = tcp_connect(upper_port), other, silent;
+	size_t pushed = stalled == -1 ? 0 : push_until_blocked(stalled, STALL_CAP);
+	char why[256], buf[64];
+	enum read_end end;
+	long long start;
+
+	if (!ok(stalled != -1 && pushed < STALL_CAP,
+		"a client that never reads is pushed back (server stops reading)"))
+		diag("it sent %zu bytes (%d MiB is more than the kernel buffers)",
+		     pushed, STALL_CAP / MIB);
+	diag("the stalled client sent %zu bytes before the server stopped reading",
+	     pushed);
+	if (serial) {
+		skip(2, "[serial] engine serves one connection at a time by design");
+		if (stalled != -1)
+			close(stalled);
+		return;
+	}
+	start = now_ms();
+	other = tcp_connect(echo_port);
+	if (!ok(other != -1 && round_trip(other, "ping\r\n", "ping\r\n", 1000, why, sizeof why),
+		"while a client is stalled, another gets its echo within 1 s"))
+		diag("%s after %lld ms", other == -1 ? strerror(errno) : why,
+		     now_ms() - start);
+	silent = tcp_connect(upper_port);
+	start = now_ms();
+	fetch_greeting(stamp_port, buf, sizeof buf, 1000, &end);
+	if (!ok(end == READ_EOF && buf[0] >= '0' && buf[0] <= '9',
+		"a connected but silent client does not delay a stamp client"))
+		diag("stamp: %s after %lld ms", describe_read_end(end), now_ms() - start);
+	if (silent != -1)
+		close(silent);
+	if (other != -1)
+		close(other);
+	if (stalled != -1)
+		close(stalled);
+}
+
+/* ---- resources: back to the start-up baseline ---- */
+
+struct baseline {
+	int fds, threads;
+};
+
+static int zombie_children(pid_t pid)
+{
+	pid_t kids[MAX_KIDS];
+	int n = proc_children(pid, kids, MAX_KIDS), zombies = 0;
+
+	for (int i = 0; i < n; i++)
+		zombies += proc_state(kids[i]) == 'Z';
+	return zombies;
+}
+
+static void diag_fds(pid_t pid)
+{
+	char dir[64];
+
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+	for (int fd = 0; fd < 1024; fd++) {
+		char path[96], target[256];
+		ssize_t n;
+
+		snprintf(path, sizeof path, "%s/%d", dir, fd);
+		n = readlink(path, target, sizeof target - 1);
+		if (n >= 0)
+			diag("  fd %d -> %.*s", fd, (int)n, target);
+	}
+}
+
+static void case_resources(struct muxd_server *srv, const struct baseline *base)
+{
+	long long deadline = now_ms() + scaled_ms(1000);
+	int fds, threads, zombies;
+
+	for (;;) {
+		fds = proc_fd_count(srv->pid);
+		threads = proc_thread_count(srv->pid);
+		zombies = zombie_children(srv->pid);
+		if ((fds <= base->fds && threads <= base->threads && zombies == 0) ||
+		    now_ms() >= deadline)
+			break;
+		sleep_ms(50);
+	}
+	if (!ok(fds >= 0 && fds <= base->fds,
+		"open fds back to the start-up baseline once clients are gone")) {
+		diag("%d open, %d after start-up:", fds, base->fds);
+		diag_fds(srv->pid);
+	}
+	if (!ok(threads >= 0 && threads <= base->threads,
+		"threads back to the start-up baseline once clients are gone"))
+		diag("%d threads, %d after start-up", threads, base->threads);
+	if (!ok(zombies == 0, "no zombie children once clients are gone"))
+		diag("%d zombie children", zombies);
+}
+
+/* ---- stopping: exit 0, nothing left behind ---- */
+
+struct family {
+	pid_t server;
+	pid_t kids[MAX_KIDS];
+	int n;
+};
+
+static void note_family(const struct muxd_server *srv, struct family *fam)
+{
+	fam->server = srv->pid;
+	fam->n = proc_children(srv->pid, fam->kids, MAX_KIDS);
+}
+
+/* A process that survived muxd: one of its children seen before, or any
+ * process adopted by us (we are a child subreaper, so muxd's orphans come
+ * to us rather than to init). Kill and reap them so the run goes on. */
+static int collect_leftovers(const struct family *fam, pid_t *left, int max)
+{
+	int n = proc_children(getpid(), left, max);
+
+	for (int i = 0; i < fam->n && n < max; i++) {
+		pid_t parent = proc_parent(fam->kids[i]);
+		bool listed = false;
+
+		for (int j = 0; j < n; j++)
+			listed |= left[j] == fam->kids[i];
+		if (!listed && (parent == 1 || parent == fam->server))
+			left[n++] = fam->kids[i];
+	}
+	return n;
+}
+
+static void check_nothing_left(const struct family *fam, const char *label)
+{
+	pid_t left[MAX_KIDS];
+	int n = collect_leftovers(fam, left, MAX_KIDS);
+
+	if (!ok(n == 0, "%s: no child process outlives muxd", label))
+		for (int i = 0; i < n; i++)
+			diag("pid %d (state %c) outlived muxd", (int)left[i],
+			     proc_state(left[i]) ? proc_state(left[i]) : '-');
+	for (int i = 0; i < n; i++) {
+		kill(left[i], SIGKILL);
+		if (proc_parent(left[i]) == getpid())
+			waitpid(left[i], NULL, 0);
+	}
+}
+
+static void stop_and_check(struct muxd_server *srv, const char *label)
+{
+	struct family fam;
+	bool alive = muxd_alive(srv);
+	char why[64];
+
+	note_family(srv, &fam);
+	if (!ok(alive && muxd_stop(srv, 5000) == 0 &&
+		exit_code_of(srv->wait_status) == 0,
+		"%s: SIGTERM with no connection open: exits 0 within 5 s", label)) {
+		if (!alive)
+			diag("it had already ended");
+		diag("ended with %s", describe_status(srv->wait_status, why, sizeof why));
+	}
+	check_nothing_left(&fam, label);
+}
+
+/* ---- the main server: every service, every data case ---- */
+
+static void cases_on_main_server(void)
+{
+	struct muxd_server srv;
+	struct baseline base;
+	unsigned short port[7];
+	bool all_ports = true;
+
+	if (start_server(&srv, all_services, no_options) != 0)
+		bail_out("muxd --engine %s did not start", engine);
+	for (int i = 0; i < 7; i++)
+		all_ports &= (port[i] = muxd_port(&srv, all_services[i])) != 0;
+	if (!ok(all_ports, "a listening line with a port for each of the seven services"))
+		bail_out("cannot go on without every service's port");
+	sleep_ms(100);
+	base.fds = proc_fd_count(srv.pid);
+	base.threads = proc_thread_count(srv.pid);
+	diag("after start-up: %d fds, %d threads", base.fds, base.threads);
+
+	case_stamp(port[0]);
+	case_daytime(port[5]);
+	case_time(port[6]);
+	case_chargen(port[4]);
+	case_discard_echo(port[3], port[2]);
+	case_upper_all_bytes(port[1]);
+	case_pipelined(port[1]);
+	case_half_close(port[2]);
+	case_many_clients(port[2], port[1]);
+	case_reset(&srv, port[2], port[1]);
+	case_stalled(port[2], port[1], port[0]);
+	case_resources(&srv, &base);
+	stop_and_check(&srv, "main server");
+}
+
+/* ---- servers of their own: idle timeout, SIGTERM, max-conns ---- */
+
+static const char *const echo_only[] = { "echo", NULL };
+static const char *const upper_only[] = { "upper", NULL };
+
+/* Send a byte every 300 ms and expect it back, for duration_ms. */
+static bool keep_moving(int fd, long duration_ms, char *why, size_t why_size)
+{
+	long long start = now_ms();
+
+	while (now_ms() - start < duration_ms) {
+		if (!round_trip(fd, "m", "m", 1000, why, why_size))
+			return false;
+		sleep_ms(300);
+	}
+	return true;
+}
+
+static void case_idle_timeout(void)
+{
+	const char *const options[] = { "--idle-timeout", "1", NULL };
+	struct muxd_server srv;
+	char buf[16], why[256] = "connect failed";
+	enum read_end end = READ_ERROR;
+	long long start, took = -1;
+	int fd;
+
+	if (!ok(start_server(&srv, echo_only, options) == 0, "--idle-timeout 1: starts")) {
+		skip(4, "no server");
+		return;
+	}
+	fd = tcp_connect(muxd_port(&srv, "echo"));
+	start = now_ms();
+	if (fd != -1) {
+		read_until_eof(fd, buf, sizeof buf, 5000, &end);
+		took = now_ms() - start;
+		close(fd);
+	}
+	if (!ok(end == READ_EOF && took >= 900 && took <= scaled_ms(3000),
+		"--idle-timeout 1: an idle connection is closed after 1-3 s"))
+		diag("%s after %lld ms", describe_read_end(end), took);
+	fd = tcp_connect(muxd_port(&srv, "echo"));
+	if (!ok(fd != -1 && keep_moving(fd, 2500, why, sizeof why),
+		"--idle-timeout 1: a byte each 300 ms keeps a connection open for 2.5 s"))
+		diag("%s", why);
+	if (fd != -1)
+		close(fd);
+	stop_and_check(&srv, "--idle-timeout 1");
+}
+
+/* After SIGTERM a new connection must be refused, or accepted and
+ * closed unserved; one left hanging in a queue is neither. */
+static bool refused_after_sigterm(unsigned short port, char *how, size_t size)
+{
+	char buf[16];
+	enum read_end end;
+	size_t n;
+	int fd = tcp_connect(port);
+
+	if (fd == -1) {
+		snprintf(how, size, "connect: %s", strerror(errno));
+		return errno == ECONNREFUSED || errno == ECONNRESET;
+	}
+	write_all(fd, "x", 1, 1000);
+	n = read_until_eof(fd, buf, sizeof buf, 1000, &end);
+	snprintf(how, size, "connected, then %zu bytes and %s", n,
+		 describe_read_end(end));
+	close(fd);
+	return n == 0 && (end == READ_EOF ||
+			  (end == READ_ERROR && errno == ECONNRESET));
+}
+
+static int connect_and_greet(struct muxd_server *srv, char *why, size_t size)
+{
+	int fd = tcp_connect(muxd_port(srv, "upper"));
+
+	if (fd == -1) {
+		snprintf(why, size, "connect: %s", strerror(errno));
+		return -1;
+	}
+	if (!round_trip(fd, "abc", "ABC", 2000, why, size)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* SIGTERM with a connection open that then finishes: the listener goes
+ * at once, the open connection is served on, and muxd exits 0 once it is
+ * done, without sitting out the rest of the grace period. */
+static void case_sigterm_finish(void)
+{
+	const char *const options[] = { "--grace", "3", NULL };
+	struct muxd_server srv;
+	struct family fam;
+	char why[256] = "", buf[8];
+	enum read_end end;
+	long long closed_at;
+	int fd;
+
+	if (start_server(&srv, upper_only, options) != 0 ||
+	    (fd = connect_and_greet(&srv, why, sizeof why)) == -1) {
+		ok(false, "SIGTERM --grace 3: server starts and serves");
+		diag("%s", why);
+		muxd_stop(&srv, 5000);
+		skip(4, "no server");
+		return;
+	}
+	note_family(&srv, &fam);
+	kill(srv.pid, SIGTERM);
+	sleep_ms(scaled_ms(200));
+	if (!ok(refused_after_sigterm(muxd_port(&srv, "upper"), why, sizeof why),
+		"SIGTERM: new connections are refused at once"))
+		diag("%s", why);
+	if (!ok(round_trip(fd, "hello", "HELLO", 1000, why, sizeof why),
+		"SIGTERM: an open connection is still served during grace"))
+		diag("%s", why);
+	shutdown(fd, SHUT_WR);
+	if (!ok(read_until_eof(fd, buf, sizeof buf, 1000, &end) == 0 && end == READ_EOF,
+		"SIGTERM: the open connection's half-close is answered with EOF"))
+		diag("%s", describe_read_end(end));
+	close(fd);
+	closed_at = now_ms();
+	if (!ok(muxd_wait(&srv, 5000) == 0 && exit_code_of(srv.wait_status) == 0 &&
+		now_ms() - closed_at <= scaled_ms(1500),
+		"SIGTERM: exits 0 within 1.5 s of its last connection closing (grace 3 s)"))
+		diag("%s %lld ms after the close",
+		     muxd_alive(&srv) ? "still running" : describe_status(srv.wait_status, why, sizeof why),
+		     now_ms() - closed_at);
+	muxd_stop(&srv, 1000);
+	check_nothing_left(&fam, "SIGTERM --grace 3");
+}
+
+/* SIGTERM with a client holding its connection open: muxd closes it
+ * when the grace period ends and exits 0. */
+static void case_sigterm_holdout(void)
+{
+	const char *const options[] = { "--grace", "2", NULL };
+	struct muxd_server srv;
+	struct family fam;
+	char why[256] = "", buf[8];
+	enum read_end end;
+	long long start, took;
+	bool exited;
+	int fd;
+
+	if (start_server(&srv, upper_only, options) != 0 ||
+	    (fd = connect_and_greet(&srv, why, sizeof why)) == -1) {
+		ok(false, "SIGTERM --grace 2: server starts and serves");
+		diag("%s", why);
+		muxd_stop(&srv, 5000);
+		skip(2, "no server");
+		return;
+	}
+	note_family(&srv, &fam);
+	diag("before SIGTERM muxd has %d child process(es)", fam.n);
+	start = now_ms();
+	kill(srv.pid, SIGTERM);
+	exited = muxd_wait(&srv, 4000) == 0;
+	took = now_ms() - start;
+	if (!ok(exited && exit_code_of(srv.wait_status) == 0 && took >= 1700,
+		"SIGTERM --grace 2 with a connection held open: exits 0 after the grace, within 4 s"))
+		diag("%s after %lld ms", exited ? describe_status(srv.wait_status, why, sizeof why)
+					       : "still running", took);
+	read_until_eof(fd, buf, sizeof buf, 1000, &end);
+	if (!ok(end == READ_EOF || (end == READ_ERROR && errno == ECONNRESET),
+		"SIGTERM --grace 2: the held connection is closed"))
+		diag("%s", describe_read_end(end));
+	close(fd);
+	muxd_stop(&srv, 1000);
+	check_nothing_left(&fam, "SIGTERM --grace 2");
+}
+
+/* Poll for up to 2 s until a new connection to upper is served. */
+static bool served_again(unsigned short port)
+{
+	long long deadline = now_ms() + scaled_ms(2000);
+	char why[256];
+
+	do {
+		int fd = tcp_connect(port);
+		bool served = fd != -1 && round_trip(fd, "d", "D", 300, why, sizeof why);
+
+		if (fd != -1)
+			close(fd);
+		if (served)
+			return true;
+		sleep_ms(50);
+	} while (now_ms() < deadline);
+	return false;
+}
+
+static void case_max_conns(void)
+{
+	const char *const options[] = { "--max-conns", "2", NULL };
+	struct muxd_server srv;
+	char why[256] = "", buf[8];
+	enum read_end end = READ_ERROR;
+	int a, b = -1, c, err = 0;
+	size_t n = 0;
+
+	if (start_server(&srv, upper_only, options) != 0 ||
+	    (a = connect_and_greet(&srv, why, sizeof why)) == -1) {
+		ok(false, "--max-conns 2: starts and serves a connection");
+		diag("%s", why);
+		muxd_stop(&srv, 5000);
+		skip(5, "no server");
+		return;
+	}
+	ok(true, "--max-conns 2: starts and serves a connection");
+	if (serial) {
+		skip(3, "[serial] engine never holds two connections at once");
+		close(a);
+		stop_and_check(&srv, "--max-conns 2");
+		return;
+	}
+	b = connect_and_greet(&srv, why, sizeof why);
+	if (!ok(b != -1, "--max-conns 2: a second connection is served alongside"))
+		diag("%s", why);
+	c = tcp_connect(muxd_port(&srv, "upper"));
+	if (c != -1) {
+		n = read_until_eof(c, buf, sizeof buf, 1000, &end);
+		err = errno;
+		close(c);
+	}
+	if (!ok(c != -1 && n == 0 && (end == READ_EOF ||
+				      (end == READ_ERROR && err == ECONNRESET)),
+		"--max-conns 2: a third is accepted and closed at once"))
+		diag("%s", c == -1 ? strerror(errno) : describe_read_end(end));
+	close(a);
+	ok(served_again(muxd_port(&srv, "upper")),
+	   "--max-conns 2: once one closes, a new connection is served again");
+	if (b != -1)
+		close(b);
+	stop_and_check(&srv, "--max-conns 2");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: conform ENGINE [extra muxd args...]\n");
+		return 2;
+	}
+	engine = argv[1];
+	extra_args = argv + 2;
+	signal(SIGPIPE, SIG_IGN);
+	/* muxd's orphans come to us, so "nothing left behind" can see them. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		diag("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+	find_engine();
+	make_patterns();
+	cases_on_main_server();
+	case_idle_timeout();
+	case_sigterm_finish();
+	case_sigterm_holdout();
+	case_max_conns();
+	free(pattern);
+	free(pattern_upper);
+	return done_testing();
+}

@@ -1,0 +1,346 @@
+/* unit_services.c -- the seven services without sockets.
+ *
+ * The engines feed a service whatever chunk sizes the kernel hands them,
+ * so every service must give the same bytes however its input is cut and
+ * however much output room it is given. Expected values (the chargen
+ * ring, dates, RFC 868 counters) are written out here independently of
+ * src/services.c, so a shared mistake cannot pass.
+ */
+#include "service.h"
+#include "tap.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define STREAM_LEN (64 * 1024)
+#define SEED_COUNT 5
+#define CHARGEN_CYCLE_BYTES 7030
+
+static const char *const service_names[] = {
+	"stamp", "upper", "echo", "discard", "chargen", "daytime", "time",
+};
+#define SERVICE_COUNT (sizeof service_names / sizeof service_names[0])
+
+/* xorshift64*: reproducible across libcs, unlike rand(). */
+static uint64_t prng_next(uint64_t *state)
+{
+	*state ^= *state >> 12;
+	*state ^= *state << 25;
+	*state ^= *state >> 27;
+	return *state * 2685821657736338717u;
+}
+
+static size_t prng_range(uint64_t *state, size_t lo, size_t hi)
+{
+	return lo + (size_t)(prng_next(state) % (hi - lo + 1));
+}
+
+static void fill_random(unsigned char *buf, size_t len, uint64_t seed)
+{
+	uint64_t state = seed * 0x9e3779b97f4a7c15u + 1;
+
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (unsigned char)(prng_next(&state) >> 56);
+}
+
+/* RFC 864 as the contract words it: line k is 72 characters of the
+ * printable ring 0x20..0x7e from position k mod 95, then CRLF. */
+static void expected_chargen(unsigned char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		size_t line = i / 74, col = i % 74;
+
+		if (col < 72)
+			buf[i] = (unsigned char)(0x20 + (line + col) % 95);
+		else
+			buf[i] = col == 72 ? '\r' : '\n';
+	}
+}
+
+static void expected_stream(const char *name, const unsigned char *in,
+			    size_t len, unsigned char *out, size_t *out_len)
+{
+	*out_len = 0;
+	if (strcmp(name, "discard") == 0)
+		return;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = in[i];
+
+		if (strcmp(name, "upper") == 0 && c >= 'a' && c <= 'z')
+			c = (unsigned char)(c - 'a' + 'A');
+		out[i] = c;
+	}
+	*out_len = len;
+}
+
+static void test_table(void)
+{
+	size_t listed = 0;
+
+	for (size_t i = 0; i < SERVICE_COUNT; i++) {
+		const struct service *svc = svc_find(service_names[i]);
+
+		ok(svc && strcmp(svc->name, service_names[i]) == 0,
+		   "svc_find(\"%s\") finds it", service_names[i]);
+	}
+	ok(svc_find("nosuch") == NULL, "svc_find of an unknown name is NULL");
+	ok(svc_find("") == NULL, "svc_find(\"\") is NULL");
+	ok(svc_find("UPPER") == NULL, "svc_find is case-sensitive");
+	while (services[listed])
+		listed++;
+	is_int((long long)listed, (long long)SERVICE_COUNT,
+	       "services[] lists exactly the seven services");
+}
+
+/* Feed `in` in random chunks; append each returned prefix to out. */
+static size_t run_chunked(const struct service *svc, const unsigned char *in,
+			  size_t len, uint64_t seed, unsigned char *out,
+			  bool *prefix_ok)
+{
+	struct svc_session session;
+	unsigned char greeting[SVC_GREETING_MAX];
+	uint64_t state = seed;
+	size_t done = 0, produced = svc_open(&session, svc, 0, greeting);
+
+	*prefix_ok = produced == 0;
+	while (done < len) {
+		size_t chunk = prng_range(&state, 1, 5000);
+		unsigned char *data = out + produced;
+		size_t keep;
+
+		if (chunk > len - done)
+			chunk = len - done;
+		/* In place, as the engines do: the chunk lands in the output. */
+		memmove(data, in + done, chunk);
+		keep = svc_input(&session, data, chunk);
+		if (keep > chunk) {
+			*prefix_ok = false;
+			keep = chunk;
+		}
+		produced += keep;
+		done += chunk;
+	}
+	return produced;
+}
+
+static size_t run_one_shot(const struct service *svc, const unsigned char *in,
+			   size_t len, unsigned char *out)
+{
+	struct svc_session session;
+	unsigned char greeting[SVC_GREETING_MAX];
+
+	svc_open(&session, svc, 0, greeting);
+	memcpy(out, in, len);
+	return svc_input(&session, out, len);
+}
+
+static void test_stream_service(const char *name)
+{
+	const struct service *svc = svc_find(name);
+	unsigned char *in = malloc(STREAM_LEN), *want = malloc(STREAM_LEN);
+	unsigned char *whole = malloc(STREAM_LEN), *pieces = malloc(STREAM_LEN);
+	size_t want_len, whole_len;
+
+	if (!svc || !in || !want || !whole || !pieces)
+		bail_out("no service %s or out of memory", name);
+	fill_random(in, STREAM_LEN, 42);
+	expected_stream(name, in, STREAM_LEN, want, &want_len);
+	whole_len = run_one_shot(svc, in, STREAM_LEN, whole);
+	is_mem(whole, whole_len, want, want_len,
+	       "%s: one-shot output is the contract's transformation", name);
+	for (uint64_t seed = 1; seed <= SEED_COUNT; seed++) {
+		bool prefix_ok;
+		size_t n = run_chunked(svc, in, STREAM_LEN, seed, pieces, &prefix_ok);
+
+		ok(prefix_ok, "%s seed %llu: no greeting, input returns a prefix",
+		   name, (unsigned long long)seed);
+		is_mem(pieces, n, whole, whole_len,
+		       "%s seed %llu: random chunks give the one-shot bytes",
+		       name, (unsigned long long)seed);
+	}
+	free(in); free(want); free(whole); free(pieces);
+}
+
+/* All 256 byte values, so no byte outside a-z is touched by upper. */
+static void test_upper_all_bytes(void)
+{
+	unsigned char in[256], got[256], want[256];
+	size_t want_len;
+
+	for (int i = 0; i < 256; i++)
+		in[i] = (unsigned char)i;
+	expected_stream("upper", in, sizeof in, want, &want_len);
+	is_mem(got, run_one_shot(svc_find("upper"), in, sizeof in, got),
+	       want, want_len, "upper: only a-z change, in all 256 byte values");
+}
+
+/* Pull `len` bytes through fill with random room sizes, with input fed
+ * in between, which chargen must ignore. */
+static void run_chargen(unsigned char *out, size_t len, uint64_t seed)
+{
+	struct svc_session session;
+	unsigned char junk[100];
+	uint64_t state = seed;
+	size_t done = svc_open(&session, svc_find("chargen"), 0, out);
+
+	while (done < len) {
+		size_t room = prng_range(&state, 1, 9000);
+
+		if (room > len - done)
+			room = len - done;
+		done += svc_fill(&session, out + done, room);
+		memset(junk, 'x', sizeof junk);
+		svc_input(&session, junk, prng_range(&state, 1, sizeof junk));
+	}
+}
+
+static void test_chargen(void)
+{
+	size_t len = 3 * CHARGEN_CYCLE_BYTES + 123;
+	unsigned char *want = malloc(len), *got = malloc(len);
+	struct svc_session session;
+	size_t greeting;
+
+	if (!want || !got)
+		bail_out("out of memory");
+	expected_chargen(want, len);
+	ok(want[0] == ' ' && want[71] == 'g' && want[72] == '\r' &&
+	   want[74] == '!' && want[CHARGEN_CYCLE_BYTES] == ' ',
+	   "chargen: the test's own ring has the RFC 864 landmarks");
+	greeting = svc_open(&session, svc_find("chargen"), 0, got);
+	is_int((long long)greeting, 0, "chargen: no greeting");
+	ok(svc_is_producer(&session), "chargen is a producer");
+	for (size_t done = 0, n = 1; done < len && n > 0; done += n)
+		n = svc_fill(&session, got + done, len - done);
+	is_mem(got, CHARGEN_CYCLE_BYTES, want, CHARGEN_CYCLE_BYTES,
+	       "chargen: first 7030 bytes are the RFC 864 ring");
+	is_mem(got, len, want, len, "chargen: the pattern repeats every 7030 bytes");
+	for (uint64_t seed = 1; seed <= SEED_COUNT; seed++) {
+		memset(got, 0, len);
+		run_chargen(got, len, seed);
+		is_mem(got, len, want, len,
+		       "chargen seed %llu: random room sizes give the same stream",
+		       (unsigned long long)seed);
+	}
+	free(want); free(got);
+}
+
+static void test_greeting(const char *name, time_t now, const void *want,
+			  size_t want_len, const char *label)
+{
+	struct svc_session session;
+	unsigned char out[SVC_GREETING_MAX];
+	size_t n = svc_open(&session, svc_find(name), now, out);
+
+	is_mem(out, n, want, want_len, "%s at %lld: %s", name, (long long)now, label);
+}
+
+static void test_stamp(void)
+{
+	test_greeting("stamp", 1795000000, "1795000000\r\n", 12, "decimal, CRLF");
+	test_greeting("stamp", 0, "0\r\n", 3, "zero is \"0\"");
+}
+
+static void test_time(void)
+{
+	static const unsigned char at_epoch[] = { 0x83, 0xaa, 0x7e, 0x80 };
+	static const unsigned char in_2026[] = { 0xee, 0xa8, 0x05, 0x40 };
+	static const unsigned char wrapped[] = { 0, 0, 0, 0 };
+	static const unsigned char after_wrap[] = { 0, 0, 0, 1 };
+
+	test_greeting("time", 0, at_epoch, 4, "2208988800 big-endian");
+	test_greeting("time", 1795000000, in_2026, 4, "big-endian");
+	/* 2085978496 + 2208988800 = 2^32: the RFC 868 counter wraps. */
+	test_greeting("time", 2085978496, wrapped, 4, "wraps to 0 in 2036");
+	test_greeting("time", 2085978497, after_wrap, 4, "1 after the wrap");
+}
+
+static void test_daytime_in(const char *tz, time_t now, const char *want)
+{
+	char label[64];
+
+	setenv("TZ", tz, 1);
+	tzset();
+	snprintf(label, sizeof label, "ctime layout in TZ=%s", tz);
+	test_greeting("daytime", now, want, strlen(want), label);
+}
+
+static void test_daytime(void)
+{
+	const char *saved = getenv("TZ");
+	char *saved_copy = saved ? strdup(saved) : NULL;
+
+	test_daytime_in("UTC0", 1795000000, "Wed Nov 18 11:06:40 2026\r\n");
+	test_daytime_in("UTC0", 1000000000, "Sun Sep  9 01:46:40 2001\r\n");
+	test_daytime_in("UTC0", 0, "Thu Jan  1 00:00:00 1970\r\n");
+	/* Local time, not UTC: a POSIX TZ string needs no zoneinfo files. */
+	test_daytime_in("EST5", 1795000000, "Wed Nov 18 06:06:40 2026\r\n");
+	if (saved_copy)
+		setenv("TZ", saved_copy, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	free(saved_copy);
+}
+
+/* Greeters close once the greeting is out; stream services close once
+ * the client's half-close is answered; chargen only when the client
+ * goes away. svc_open must reset a reused session. */
+static void test_close_after_flush(const char *name, bool on_open, bool on_eof)
+{
+	struct svc_session session;
+	unsigned char buf[SVC_GREETING_MAX] = "abc";
+	bool after_open, after_input;
+
+	memset(&session, 0xff, sizeof session);
+	svc_open(&session, svc_find(name), 1795000000, buf);
+	after_open = session.close_after_flush;
+	memcpy(buf, "abc", 3);
+	svc_input(&session, buf, 3);
+	after_input = session.close_after_flush;
+	svc_eof(&session);
+	ok(after_open == on_open && after_input == on_open &&
+	   session.close_after_flush == on_eof,
+	   "%s: close_after_flush %s after open, %s after eof", name,
+	   on_open ? "set" : "clear", on_eof ? "set" : "clear");
+	if (after_open != on_open || after_input != on_open)
+		diag("after open: %d, after input: %d", after_open, after_input);
+}
+
+static void test_producers(void)
+{
+	for (size_t i = 0; i < SERVICE_COUNT; i++) {
+		struct svc_session session;
+		unsigned char out[SVC_GREETING_MAX];
+		bool want = strcmp(service_names[i], "chargen") == 0;
+
+		svc_open(&session, svc_find(service_names[i]), 0, out);
+		ok(svc_is_producer(&session) == want, "%s %s a producer",
+		   service_names[i], want ? "is" : "is not");
+	}
+}
+
+int main(void)
+{
+	test_table();
+	test_stream_service("upper");
+	test_stream_service("echo");
+	test_stream_service("discard");
+	test_upper_all_bytes();
+	test_chargen();
+	test_stamp();
+	test_time();
+	test_daytime();
+	test_close_after_flush("stamp", true, true);
+	test_close_after_flush("daytime", true, true);
+	test_close_after_flush("time", true, true);
+	test_close_after_flush("upper", false, true);
+	test_close_after_flush("echo", false, true);
+	test_close_after_flush("discard", false, true);
+	test_close_after_flush("chargen", false, false);
+	test_producers();
+	return done_testing();
+}
