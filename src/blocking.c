@@ -29,6 +29,8 @@ int acceptor_init(struct acceptor *a, const struct server *srv)
 
 void acceptor_close(struct acceptor *a)
 {
+	if (!a->fds)
+		return;
 	for (size_t i = 0; i < a->srv->n_listeners; i++)
 		close(a->srv->listeners[i].fd);
 	free(a->fds);
@@ -85,32 +87,38 @@ static enum accept_result wait_ready(struct acceptor *a)
 	return sig_stop_requested() ? ACCEPT_STOP : ACCEPT_CONN;
 }
 
-enum accept_result acceptor_next(struct acceptor *a, unsigned active,
-				 struct accepted *out)
+enum accept_result acceptor_next(struct acceptor *a, struct accepted *out)
 {
 	for (;;) {
-		enum accept_result r = wait_ready(a);
+		enum accept_result r = a->fds ? wait_ready(a) : ACCEPT_STOP;
 
-		if (r != ACCEPT_CONN)
+		if (r != ACCEPT_CONN || try_accept(a, out) == 0)
 			return r;
-		if (try_accept(a, out) < 0)
-			continue;
-		if (active < a->srv->max_conns)
-			return ACCEPT_CONN;
-		log_conn("refused %s connection: %u open (--max-conns)",
-			 out->listener->service->name, active);
-		close(out->fd);
 	}
+}
+
+bool blocking_admit(const struct server *srv, unsigned active,
+		    const struct accepted *conn)
+{
+	if (active < srv->max_conns)
+		return true;
+	log_conn("refused %s connection: %u open (--max-conns)",
+		 conn->listener->service->name, active);
+	close(conn->fd);
+	return false;
 }
 
 struct blocking_conn {
 	int fd;
 	const struct server *srv;
+	struct acceptor *listeners;	/* to close at a stop, or NULL */
 	struct svc_session session;
 	unsigned long long bytes_in, bytes_out;
 	unsigned char buf[CONN_BUF_SIZE];
 };
 
+/* --idle-timeout for a blocking socket: reads and writes that move no
+ * byte for this long fail with EAGAIN. */
 static void set_timeouts(int fd, int64_t ms)
 {
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
@@ -119,19 +127,41 @@ static void set_timeouts(int fd, int64_t ms)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-/* EINTR: a stop signal reached this thread. Go on within the grace period,
- * with timeouts no longer than what is left of it. */
-static bool keep_going_after_signal(struct blocking_conn *c)
+/* Before each read and write in a thread that also takes the signals
+ * (iterative, where `listeners` is set): wait for the socket or a signal,
+ * as a stop that comes just before a blocking call would otherwise go
+ * unseen until the client moves. Elsewhere signals never reach the serving
+ * thread, and the socket timeouts alone bound the wait. Returns 0 when the
+ * socket is ready, -1 with errno EAGAIN (idle) or EINTR (grace over). */
+static int wait_socket(struct blocking_conn *c, short events)
 {
-	int64_t left = sig_grace_left_ms();
-	int64_t idle = (int64_t)c->srv->idle_timeout * 1000;
+	struct pollfd fds[2] = { { c->fd, events, 0 },
+				 { sig_wakeup_fd(), POLLIN, 0 } };
 
-	if (left < 0)
-		return true;
-	if (left == 0)
-		return false;
-	set_timeouts(c->fd, idle && idle < left ? idle : left);
-	return true;
+	while (c->listeners) {
+		int64_t left = sig_grace_left_ms();
+		int64_t timeout = c->srv->idle_timeout
+			? (int64_t)c->srv->idle_timeout * 1000 : -1;
+		int n;
+
+		if (left >= 0) {
+			acceptor_close(c->listeners);
+			if (timeout < 0 || left < timeout)
+				timeout = left;
+		}
+		n = poll(fds, 2, (int)timeout);
+		if (n == 0) {
+			errno = sig_grace_left_ms() == 0 ? EINTR : EAGAIN;
+			return -1;
+		}
+		if (n < 0 && errno != EINTR)
+			return -1;
+		if (n > 0 && fds[1].revents)
+			sig_drain();
+		if (n > 0 && fds[0].revents)
+			return 0;
+	}
+	return 0;
 }
 
 static int send_all(struct blocking_conn *c, size_t len)
@@ -139,41 +169,40 @@ static int send_all(struct blocking_conn *c, size_t len)
 	const unsigned char *p = c->buf;
 
 	while (len > 0) {
-		ssize_t n = write(c->fd, p, len);
+		ssize_t n;
 
+		if (wait_socket(c, POLLOUT) < 0)
+			return -1;
+		n = write(c->fd, p, len);
 		if (n > 0) {
 			p += n;
 			len -= (size_t)n;
 			c->bytes_out += (size_t)n;
-		} else if (n < 0 && errno == EINTR && keep_going_after_signal(c)) {
-			continue;
-		} else {
+		} else if (n == 0 || errno != EINTR) {
 			return -1;
 		}
 	}
 	return 0;
 }
 
-/* One step: produce or read, then send. Returns 0 to go on, -1 when the
- * connection is over (errno 0: ended normally). */
+/* One step: produce or read, then send. Returns 0 to go on, -1 with errno
+ * when the connection is over. */
 static int serve_step(struct blocking_conn *c)
 {
 	ssize_t n;
 
 	if (svc_is_producer(&c->session))
 		return send_all(c, svc_fill(&c->session, c->buf, sizeof c->buf));
+	if (wait_socket(c, POLLIN) < 0)
+		return -1;
 	n = read(c->fd, c->buf, sizeof c->buf);
 	if (n > 0) {
 		c->bytes_in += (size_t)n;
 		return send_all(c, svc_input(&c->session, c->buf, (size_t)n));
 	}
-	if (n == 0) {
+	if (n == 0)
 		svc_eof(&c->session);
-		return 0;
-	}
-	if (errno == EINTR && keep_going_after_signal(c))
-		return 0;
-	return -1;
+	return n == 0 || errno == EINTR ? 0 : -1;
 }
 
 static const char *end_reason(int err)
@@ -185,9 +214,11 @@ static const char *end_reason(int err)
 	return strerror(err);
 }
 
-void blocking_serve(const struct server *srv, const struct accepted *conn)
+void blocking_serve(const struct server *srv, const struct accepted *conn,
+		    struct acceptor *listeners)
 {
-	struct blocking_conn c = { .fd = conn->fd, .srv = srv };
+	struct blocking_conn c = { .fd = conn->fd, .srv = srv,
+				   .listeners = listeners };
 	const char *why = NULL;
 	size_t greeting;
 
@@ -196,7 +227,7 @@ void blocking_serve(const struct server *srv, const struct accepted *conn)
 			    c.buf);
 	if (send_all(&c, greeting) < 0)
 		why = end_reason(errno);
-	else if (!c.session.close_after_flush && srv->idle_timeout)
+	else if (!c.session.close_after_flush && srv->idle_timeout && !listeners)
 		set_timeouts(c.fd, (int64_t)srv->idle_timeout * 1000);
 	while (!why && !c.session.close_after_flush)
 		if (serve_step(&c) < 0)

@@ -8,6 +8,7 @@
 #define MUXD_BLOCKING_H
 
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "server.h"
@@ -34,19 +35,26 @@ enum accept_result {
 int acceptor_init(struct acceptor *a, const struct server *srv);
 
 /* Wait on every listener and the signal pipe, then accept one connection.
- * With `active` connections already served, one over --max-conns is
- * accepted and closed at once. Non-blocking listeners: a worker that loses
- * the race for a connection goes back to waiting. */
-enum accept_result acceptor_next(struct acceptor *a, unsigned active,
-				 struct accepted *out);
+ * Non-blocking listeners: a worker that loses the race for a connection
+ * goes back to waiting. ACCEPT_STOP once the acceptor is closed. */
+enum accept_result acceptor_next(struct acceptor *a, struct accepted *out);
 
-/* Close the listeners (new connections are refused from now on). */
+/* Close the listeners (new connections are refused from now on); again is
+ * harmless. */
 void acceptor_close(struct acceptor *a);
 
-/* Serve one connection to its end; the caller closes it. The socket is blocking;
- * --idle-timeout becomes its receive and send timeouts. When a stop signal
- * interrupts a read or write in this thread, the grace period shortens
- * them; other threads and processes are ended by their engine. */
-void blocking_serve(const struct server *srv, const struct accepted *conn);
+/* With `active` connections being served, may conn be served too? If not
+ * (--max-conns), it is closed at once and false returned. */
+bool blocking_admit(const struct server *srv, unsigned active,
+		    const struct accepted *conn);
+
+/* Serve one connection to its end; the caller closes it. The socket is
+ * blocking; --idle-timeout becomes its receive and send timeouts. When a
+ * stop signal interrupts a read or write in this thread, the grace period
+ * shortens them and `listeners` (if not NULL: the serving thread is also
+ * the accepting one) are closed; other threads and processes are ended by
+ * their engine. */
+void blocking_serve(const struct server *srv, const struct accepted *conn,
+		    struct acceptor *listeners);
 
 #endif

@@ -36,7 +36,7 @@ static _Noreturn void child_serve(const struct server *srv,
 		_exit(1);
 	for (size_t i = 0; i < srv->n_listeners; i++)
 		close(srv->listeners[i].fd);
-	blocking_serve(srv, conn);
+	blocking_serve(srv, conn, NULL);
 	close(conn->fd);
 	_exit(0);
 }
@@ -90,10 +90,10 @@ static int fork_run(const struct engine *self, const struct server *srv)
 	(void)self;
 	if (acceptor_init(&acceptor, srv) < 0)
 		return 1;
-	while ((r = acceptor_next(&acceptor, (unsigned)children.n, &conn))
-	       != ACCEPT_STOP) {
+	while ((r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP) {
 		reap(&children);
-		if (r == ACCEPT_CONN)
+		if (r == ACCEPT_CONN &&
+		    blocking_admit(srv, (unsigned)children.n, &conn))
 			spawn(srv, &conn, &children);
 	}
 	acceptor_close(&acceptor);

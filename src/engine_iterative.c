@@ -3,8 +3,9 @@
  * The simplest server there is: accept, serve to the end, close, repeat.
  * Everyone else waits in the listen backlog, which is what the model is
  * here to show; --idle-timeout bounds how long one client can hold it.
- * A stop signal interrupts the connection being served, which then gets
- * the grace period; the listeners close when it ends.
+ * Signals reach the thread that serves, so it waits for its socket and the
+ * signal pipe together (one poll before each read or write): a stop closes
+ * the listeners at once and gives the connection the grace period.
  */
 #include <unistd.h>
 
@@ -21,10 +22,10 @@ static int iterative_run(const struct engine *self, const struct server *srv)
 	(void)self;
 	if (acceptor_init(&acceptor, srv) < 0)
 		return 1;
-	while ((r = acceptor_next(&acceptor, 0, &conn)) != ACCEPT_STOP) {
+	while ((r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP) {
 		if (r != ACCEPT_CONN)
 			continue;
-		blocking_serve(srv, &conn);
+		blocking_serve(srv, &conn, &acceptor);
 		close(conn.fd);
 	}
 	log_stopping(0, srv->grace);

@@ -39,7 +39,7 @@ static void *serve_thread(void *arg)
 	struct job *job = arg;
 	struct pool *pool = job->pool;
 
-	blocking_serve(pool->srv, &job->conn);
+	blocking_serve(pool->srv, &job->conn, NULL);
 	pthread_mutex_lock(&pool->lock);
 	intset_remove(&pool->open_fds, job->conn.fd);
 	/* Closed under the lock: shutdown never meets a reused number. */
@@ -135,7 +135,7 @@ static void finish_threads(struct pool *pool)
 	pthread_mutex_unlock(&pool->lock);
 }
 
-static int pool_init(struct pool *pool, const struct server *srv)
+static void pool_init(struct pool *pool, const struct server *srv)
 {
 	pthread_condattr_t attr;
 
@@ -146,7 +146,6 @@ static int pool_init(struct pool *pool, const struct server *srv)
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&pool->all_done, &attr);
 	pthread_condattr_destroy(&attr);
-	return 0;
 }
 
 static int pthread_run(const struct engine *self, const struct server *srv)
@@ -157,11 +156,11 @@ static int pthread_run(const struct engine *self, const struct server *srv)
 	enum accept_result r;
 
 	(void)self;
-	if (pool_init(&pool, srv) < 0 || acceptor_init(&acceptor, srv) < 0)
+	if (acceptor_init(&acceptor, srv) < 0)
 		return 1;
-	while ((r = acceptor_next(&acceptor, open_count(&pool), &conn))
-	       != ACCEPT_STOP)
-		if (r == ACCEPT_CONN)
+	pool_init(&pool, srv);
+	while ((r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP)
+		if (r == ACCEPT_CONN && blocking_admit(srv, open_count(&pool), &conn))
 			spawn(&pool, &conn);
 	acceptor_close(&acceptor);
 	log_stopping(open_count(&pool), srv->grace);

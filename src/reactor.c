@@ -61,6 +61,7 @@ struct reactor {
 	unsigned n_conns;
 	bool listening;		/* listeners watched (not paused or closed) */
 	bool stopping;
+	bool edge_triggered;
 	int64_t now;
 	int64_t resume_accept_at;
 };
@@ -124,9 +125,11 @@ static int conn_read(struct reactor *r, struct conn *c)
 	if (n > 0) {
 		c->bytes_in += (size_t)n;
 		c->tail += svc_input(&c->session, c->buf + c->tail, (size_t)n);
-		/* A short read drained the socket: new data brings a new
-		 * notification, edge-triggered or not. */
-		if ((size_t)n < space)
+		/* Level-triggered, a short read means drained: the poller
+		 * reports again whatever is left. Edge-triggered, the FIN may
+		 * have come with the data, and its edge is already spent: read
+		 * on until EAGAIN. */
+		if ((size_t)n < space && !r->edge_triggered)
 			c->can_read = false;
 		touch(r, c);
 		return 0;
@@ -426,6 +429,7 @@ static int reactor_init(struct reactor *r, const struct engine *self,
 	r->engine = self;
 	r->ops = self->poller;
 	r->srv = srv;
+	r->edge_triggered = (self->features & ENGINE_EDGE) != 0;
 	r->max_fds = table_size();
 	list_init(&r->ready);
 	list_init(&r->idle);
