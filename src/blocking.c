@@ -50,14 +50,13 @@ static int try_accept(struct acceptor *a, struct accepted *out)
 			continue;
 		out->fd = net_accept(a->fds[i].fd, false, &out->peer);
 		if (out->fd >= 0) {
+			accept_pause_end(&a->pause);
 			out->listener = &a->srv->listeners[i];
 			a->next = i + 1;
 			return 0;
 		}
 		if (net_out_of_resources(errno)) {
-			log_error("accept: %s; pausing accepts for %d ms",
-				  strerror(errno), ACCEPT_PAUSE_MS);
-			a->resume_at = clock_ms() + ACCEPT_PAUSE_MS;
+			accept_pause_start(&a->pause, errno, clock_ms());
 			return -1;
 		}
 		if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -72,7 +71,7 @@ static int try_accept(struct acceptor *a, struct accepted *out)
 static enum accept_result wait_ready(struct acceptor *a)
 {
 	size_t n = a->srv->n_listeners;
-	int64_t pause = a->resume_at - clock_ms();
+	int64_t pause = a->pause.until - clock_ms();
 	struct pollfd *fds = pause > 0 ? &a->fds[n] : a->fds;
 	nfds_t count = pause > 0 ? 1 : (nfds_t)n + 1;
 

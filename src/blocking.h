@@ -23,7 +23,7 @@ struct acceptor {
 	const struct server *srv;
 	struct pollfd *fds;	/* the listeners, then the signal pipe */
 	size_t next;		/* listener to try first: round robin */
-	int64_t resume_at;	/* accepting paused until then (EMFILE) */
+	struct accept_pause pause;
 };
 
 enum accept_result {

@@ -3,13 +3,14 @@
  * The oldest readiness interface: two bitmaps rebuilt by the kernel on
  * every call, so each wait copies and scans them up to the highest
  * descriptor. An fd_set holds FD_SETSIZE bits and FD_SET beyond that
- * corrupts memory, so descriptors at or above it are refused here, where
- * the limit lives; the reactor closes and logs such a connection.
+ * corrupts memory, so descriptors at or above it are refused and logged
+ * here, where the limit lives; the reactor closes such a connection.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/select.h>
 
+#include "log.h"
 #include "reactor.h"
 
 struct select_state {
@@ -45,7 +46,9 @@ static int select_watch(void *p, int fd, unsigned old_mask, unsigned mask)
 
 	(void)old_mask;
 	if (fd >= FD_SETSIZE) {
-		errno = EMFILE;
+		log_error("select: fd %d is not below FD_SETSIZE (%d); "
+			  "connection closed", fd, FD_SETSIZE);
+		errno = EBADF;
 		return -1;
 	}
 	if (mask & POLLER_READ)

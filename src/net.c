@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "service.h"
 
 /* Split "[HOST:]PORT" (HOST may be "[v6]") into host and port text. */
@@ -255,4 +256,21 @@ int net_accept(int listen_fd, bool nonblocking, struct sockaddr_storage *peer)
 		if (fd >= 0 || !connection_error(errno))
 			return fd;
 	}
+}
+
+void accept_pause_start(struct accept_pause *p, int err, int64_t now)
+{
+	if (!p->short_of_fds)
+		log_error("accept: %s; pausing accepts, %d ms at a time, "
+			  "until descriptors free up", strerror(err),
+			  ACCEPT_PAUSE_MS);
+	p->short_of_fds = true;
+	p->until = now + ACCEPT_PAUSE_MS;
+}
+
+void accept_pause_end(struct accept_pause *p)
+{
+	if (p->short_of_fds)
+		log_info("accepting again");
+	p->short_of_fds = false;
 }

@@ -63,7 +63,7 @@ struct reactor {
 	bool stopping;
 	bool edge_triggered;
 	int64_t now;
-	int64_t resume_accept_at;
+	struct accept_pause pause;
 };
 
 static size_t pending(const struct conn *c)
@@ -292,10 +292,8 @@ static void watch_listeners(struct reactor *r, bool on)
  * listener that stays readable; open connections go on being served. */
 static void pause_accepting(struct reactor *r, int err)
 {
-	log_error("accept: %s; pausing accepts for %d ms", strerror(err),
-		  ACCEPT_PAUSE_MS);
+	accept_pause_start(&r->pause, err, r->now);
 	watch_listeners(r, false);
-	r->resume_accept_at = r->now + ACCEPT_PAUSE_MS;
 }
 
 static void accept_from(struct reactor *r, size_t i)
@@ -307,6 +305,7 @@ static void accept_from(struct reactor *r, size_t i)
 		int fd = net_accept(l->fd, true, &peer);
 
 		if (fd >= 0) {
+			accept_pause_end(&r->pause);
 			conn_open(r, fd, l, &peer);
 			continue;
 		}
@@ -321,7 +320,7 @@ static void accept_from(struct reactor *r, size_t i)
 
 static void accept_ready(struct reactor *r)
 {
-	if (!r->listening && !r->stopping && r->now >= r->resume_accept_at)
+	if (!r->listening && !r->stopping && r->now >= r->pause.until)
 		watch_listeners(r, true);
 	for (size_t i = 0; i < r->srv->n_listeners && r->listening; i++)
 		if (r->listener_ready[i])
@@ -382,7 +381,7 @@ static int next_timeout(const struct reactor *r)
 				   (int64_t)r->srv->idle_timeout * 1000 - r->now);
 	}
 	if (!r->listening && !r->stopping)
-		t = min_timeout(t, r->resume_accept_at - r->now);
+		t = min_timeout(t, r->pause.until - r->now);
 	if (r->stopping)
 		t = min_timeout(t, sig_grace_left_ms());
 	return t;

@@ -10,9 +10,6 @@
  * sent from it, so it is also the ceiling of memory per connection. */
 #define CONN_BUF_SIZE (16 * 1024)
 
-/* Rest after EMFILE/ENFILE before accepting again. */
-#define ACCEPT_PAUSE_MS 100
-
 struct server {
 	struct listener *listeners;
 	size_t n_listeners;
