@@ -152,9 +152,10 @@ static void add_listener(struct options *o, const char *spec)
 {
 	char err[NET_ERR_LEN];
 	struct server *srv = &o->srv;
+	int n;
 
-	if (srv->n_listeners == o->listeners_cap) {
-		size_t cap = o->listeners_cap ? 2 * o->listeners_cap : 4;
+	if (srv->n_listeners + NET_MAX_ADDRS > o->listeners_cap) {
+		size_t cap = 2 * o->listeners_cap + NET_MAX_ADDRS;
 		struct listener *l = realloc(srv->listeners, cap * sizeof *l);
 
 		if (!l)
@@ -162,9 +163,10 @@ static void add_listener(struct options *o, const char *spec)
 		srv->listeners = l;
 		o->listeners_cap = cap;
 	}
-	if (net_parse_listen(spec, &srv->listeners[srv->n_listeners], err) < 0)
+	n = net_parse_listen(spec, &srv->listeners[srv->n_listeners], err);
+	if (n < 0)
 		usage_error("%s", err);
-	srv->n_listeners++;
+	srv->n_listeners += (size_t)n;
 }
 
 static void add_default_listeners(struct options *o)
@@ -236,7 +238,11 @@ static int open_listeners(struct server *srv)
 	char err[NET_ERR_LEN];
 
 	for (size_t i = 0; i < srv->n_listeners; i++) {
-		if (net_listen(&srv->listeners[i], srv->backlog, err) == 0)
+		struct listener *l = &srv->listeners[i];
+
+		if (l->same_port_as_previous)
+			l->port = l[-1].port;	/* PORT 0: the one just chosen */
+		if (net_listen(l, srv->backlog, err) == 0)
 			continue;
 		log_error("%s", err);
 		while (i-- > 0)

@@ -74,34 +74,54 @@ static void any_address(struct listener *l)
 	l->addr_len = sizeof *sin6;
 }
 
-static int resolve_host(struct listener *l, bool bracketed, char *err,
+static bool seen_before(const struct listener *out, int n,
+			const struct addrinfo *ai)
+{
+	for (int i = 0; i < n; i++)
+		if (out[i].addr_len == ai->ai_addrlen &&
+		    memcmp(&out[i].addr, ai->ai_addr, ai->ai_addrlen) == 0)
+			return true;
+	return false;
+}
+
+/* A name may have several addresses: serve them all, on one port, as
+ * nginx does. AI_ADDRCONFIG leaves out a family the host cannot use. */
+static int resolve_host(struct listener *out, bool bracketed, char *err,
 			const char *spec)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE };
+				  .ai_flags = AI_PASSIVE | AI_ADDRCONFIG };
 	struct addrinfo *res;
-	int rc;
+	int rc, n = 0;
 
 	if (bracketed) {
 		hints.ai_family = AF_INET6;
-		hints.ai_flags |= AI_NUMERICHOST;
+		hints.ai_flags = AI_PASSIVE | AI_NUMERICHOST;
 	}
-	rc = getaddrinfo(l->host_arg, NULL, &hints, &res);
+	rc = getaddrinfo(out->host_arg, NULL, &hints, &res);
 	if (rc != 0) {
 		snprintf(err, NET_ERR_LEN, "bad address '%s' in --listen '%s': %s",
-			 l->host_arg, spec, gai_strerror(rc));
+			 out->host_arg, spec, gai_strerror(rc));
 		return -1;
 	}
-	/* A name may have several addresses; like most daemons, serve the
-	 * first, in the resolver's order of preference. */
-	memcpy(&l->addr, res->ai_addr, res->ai_addrlen);
-	l->addr_len = res->ai_addrlen;
+	for (struct addrinfo *ai = res; ai && n < NET_MAX_ADDRS; ai = ai->ai_next) {
+		if (seen_before(out, n, ai))
+			continue;	/* /etc/hosts may say it twice */
+		if (n > 0) {
+			out[n] = out[0];
+			out[n].same_port_as_previous = true;
+		}
+		memcpy(&out[n].addr, ai->ai_addr, ai->ai_addrlen);
+		out[n].addr_len = ai->ai_addrlen;
+		n++;
+	}
 	freeaddrinfo(res);
-	return 0;
+	return n;
 }
 
-int net_parse_listen(const char *spec, struct listener *l, char *err)
+int net_parse_listen(const char *spec, struct listener *out, char *err)
 {
+	struct listener *l = out;
 	const char *eq = strchr(spec, '=');
 	const char *port_text;
 	char name[32];
@@ -131,9 +151,9 @@ int net_parse_listen(const char *spec, struct listener *l, char *err)
 	}
 	if (!l->host_arg[0]) {
 		any_address(l);
-		return 0;
+		return 1;
 	}
-	return resolve_host(l, eq[1] == '[', err, spec);
+	return resolve_host(out, eq[1] == '[', err, spec);
 }
 
 static void set_port(struct sockaddr_storage *ss, unsigned short port)

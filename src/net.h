@@ -24,11 +24,16 @@ struct listener {
 	socklen_t addr_len;
 	char host_arg[256];		/* as given on the command line; "" = any */
 	unsigned short port;		/* requested; the bound one after net_listen */
+	bool same_port_as_previous;	/* another address of the same name */
 };
 
-/* Parse "SERVICE=[HOST:]PORT" into l (service, host, port) and resolve HOST.
- * Returns 0, or -1 with a usage message in err. */
-int net_parse_listen(const char *spec, struct listener *l, char *err);
+/* Addresses served for one --listen HOST name, at most. */
+#define NET_MAX_ADDRS 8
+
+/* Parse "SERVICE=[HOST:]PORT" and resolve HOST into listeners (service,
+ * host, port, address): one per address of HOST, at most NET_MAX_ADDRS in
+ * out. Returns how many, or -1 with a usage message in err. */
+int net_parse_listen(const char *spec, struct listener *out, char *err);
 
 /* Bind and listen (non-blocking, close-on-exec, SO_REUSEADDR) on l->addr;
  * on success l->fd, l->addr and l->port hold what the kernel chose.
