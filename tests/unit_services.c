@@ -177,24 +177,30 @@ static void test_upper_all_bytes(void)
 	       want, want_len, "upper: only a-z change, in all 256 byte values");
 }
 
-/* Pull `len` bytes through fill with random room sizes, with input fed
+/* Pull `len` bytes through fill with random room sizes (seed 0: every
+ * size from 1 to 160 in turn, to hit each line boundary), with input fed
  * in between, which chargen must ignore. */
-static void run_chargen(unsigned char *out, size_t len, uint64_t seed)
+static bool run_chargen(unsigned char *out, size_t len, uint64_t seed)
 {
 	struct svc_session session;
 	unsigned char junk[100];
 	uint64_t state = seed;
 	size_t done = svc_open(&session, svc_find("chargen"), 0, out);
 
-	while (done < len) {
-		size_t room = prng_range(&state, 1, 9000);
+	for (size_t turn = 0; done < len; turn++) {
+		size_t room = seed ? prng_range(&state, 1, 9000) : turn % 160 + 1;
+		size_t filled;
 
 		if (room > len - done)
 			room = len - done;
-		done += svc_fill(&session, out + done, room);
+		filled = svc_fill(&session, out + done, room);
+		if (filled == 0 || filled > room)
+			return false;
+		done += filled;
 		memset(junk, 'x', sizeof junk);
 		svc_input(&session, junk, prng_range(&state, 1, sizeof junk));
 	}
+	return true;
 }
 
 static void test_chargen(void)
@@ -218,11 +224,13 @@ static void test_chargen(void)
 	is_mem(got, CHARGEN_CYCLE_BYTES, want, CHARGEN_CYCLE_BYTES,
 	       "chargen: first 7030 bytes are the RFC 864 ring");
 	is_mem(got, len, want, len, "chargen: the pattern repeats every 7030 bytes");
-	for (uint64_t seed = 1; seed <= SEED_COUNT; seed++) {
+	for (uint64_t seed = 0; seed <= SEED_COUNT; seed++) {
 		memset(got, 0, len);
-		run_chargen(got, len, seed);
+		ok(run_chargen(got, len, seed),
+		   "chargen seed %llu: fill makes progress and stays within its room",
+		   (unsigned long long)seed);
 		is_mem(got, len, want, len,
-		       "chargen seed %llu: random room sizes give the same stream",
+		       "chargen seed %llu: varied room sizes give the same stream",
 		       (unsigned long long)seed);
 	}
 	free(want); free(got);
@@ -288,14 +296,13 @@ static void test_daytime(void)
 
 /* Greeters close once the greeting is out; stream services close once
  * the client's half-close is answered; chargen only when the client
- * goes away. svc_open must reset a reused session. */
+ * goes away. */
 static void test_close_after_flush(const char *name, bool on_open, bool on_eof)
 {
 	struct svc_session session;
 	unsigned char buf[SVC_GREETING_MAX] = "abc";
 	bool after_open, after_input;
 
-	memset(&session, 0xff, sizeof session);
 	svc_open(&session, svc_find(name), 1795000000, buf);
 	after_open = session.close_after_flush;
 	memcpy(buf, "abc", 3);
@@ -308,6 +315,24 @@ static void test_close_after_flush(const char *name, bool on_open, bool on_eof)
 	   on_open ? "set" : "clear", on_eof ? "set" : "clear");
 	if (after_open != on_open || after_input != on_open)
 		diag("after open: %d, after input: %d", after_open, after_input);
+}
+
+/* Engines may reuse a session's memory: svc_open starts afresh. */
+static void test_session_reuse(void)
+{
+	struct svc_session session;
+	unsigned char out[200], want[100];
+
+	svc_open(&session, svc_find("chargen"), 0, out);
+	svc_fill(&session, out, 150);
+	svc_open(&session, svc_find("chargen"), 0, out);
+	expected_chargen(want, sizeof want);
+	is_mem(out, svc_fill(&session, out, sizeof want), want, sizeof want,
+	       "svc_open restarts chargen at line 0 on a reused session");
+	svc_open(&session, svc_find("stamp"), 0, out);
+	svc_open(&session, svc_find("upper"), 0, out);
+	ok(!session.close_after_flush,
+	   "svc_open clears close_after_flush on a reused session");
 }
 
 static void test_producers(void)
@@ -342,5 +367,6 @@ int main(void)
 	test_close_after_flush("discard", false, true);
 	test_close_after_flush("chargen", false, false);
 	test_producers();
+	test_session_reuse();
 	return done_testing();
 }
