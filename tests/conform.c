@@ -513,6 +513,54 @@ static void case_stalled(unsigned short echo_port, unsigned short upper_port,
 		close(stalled);
 }
 
+/* A client that floods discard at full speed must not starve another:
+ * an edge-triggered engine, told "readable" once, must still come back to
+ * the others instead of draining the flood. The flooder is a child
+ * process, so the two clients really run at once. On loopback a server
+ * usually reads faster than one client writes, so this checks the outcome;
+ * the per-turn budget in reactor.c is what guarantees it. */
+static void case_flood(unsigned short discard_port, unsigned short echo_port)
+{
+	char why[256] = "";
+	long long worst = 0;
+	bool all = true;
+	pid_t flooder;
+	int fd;
+
+	if (serial) {
+		skip(1, "[serial] engine serves one connection at a time by design");
+		return;
+	}
+	flooder = fork();
+	if (flooder == 0) {
+		static char junk[64 * 1024];
+		int sink = tcp_connect(discard_port);
+		long long end = now_ms() + 3000;
+
+		while (sink != -1 && now_ms() < end && write(sink, junk, sizeof junk) > 0)
+			continue;
+		_exit(0);
+	}
+	sleep_ms(200);
+	fd = tcp_connect(echo_port);
+	for (int i = 0; i < 20 && all; i++) {
+		long long start = now_ms();
+
+		all = fd != -1 && round_trip(fd, "ping", "ping", 1000, why, sizeof why);
+		if (now_ms() - start > worst)
+			worst = now_ms() - start;
+	}
+	if (!ok(all, "while a client floods discard, another's echoes each come back within 1 s"))
+		diag("%s", fd == -1 ? strerror(errno) : why);
+	diag("slowest echo during the flood: %lld ms", worst);
+	if (fd != -1)
+		close(fd);
+	if (flooder > 0) {
+		kill(flooder, SIGKILL);
+		waitpid(flooder, NULL, 0);
+	}
+}
+
 /* ---- resources: back to the start-up baseline ---- */
 
 struct baseline {
@@ -680,6 +728,7 @@ static void cases_on_main_server(void)
 	case_many_clients(port[2], port[1]);
 	case_reset(&srv, port[2], port[1]);
 	case_stalled(port[2], port[1], port[0]);
+	case_flood(port[3], port[2]);
 	case_resources(&srv, &base);
 	stop_and_check(&srv, "main server");
 }
