@@ -12,7 +12,7 @@
 #include "service.h"
 #include "signals.h"
 
-int acceptor_init(struct acceptor *a, const struct server *srv)
+int acceptor_init(struct acceptor *a, const struct server *srv, int wake_fd)
 {
 	size_t n = srv->n_listeners;
 
@@ -23,8 +23,14 @@ int acceptor_init(struct acceptor *a, const struct server *srv)
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		a->fds[i] = (struct pollfd){ srv->listeners[i].fd, POLLIN, 0 };
-	a->fds[n] = (struct pollfd){ sig_wakeup_fd(), POLLIN, 0 };
+	a->fds[n] = (struct pollfd){ wake_fd, POLLIN, 0 };
 	return 0;
+}
+
+void acceptor_free(struct acceptor *a)
+{
+	free(a->fds);
+	a->fds = NULL;
 }
 
 void acceptor_close(struct acceptor *a)
@@ -33,8 +39,7 @@ void acceptor_close(struct acceptor *a)
 		return;
 	for (size_t i = 0; i < a->srv->n_listeners; i++)
 		close(a->srv->listeners[i].fd);
-	free(a->fds);
-	a->fds = NULL;
+	acceptor_free(a);
 }
 
 /* Try the listeners poll found ready, starting after the last one served
@@ -80,7 +85,8 @@ static enum accept_result wait_ready(struct acceptor *a)
 	if (poll(fds, count, pause > 0 ? (int)pause : -1) < 0 && errno != EINTR)
 		log_error("poll: %s", strerror(errno));
 	if (a->fds[n].revents) {
-		sig_drain();
+		if (a->fds[n].fd == sig_wakeup_fd())
+			sig_drain();
 		return sig_stop_requested() ? ACCEPT_STOP : ACCEPT_WAKEUP;
 	}
 	return sig_stop_requested() ? ACCEPT_STOP : ACCEPT_CONN;

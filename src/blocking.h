@@ -21,7 +21,7 @@ struct accepted {
 
 struct acceptor {
 	const struct server *srv;
-	struct pollfd *fds;	/* the listeners, then the signal pipe */
+	struct pollfd *fds;	/* the listeners, then the wakeup descriptor */
 	size_t next;		/* listener to try first: round robin */
 	struct accept_pause pause;
 };
@@ -32,7 +32,9 @@ enum accept_result {
 	ACCEPT_STOP,	/* SIGINT/SIGTERM: stop accepting */
 };
 
-int acceptor_init(struct acceptor *a, const struct server *srv);
+/* Wait on srv's listeners and wake_fd: the signal pipe in the thread that
+ * takes the signals, else a descriptor that becomes readable at a stop. */
+int acceptor_init(struct acceptor *a, const struct server *srv, int wake_fd);
 
 /* Wait on every listener and the signal pipe, then accept one connection.
  * Non-blocking listeners: a worker that loses the race for a connection
@@ -42,6 +44,9 @@ enum accept_result acceptor_next(struct acceptor *a, struct accepted *out);
 /* Close the listeners (new connections are refused from now on); again is
  * harmless. */
 void acceptor_close(struct acceptor *a);
+/* Forget the acceptor but leave the listeners open: another thread owns
+ * them. */
+void acceptor_free(struct acceptor *a);
 
 /* With `active` connections being served, may conn be served too? If not
  * (--max-conns), it is closed at once and false returned. */

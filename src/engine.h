@@ -17,6 +17,7 @@ enum engine_feature {
 	ENGINE_EDGE = 1 << 4,		/* edge-triggered: drains until EAGAIN */
 	ENGINE_O1_WAIT = 1 << 5,	/* wait cost independent of idle connections */
 	ENGINE_FD_SETSIZE = 1 << 6,	/* descriptors must stay below FD_SETSIZE */
+	ENGINE_POOL = 1 << 7,		/* a pool of workers made before serving (--workers) */
 };
 
 struct poller;
@@ -27,6 +28,10 @@ struct engine {
 	unsigned features;
 	/* Readiness engines: the kernel mechanism reactor.c drives. */
 	const struct poller *poller;
+	/* Pool engines: the --accept strategies they offer, as a mask of
+	 * 1 << enum accept_strategy, and the one they use by default. */
+	unsigned accept_strategies;
+	enum accept_strategy default_accept;
 	/* Serve until stopped; returns the exit status. */
 	int (*run)(const struct engine *self, const struct server *srv);
 };

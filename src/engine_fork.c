@@ -11,22 +11,14 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "blocking.h"
+#include "children.h"
 #include "engine.h"
 #include "intset.h"
 #include "log.h"
 #include "signals.h"
-
-static void reap(struct intset *children)
-{
-	pid_t pid;
-
-	while ((pid = waitpid(-1, NULL, WNOHANG)) > 0)
-		intset_remove(children, pid);
-}
 
 static _Noreturn void child_serve(const struct server *srv,
 				  const struct accepted *conn, pid_t parent)
@@ -56,30 +48,6 @@ static void spawn(const struct server *srv, const struct accepted *conn,
 	close(conn->fd);
 }
 
-/* After a stop: wait for the children until the grace period is over
- * (SIGCHLD or a second stop signal wakes the poll), then kill the rest. */
-static void finish_children(struct intset *children)
-{
-	struct pollfd wake = { sig_wakeup_fd(), POLLIN, 0 };
-	int64_t left;
-
-	reap(children);
-	while (children->n > 0 && (left = sig_grace_left_ms()) > 0) {
-		poll(&wake, 1, (int)left);
-		sig_drain();
-		reap(children);
-	}
-	for (size_t i = 0; i < children->n; i++)
-		kill(children->v[i], SIGKILL);
-	while (children->n > 0) {
-		pid_t pid = waitpid(-1, NULL, 0);
-
-		if (pid < 0 && errno != EINTR)
-			break;
-		intset_remove(children, pid);
-	}
-}
-
 static int fork_run(const struct engine *self, const struct server *srv)
 {
 	struct intset children = { 0 };
@@ -88,17 +56,18 @@ static int fork_run(const struct engine *self, const struct server *srv)
 	enum accept_result r;
 
 	(void)self;
-	if (acceptor_init(&acceptor, srv) < 0)
+	if (acceptor_init(&acceptor, srv, sig_wakeup_fd()) < 0)
 		return 1;
 	while ((r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP) {
-		reap(&children);
+		children_reap(&children, NULL, NULL);
 		if (r == ACCEPT_CONN &&
 		    blocking_admit(srv, (unsigned)children.n, &conn))
 			spawn(srv, &conn, &children);
 	}
 	acceptor_close(&acceptor);
 	log_stopping((unsigned)children.n, srv->grace);
-	finish_children(&children);
+	/* No signal: the children ignore them; they get the grace period. */
+	children_finish(&children, 0, NULL, NULL);
 	intset_free(&children);
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include "blocking.h"
 #include "engine.h"
 #include "log.h"
+#include "signals.h"
 
 static int iterative_run(const struct engine *self, const struct server *srv)
 {
@@ -20,7 +21,7 @@ static int iterative_run(const struct engine *self, const struct server *srv)
 	enum accept_result r;
 
 	(void)self;
-	if (acceptor_init(&acceptor, srv) < 0)
+	if (acceptor_init(&acceptor, srv, sig_wakeup_fd()) < 0)
 		return 1;
 	while ((r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP) {
 		if (r != ACCEPT_CONN)

@@ -13,6 +13,7 @@
 #include "blocking.h"
 #include "engine.h"
 #include "log.h"
+#include "signals.h"
 #include "threads.h"
 
 struct job {
@@ -61,7 +62,7 @@ static int pthread_run(const struct engine *self, const struct server *srv)
 	enum accept_result r;
 
 	(void)self;
-	if (acceptor_init(&acceptor, srv) < 0)
+	if (acceptor_init(&acceptor, srv, sig_wakeup_fd()) < 0)
 		return 1;
 	registry_init(&registry);
 	while ((r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP)

@@ -5,13 +5,17 @@
 #include <stdio.h>
 #include <string.h>
 
-extern const struct engine engine_iterative, engine_fork, engine_pthread,
+extern const struct engine engine_iterative, engine_fork, engine_prefork,
+	engine_prefork_dynamic, engine_pthread, engine_pthread_pool,
 	engine_select, engine_poll, engine_epoll_lt, engine_epoll_et;
 
 const struct engine *const engines[] = {
 	&engine_iterative,
 	&engine_fork,
+	&engine_prefork,
+	&engine_prefork_dynamic,
 	&engine_pthread,
+	&engine_pthread_pool,
 	&engine_select,
 	&engine_poll,
 	&engine_epoll_lt,
@@ -39,6 +43,7 @@ static const struct {
 	{ ENGINE_EDGE, "edge-triggered" },
 	{ ENGINE_O1_WAIT, "o1-wait" },
 	{ ENGINE_FD_SETSIZE, "fd-setsize" },
+	{ ENGINE_POOL, "pool" },
 };
 
 void engine_feature_tags(const struct engine *e, char *out, size_t len)

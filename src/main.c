@@ -29,10 +29,13 @@ struct options {
 	const struct engine *engine;
 	struct server srv;
 	size_t listeners_cap;
+	bool accept_given;
 };
 
 static const struct server defaults = {
 	.workers = 8,
+	.min_spare = 2,
+	.max_spare = 6,
 	.max_conns = 1024,
 	.idle_timeout = 300,
 	.grace = 5,
@@ -41,7 +44,13 @@ static const struct server defaults = {
 
 enum {
 	OPT_MAX_CONNS = 256, OPT_IDLE_TIMEOUT, OPT_BACKLOG, OPT_GRACE,
-	OPT_LIST_ENGINES, OPT_LIST_SERVICES,
+	OPT_LIST_ENGINES, OPT_LIST_SERVICES, OPT_ACCEPT, OPT_MIN_SPARE,
+	OPT_MAX_SPARE, OPT_MAX_REQUESTS,
+};
+
+/* --accept values, in enum accept_strategy order. */
+static const char *const accept_names[] = {
+	"plain", "flock", "mutex", "pass", "reuseport", NULL,
 };
 
 static const struct option long_options[] = {
@@ -52,6 +61,10 @@ static const struct option long_options[] = {
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "backlog", required_argument, NULL, OPT_BACKLOG },
 	{ "grace", required_argument, NULL, OPT_GRACE },
+	{ "accept", required_argument, NULL, OPT_ACCEPT },
+	{ "min-spare", required_argument, NULL, OPT_MIN_SPARE },
+	{ "max-spare", required_argument, NULL, OPT_MAX_SPARE },
+	{ "max-requests-per-worker", required_argument, NULL, OPT_MAX_REQUESTS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "list-engines", no_argument, NULL, OPT_LIST_ENGINES },
@@ -95,6 +108,15 @@ static void print_help(void)
 	       "      --backlog=N            listen(2) backlog (default %d)\n"
 	       "      --grace=SECONDS        how long open connections may finish after\n"
 	       "                             SIGINT/SIGTERM (default %u; a second signal ends it)\n"
+	       "      --accept=STRATEGY      how pool workers share the listeners: plain,\n"
+	       "                             flock, mutex, pass or reuseport for prefork\n"
+	       "                             and prefork-dynamic, mutex or pass for\n"
+	       "                             pthread-pool (each engine's default: below)\n"
+	       "      --min-spare=N          prefork-dynamic: fewest idle workers (default %u)\n"
+	       "      --max-spare=N          prefork-dynamic: most idle workers (default %u)\n"
+	       "      --max-requests-per-worker=N\n"
+	       "                             process-pool workers retire after N connections\n"
+	       "                             (default 0: never)\n"
 	       "  -v, --verbose              log every connection opened and closed\n"
 	       "  -q, --quiet                log errors only\n"
 	       "      --list-engines         print each engine with a one-line description\n"
@@ -102,9 +124,15 @@ static void print_help(void)
 	       "  -h, --help                 show this help, then exit\n"
 	       "  -V, --version              show the version, then exit\n\nEngines:\n",
 	       DEFAULT_ENGINE, defaults.workers, defaults.max_conns,
-	       defaults.idle_timeout, defaults.backlog, defaults.grace);
-	for (const struct engine *const *e = engines; *e; e++)
-		printf("  %-16s %s\n", (*e)->name, (*e)->summary);
+	       defaults.idle_timeout, defaults.backlog, defaults.grace,
+	       defaults.min_spare, defaults.max_spare);
+	for (const struct engine *const *e = engines; *e; e++) {
+		printf("  %-16s %s", (*e)->name, (*e)->summary);
+		if ((*e)->accept_strategies)
+			printf(" (default --accept=%s)",
+			       accept_names[(*e)->default_accept]);
+		printf("\n");
+	}
 	printf("\nServices:\n");
 	for (const struct service *const *s = services; *s; s++)
 		printf("  %-16s %s\n", (*s)->name, (*s)->summary);
@@ -146,6 +174,15 @@ static unsigned parse_number(const char *option, const char *text,
 		usage_error("bad --%s '%s': expected a whole number from %lu to %lu",
 			    option, text, min, max);
 	return (unsigned)v;
+}
+
+static enum accept_strategy parse_accept(const char *text)
+{
+	for (int i = 0; accept_names[i]; i++)
+		if (strcmp(accept_names[i], text) == 0)
+			return (enum accept_strategy)i;
+	usage_error("bad --accept '%s': expected plain, flock, mutex, pass "
+		    "or reuseport", text);
 }
 
 static void add_listener(struct options *o, const char *spec)
@@ -202,6 +239,20 @@ static void parse_option(struct options *o, int c, char *const argv[])
 		o->srv.backlog = (int)parse_number("backlog", optarg, 1, 65535);
 		break;
 	case OPT_GRACE: o->srv.grace = parse_number("grace", optarg, 0, 3600); break;
+	case OPT_ACCEPT:
+		o->srv.accept = parse_accept(optarg);
+		o->accept_given = true;
+		break;
+	case OPT_MIN_SPARE:
+		o->srv.min_spare = parse_number("min-spare", optarg, 1, 4096);
+		break;
+	case OPT_MAX_SPARE:
+		o->srv.max_spare = parse_number("max-spare", optarg, 1, 4096);
+		break;
+	case OPT_MAX_REQUESTS:
+		o->srv.max_requests = parse_number("max-requests-per-worker",
+						   optarg, 0, 1000000000);
+		break;
 	case 'v': log_threshold = LOG_CONN; break;
 	case 'q': log_threshold = LOG_ERROR; break;
 	case OPT_LIST_ENGINES: list_engines(); exit(0);
@@ -228,6 +279,14 @@ static void parse_args(struct options *o, int argc, char *argv[])
 		parse_option(o, c, argv);
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o->accept_given)
+		o->srv.accept = o->engine->default_accept;
+	else if (!(o->engine->accept_strategies & 1u << o->srv.accept))
+		usage_error("engine %s does not take --accept=%s",
+			    o->engine->name, accept_names[o->srv.accept]);
+	if (o->srv.min_spare > o->srv.max_spare)
+		usage_error("bad --min-spare %u: more than --max-spare %u",
+			    o->srv.min_spare, o->srv.max_spare);
 	if (!o->srv.n_listeners)
 		add_default_listeners(o);
 }
@@ -242,7 +301,8 @@ static int open_listeners(struct server *srv)
 
 		if (l->same_port_as_previous)
 			l->port = l[-1].port;	/* PORT 0: the one just chosen */
-		if (net_listen(l, srv->backlog, err) == 0)
+		if (net_listen(l, srv->backlog, srv->accept == ACCEPT_REUSEPORT,
+			       err) == 0)
 			continue;
 		log_error("%s", err);
 		while (i-- > 0)

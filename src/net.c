@@ -199,7 +199,7 @@ static int fail(int fd, const char *call, const char *addr, char *err)
 	return -1;
 }
 
-int net_listen(struct listener *l, int backlog, char *err)
+int net_listen(struct listener *l, int backlog, bool reuseport, char *err)
 {
 	char addr[NET_ADDR_LEN];
 	int one = 1, zero = 0, fd;
@@ -212,6 +212,11 @@ int net_listen(struct listener *l, int backlog, char *err)
 	/* Restarts must not wait for TIME_WAIT to pass. */
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
 		return fail(fd, "setsockopt SO_REUSEADDR", addr, err);
+	/* Only when asked: with it, a second server on the port would not
+	 * fail to start but share the connections. */
+	if (reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0)
+		return fail(fd, "setsockopt SO_REUSEPORT", addr, err);
 	if (l->addr.ss_family == AF_INET6 && !l->host_arg[0] &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0)
 		return fail(fd, "setsockopt IPV6_V6ONLY", addr, err);

@@ -35,10 +35,11 @@ struct listener {
  * out. Returns how many, or -1 with a usage message in err. */
 int net_parse_listen(const char *spec, struct listener *out, char *err);
 
-/* Bind and listen (non-blocking, close-on-exec, SO_REUSEADDR) on l->addr;
- * on success l->fd, l->addr and l->port hold what the kernel chose.
- * Returns 0, or -1 with the address and the system's reason in err. */
-int net_listen(struct listener *l, int backlog, char *err);
+/* Bind and listen (non-blocking, close-on-exec, SO_REUSEADDR, and
+ * SO_REUSEPORT if asked) on l->addr; on success l->fd, l->addr and l->port
+ * hold what the kernel chose. Returns 0, or -1 with the address and the
+ * system's reason in err. */
+int net_listen(struct listener *l, int backlog, bool reuseport, char *err);
 
 /* Numeric address (no port) of a socket address, for the listening line. */
 void net_format_host(const struct sockaddr *sa, char *out, size_t len);

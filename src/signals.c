@@ -35,7 +35,9 @@ static void on_stop(int sig)
 	wake();
 }
 
-static void on_child(int sig)
+/* SIGCHLD in a parent, SIGUSR2 ("look at your orders") in a pool worker:
+ * only a wakeup. */
+static void on_wake(int sig)
 {
 	(void)sig;
 	wake();
@@ -60,7 +62,8 @@ int sig_init(unsigned grace_seconds)
 	/* No SA_RESTART for the stop signals: a blocked read must return
 	 * EINTR so that the grace period can be applied to it. */
 	if (install(SIGINT, on_stop, 0) < 0 || install(SIGTERM, on_stop, 0) < 0 ||
-	    install(SIGCHLD, on_child, SA_RESTART | SA_NOCLDSTOP) < 0 ||
+	    install(SIGCHLD, on_wake, SA_RESTART | SA_NOCLDSTOP) < 0 ||
+	    install(SIGUSR2, on_wake, 0) < 0 ||
 	    install(SIGPIPE, SIG_IGN, 0) < 0)
 		return -1;
 	return 0;
@@ -103,6 +106,7 @@ static void handled_set(sigset_t *set)
 	sigaddset(set, SIGINT);
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGCHLD);
+	sigaddset(set, SIGUSR2);
 }
 
 void sig_block(sigset_t *saved)
@@ -116,6 +120,18 @@ void sig_block(sigset_t *saved)
 void sig_restore(const sigset_t *saved)
 {
 	pthread_sigmask(SIG_SETMASK, saved, NULL);
+}
+
+int sig_worker_init(sigset_t *saved)
+{
+	close(wake_pipe[0]);
+	close(wake_pipe[1]);
+	atomic_store(&stop_signals, 0);
+	if (pipe2(wake_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
+		return -1;
+	install(SIGCHLD, SIG_DFL, 0);
+	sig_restore(saved);
+	return 0;
 }
 
 void sig_child_reset(void)

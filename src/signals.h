@@ -1,5 +1,5 @@
-/* signals.h -- SIGINT/SIGTERM stop the server, SIGCHLD wakes it, SIGPIPE
- * is ignored.
+/* signals.h -- SIGINT/SIGTERM stop the server, SIGCHLD and SIGUSR2 wake
+ * it, SIGPIPE is ignored.
  *
  * Handlers only record and write one byte to a self-pipe, so every engine
  * can wait for "a signal came" together with its sockets, in poll, select
@@ -29,6 +29,11 @@ int64_t sig_grace_left_ms(void);
  * creates), so that they reach the main thread only. */
 void sig_block(sigset_t *saved);
 void sig_restore(const sigset_t *saved);
+
+/* In a pool worker just forked with the signals blocked (sig_block): a
+ * pipe of its own, no stop seen yet, then the signals unblocked; a stop
+ * sent before this point is delivered now. SIGUSR2 wakes it up. */
+int sig_worker_init(sigset_t *saved);
 
 /* In a forked child that serves one connection: the parent decides when it
  * ends, so terminal and group signals are ignored, and the pipe closed. */
