@@ -330,10 +330,10 @@ static void note_death(struct prefork *p, unsigned slot, int status)
 	wait = 100LL << (p->fast_deaths < 7 ? p->fast_deaths : 7);
 	if (wait > BACKOFF_MAX_MS)
 		wait = BACKOFF_MAX_MS;
-	p->fast_deaths++;
+	if (p->fast_deaths++ > 0)
+		log_error("workers keep dying at start-up; next start in %lld ms",
+			  (long long)wait);
 	p->next_spawn_at = clock_ms() + wait;
-	log_error("workers keep dying at start-up; next start in %lld ms",
-		  (long long)wait);
 }
 
 static void worker_ended(pid_t pid, int status, void *ctx)
@@ -512,6 +512,9 @@ int prefork_run(const struct server *srv, const struct prefork_policy *policy)
 			policy->maintain(&p);
 			next_step = now + MAINTENANCE_MS;
 		}
+		/* A start held back by the back-off is retried when it ends. */
+		if (p.next_spawn_at > now && p.next_spawn_at < next_step)
+			next_step = p.next_spawn_at;
 		parent_wait(&p, fds, (int)(next_step - now));
 		if (reap_workers(&p) && policy->worker_ended)
 			policy->worker_ended(&p);

@@ -57,7 +57,7 @@ struct prefork_policy {
 
 /* Every --accept strategy works for the process pools. */
 #define PREFORK_STRATEGIES 0x1f
-#define PREFORK_DEFAULT_ACCEPT ACCEPT_MUTEX
+#define PREFORK_DEFAULT_ACCEPT ACCEPT_PASS	/* fastest here: README */
 
 /* The run function of a process-pool engine. */
 int prefork_run(const struct server *srv, const struct prefork_policy *policy);
