@@ -46,6 +46,7 @@ struct worker {
 	struct acceptor acceptor;
 	int lock_fd;			/* --accept=flock: this worker's own open file */
 	int pass_fd;			/* --accept=pass: this worker's end */
+	bool announced;			/* --accept=pass: told the parent it is ready */
 };
 
 static enum accept_result after_interrupt(void)
@@ -211,9 +212,16 @@ static void worker_loop(struct worker *w)
 	while (!worker_done(w)) {
 		enum accept_result r;
 
-		if (w->srv.accept == ACCEPT_PASS && write(w->pass_fd, "", 1) != 1)
-			return;
+		/* One "ready" per connection: a stale one would make the
+		 * parent pass a socket to a busy worker. */
+		if (w->srv.accept == ACCEPT_PASS && !w->announced) {
+			if (write(w->pass_fd, "", 1) != 1)
+				return;
+			w->announced = true;
+		}
 		r = worker_accept(w, &conn);
+		if (r == ACCEPT_CONN)
+			w->announced = false;
 		if (r == ACCEPT_STOP)
 			return;
 		if (r == ACCEPT_CONN)
@@ -404,7 +412,7 @@ static bool any_ready(const struct prefork *p)
 static void pass_round(struct prefork *p, struct pollfd *fds, int timeout)
 {
 	size_t nl = p->srv->n_listeners, n = 0;
-	bool accepting = any_ready(p);
+	bool accepting = any_ready(p) && clock_ms() >= p->pause.until;
 
 	for (size_t i = 0; accepting && i < nl; i++)
 		fds[n++] = (struct pollfd){ p->srv->listeners[i].fd, POLLIN, 0 };
@@ -427,8 +435,13 @@ static void pass_round(struct prefork *p, struct pollfd *fds, int timeout)
 		if (!(fds[i].revents & POLLIN) || !any_ready(p))
 			continue;
 		fd = net_accept(fds[i].fd, false, &peer);
-		if (fd >= 0)
+		if (fd >= 0) {
+			accept_pause_end(&p->pause);
 			pass_to_worker(p, fd, i);
+		} else if (net_out_of_resources(errno)) {
+			accept_pause_start(&p->pause, errno, clock_ms());
+			return;
+		}
 	}
 }
 
@@ -436,7 +449,10 @@ static void pass_round(struct prefork *p, struct pollfd *fds, int timeout)
 static void parent_wait(struct prefork *p, struct pollfd *fds, int timeout)
 {
 	struct pollfd wake = { sig_wakeup_fd(), POLLIN, 0 };
+	int64_t rest = p->pause.until - clock_ms();
 
+	if (rest > 0 && rest < timeout)
+		timeout = (int)rest;	/* accept again when an EMFILE rest ends */
 	if (p->pass_fd)
 		pass_round(p, fds, timeout);
 	else

@@ -43,6 +43,7 @@ struct prefork {
 	int64_t *started_at;			/* per slot, for the back-off */
 	int *pass_fd;				/* --accept=pass: parent's end per slot */
 	bool *ready;				/* --accept=pass: slot waits for a socket */
+	struct accept_pause pause;		/* --accept=pass: the parent's EMFILE rest */
 	int lock_fd;				/* --accept=flock */
 	unsigned fast_deaths;			/* workers in a row that died young */
 	int64_t next_spawn_at;
