@@ -130,28 +130,6 @@ static enum accept_result worker_accept(struct worker *w, struct accepted *conn)
 	}
 }
 
-/* --accept=reuseport: every worker but slot 0 (which serves the parent's
- * sockets) binds listeners of its own to the same addresses. */
-static int open_own_listeners(struct worker *w)
-{
-	size_t n = w->srv.n_listeners;
-	struct listener *own = malloc(n * sizeof *own);
-	char err[NET_ERR_LEN];
-
-	if (!own)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		own[i] = w->srv.listeners[i];
-		close(own[i].fd);
-		if (net_listen(&own[i], w->srv.backlog, true, err) < 0) {
-			log_error("worker %u: %s", w->slot, err);
-			return -1;
-		}
-	}
-	w->srv.listeners = own;
-	return 0;
-}
-
 /* What a worker has of the parent's: its listeners as --accept says, its
  * own lock description and pass socket, nothing of the other slots. */
 static int worker_setup(struct worker *w)
@@ -166,9 +144,6 @@ static int worker_setup(struct worker *w)
 			close(w->srv.listeners[i].fd);
 		w->srv.n_listeners = 0;
 	}
-	if (w->srv.accept == ACCEPT_REUSEPORT && w->slot > 0 &&
-	    open_own_listeners(w) < 0)
-		return -1;
 	if (w->srv.accept == ACCEPT_FLOCK) {
 		/* flock belongs to the open file description: each worker
 		 * needs its own, not the one inherited from the parent. */
@@ -236,6 +211,9 @@ static _Noreturn void worker_main(struct prefork *p, unsigned slot,
 {
 	struct worker w = { .p = p, .slot = slot, .row = &p->board->slot[slot],
 			    .srv = *p->srv, .lock_fd = -1, .pass_fd = pass_fd };
+
+	w.srv.listeners = p->listeners;
+	w.srv.n_listeners = p->n_listeners;
 
 	if (sig_worker_init(saved) < 0 ||
 	    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent ||
@@ -460,12 +438,39 @@ static void parent_wait(struct prefork *p, struct pollfd *fds, int timeout)
 	sig_drain();
 }
 
+/* --accept=reuseport: one SO_REUSEPORT listener per worker and address
+ * (the parent's own first), the kernel spreading new connections over
+ * them. A worker serves one client at a time, so every idle worker waits
+ * on all of them: the share of a busy worker is not left waiting. */
+static int open_reuseport_listeners(struct prefork *p)
+{
+	size_t n = p->srv->n_listeners, total = n * p->n_slots;
+	char err[NET_ERR_LEN];
+
+	p->listeners = malloc(total * sizeof *p->listeners);
+	if (!p->listeners)
+		return -1;
+	for (p->n_listeners = 0; p->n_listeners < total; p->n_listeners++) {
+		struct listener *l = &p->listeners[p->n_listeners];
+
+		*l = p->srv->listeners[p->n_listeners % n];
+		if (p->n_listeners >= n &&
+		    net_listen(l, p->srv->backlog, true, err) < 0) {
+			log_error("%s", err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int prefork_init(struct prefork *p, const struct server *srv)
 {
 	size_t size = sizeof *p->board + srv->workers * sizeof p->board->slot[0];
 	pthread_mutexattr_t attr;
 
-	*p = (struct prefork){ .srv = srv, .n_slots = srv->workers, .lock_fd = -1 };
+	*p = (struct prefork){ .srv = srv, .n_slots = srv->workers, .lock_fd = -1,
+			       .listeners = srv->listeners,
+			       .n_listeners = srv->n_listeners };
 	p->board = mmap(NULL, size, PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	p->started_at = calloc(srv->workers, sizeof *p->started_at);
@@ -476,6 +481,8 @@ static int prefork_init(struct prefork *p, const struct server *srv)
 	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
 	pthread_mutex_init(&p->board->accept_mutex, &attr);
 	pthread_mutexattr_destroy(&attr);
+	if (srv->accept == ACCEPT_REUSEPORT && open_reuseport_listeners(p) < 0)
+		return -1;
 	if (srv->accept == ACCEPT_FLOCK) {
 		p->lock_fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 		if (p->lock_fd < 0)
@@ -499,6 +506,8 @@ static void prefork_free(struct prefork *p)
 	for (unsigned i = 0; p->pass_fd && i < p->n_slots; i++)
 		if (p->pass_fd[i] >= 0)
 			close(p->pass_fd[i]);
+	if (p->listeners != p->srv->listeners)
+		free(p->listeners);
 	if (p->lock_fd >= 0)
 		close(p->lock_fd);
 	if (p->board != MAP_FAILED && p->board)
@@ -535,8 +544,8 @@ int prefork_run(const struct server *srv, const struct prefork_policy *policy)
 		if (reap_workers(&p) && policy->worker_ended)
 			policy->worker_ended(&p);
 	}
-	for (size_t i = 0; i < srv->n_listeners; i++)
-		close(srv->listeners[i].fd);
+	for (size_t i = 0; i < p.n_listeners; i++)
+		close(p.listeners[i].fd);
 	log_stopping(atomic_load(&p.board->active), srv->grace);
 	children_finish(&p.pids, SIGTERM, worker_ended, &p);
 	prefork_free(&p);

@@ -39,6 +39,8 @@ struct prefork {
 	const struct server *srv;
 	struct scoreboard *board;		/* shared with the workers */
 	unsigned n_slots;			/* --workers */
+	struct listener *listeners;		/* what workers wait on: srv's, or */
+	size_t n_listeners;			/* with reuseport, one set per worker */
 	struct intset pids;			/* live workers */
 	int64_t *started_at;			/* per slot, for the back-off */
 	int *pass_fd;				/* --accept=pass: parent's end per slot */

@@ -15,6 +15,10 @@ static int64_t grace_ms;
  * async-signal-safe and race-free. */
 static _Atomic int stop_signals;
 static _Atomic int64_t stop_at_ms;
+/* A second stop signal ends the grace period, except in a pool worker:
+ * there it is the parent's copy of one the whole group got (Ctrl-C, or a
+ * service manager), and the parent itself ends the grace. */
+static bool second_stop_ends_grace = true;
 
 static void wake(void)
 {
@@ -94,7 +98,7 @@ int64_t sig_grace_left_ms(void)
 
 	if (n == 0)
 		return -1;
-	if (n > 1)
+	if (n > 1 && second_stop_ends_grace)
 		return 0;
 	left = atomic_load(&stop_at_ms) + grace_ms - clock_ms();
 	return left > 0 ? left : 0;
@@ -127,6 +131,7 @@ int sig_worker_init(sigset_t *saved)
 	close(wake_pipe[0]);
 	close(wake_pipe[1]);
 	atomic_store(&stop_signals, 0);
+	second_stop_ends_grace = false;
 	if (pipe2(wake_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
 		return -1;
 	install(SIGCHLD, SIG_DFL, 0);

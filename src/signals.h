@@ -32,7 +32,8 @@ void sig_restore(const sigset_t *saved);
 
 /* In a pool worker just forked with the signals blocked (sig_block): a
  * pipe of its own, no stop seen yet, then the signals unblocked; a stop
- * sent before this point is delivered now. SIGUSR2 wakes it up. */
+ * sent before this point is delivered now. SIGUSR2 wakes it up. A second
+ * stop signal does not end its grace period: the parent's does that. */
 int sig_worker_init(sigset_t *saved);
 
 /* In a forked child that serves one connection: the parent decides when it
