@@ -117,7 +117,9 @@ struct blocking_conn {
 	int fd;
 	const struct server *srv;
 	struct acceptor *listeners;	/* to close at a stop, or NULL */
+	bool input_closed;		/* the client shut down its side */
 	struct svc_session session;
+	size_t head, tail;		/* a producer's unsent output: buf[head, tail) */
 	unsigned long long bytes_in, bytes_out;
 	unsigned char buf[CONN_BUF_SIZE];
 };
@@ -132,21 +134,27 @@ static void set_timeouts(int fd, int64_t ms)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-/* Before each read and write in a thread that also takes the signals
- * (iterative, where `listeners` is set): wait for the socket or a signal,
- * as a stop that comes just before a blocking call would otherwise go
- * unseen until the client moves. Elsewhere signals never reach the serving
- * thread, and the socket timeouts alone bound the wait. Returns 0 when the
- * socket is ready, -1 with errno EAGAIN (idle) or EINTR (grace over). */
-static int wait_socket(struct blocking_conn *c, short events)
+/* Wait until the socket is ready for `events` (which of them: *ready).
+ * In a thread that also takes the signals (iterative, where `listeners`
+ * is set) the signal pipe is watched too, as a stop that comes just before
+ * a blocking call would otherwise go unseen until the client moves.
+ * Elsewhere signals never reach the serving thread and the socket
+ * timeouts bound every call, so only a producer, which must read and
+ * write at once, waits here. Returns 0, or -1 with errno EAGAIN (idle) or
+ * EINTR (grace over). */
+static int wait_socket(struct blocking_conn *c, short events, short *ready)
 {
 	struct pollfd fds[2] = { { c->fd, events, 0 },
 				 { sig_wakeup_fd(), POLLIN, 0 } };
+	int64_t idle = c->srv->idle_timeout
+		? (int64_t)c->srv->idle_timeout * 1000 : -1;
 
-	while (c->listeners) {
-		int64_t left = sig_grace_left_ms();
-		int64_t timeout = c->srv->idle_timeout
-			? (int64_t)c->srv->idle_timeout * 1000 : -1;
+	*ready = events;
+	if (!c->listeners && !svc_is_producer(&c->session))
+		return 0;
+	for (;;) {
+		int64_t left = c->listeners ? sig_grace_left_ms() : -1;
+		int64_t timeout = idle;
 		int n;
 
 		if (left >= 0) {
@@ -154,29 +162,31 @@ static int wait_socket(struct blocking_conn *c, short events)
 			if (timeout < 0 || left < timeout)
 				timeout = left;
 		}
-		n = poll(fds, 2, (int)timeout);
+		n = poll(fds, c->listeners ? 2 : 1, (int)timeout);
 		if (n == 0) {
-			errno = sig_grace_left_ms() == 0 ? EINTR : EAGAIN;
+			errno = c->listeners && sig_grace_left_ms() == 0 ? EINTR : EAGAIN;
 			return -1;
 		}
 		if (n < 0 && errno != EINTR)
 			return -1;
 		if (n > 0 && fds[1].revents)
 			sig_drain();
-		if (n > 0 && fds[0].revents)
+		if (n > 0 && fds[0].revents) {
+			*ready = fds[0].revents;
 			return 0;
+		}
 	}
-	return 0;
 }
 
 static int send_all(struct blocking_conn *c, size_t len)
 {
 	const unsigned char *p = c->buf;
+	short ready;
 
 	while (len > 0) {
 		ssize_t n;
 
-		if (wait_socket(c, POLLOUT) < 0)
+		if (wait_socket(c, POLLOUT, &ready) < 0)
 			return -1;
 		n = write(c->fd, p, len);
 		if (n > 0) {
@@ -190,15 +200,62 @@ static int send_all(struct blocking_conn *c, size_t len)
 	return 0;
 }
 
-/* One step: produce or read, then send. Returns 0 to go on, -1 with errno
+/* A producer's input is thrown away as it comes, so that a client that
+ * sends to chargen before reading is never blocked by it. */
+static int discard_input(struct blocking_conn *c)
+{
+	unsigned char sink[4096];
+	ssize_t n;
+
+	while ((n = recv(c->fd, sink, sizeof sink, MSG_DONTWAIT)) != 0) {
+		if (n > 0)
+			c->bytes_in += (size_t)n;
+		else if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		else if (errno != EINTR)
+			return -1;
+	}
+	c->input_closed = true;
+	return 0;
+}
+
+/* A producer writes whatever fits, never blocking in write, and reads
+ * whenever input comes. */
+static int produce_step(struct blocking_conn *c)
+{
+	short want = POLLOUT | (c->input_closed ? 0 : POLLIN), ready;
+	ssize_t n;
+
+	if (c->head == c->tail) {
+		c->head = 0;
+		c->tail = svc_fill(&c->session, c->buf, sizeof c->buf);
+	}
+	if (wait_socket(c, want, &ready) < 0)
+		return -1;
+	if ((ready & (POLLIN | POLLHUP | POLLERR)) && !c->input_closed &&
+	    discard_input(c) < 0)
+		return -1;
+	if (!(ready & (POLLOUT | POLLHUP | POLLERR)))
+		return 0;
+	n = send(c->fd, c->buf + c->head, c->tail - c->head, MSG_DONTWAIT);
+	if (n > 0) {
+		c->head += (size_t)n;
+		c->bytes_out += (size_t)n;
+		return 0;
+	}
+	return n < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+}
+
+/* One step: produce, or read and send. Returns 0 to go on, -1 with errno
  * when the connection is over. */
 static int serve_step(struct blocking_conn *c)
 {
+	short ready;
 	ssize_t n;
 
 	if (svc_is_producer(&c->session))
-		return send_all(c, svc_fill(&c->session, c->buf, sizeof c->buf));
-	if (wait_socket(c, POLLIN) < 0)
+		return produce_step(c);
+	if (wait_socket(c, POLLIN, &ready) < 0)
 		return -1;
 	n = read(c->fd, c->buf, sizeof c->buf);
 	if (n > 0) {

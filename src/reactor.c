@@ -64,6 +64,7 @@ struct reactor {
 	bool edge_triggered;
 	int64_t now;
 	struct accept_pause pause;
+	unsigned char scratch[CONN_BUF_SIZE];	/* producers' input, thrown away */
 };
 
 static size_t pending(const struct conn *c)
@@ -83,10 +84,12 @@ static size_t room(struct conn *c)
 	return CONN_BUF_SIZE - c->tail;
 }
 
+/* A producer's input is read and thrown away (into the reactor's
+ * scratch), so a client that sends to chargen is never blocked by it. */
 static bool wants_input(struct conn *c)
 {
-	return !svc_is_producer(&c->session) && !c->read_eof &&
-	       !c->session.close_after_flush && room(c) > 0;
+	return !c->read_eof && !c->session.close_after_flush &&
+	       (svc_is_producer(&c->session) || room(c) > 0);
 }
 
 static bool can_progress(struct conn *c)
@@ -119,12 +122,14 @@ static void conn_close(struct reactor *r, struct conn *c, const char *why)
 /* Returns 0, or -1 when the connection is finished (error or reset). */
 static int conn_read(struct reactor *r, struct conn *c)
 {
-	size_t space = room(c);
-	ssize_t n = read(c->fd, c->buf + c->tail, space);
+	bool producer = svc_is_producer(&c->session);
+	unsigned char *into = producer ? r->scratch : c->buf + c->tail;
+	size_t space = producer ? sizeof r->scratch : room(c);
+	ssize_t n = read(c->fd, into, space);
 
 	if (n > 0) {
 		c->bytes_in += (size_t)n;
-		c->tail += svc_input(&c->session, c->buf + c->tail, (size_t)n);
+		c->tail += svc_input(&c->session, into, (size_t)n);
 		/* Level-triggered, a short read means drained: the poller
 		 * reports again whatever is left. Edge-triggered, the FIN may
 		 * have come with the data, and its edge is already spent: read
