@@ -41,6 +41,18 @@ static void serve(struct thread_pool *pool, const struct accepted *conn)
 	registry_close(&pool->registry, conn->fd);
 }
 
+/* Within --max-conns, and registered for shutdown; else closed. */
+static bool admit(struct thread_pool *pool, const struct accepted *conn)
+{
+	if (!blocking_admit(pool->srv, registry_count(&pool->registry), conn))
+		return false;
+	if (registry_add(&pool->registry, conn->fd) == 0)
+		return true;
+	log_error("out of memory; connection closed");
+	close(conn->fd);
+	return false;
+}
+
 /* mutex: take the lock, accept, let go, serve. */
 static enum accept_result accept_locked(struct thread_pool *pool,
 					struct acceptor *acceptor,
@@ -65,12 +77,7 @@ static void *accepting_thread(void *arg)
 	if (acceptor_init(&acceptor, pool->srv, pool->stop_fd) < 0)
 		return NULL;
 	while ((r = accept_locked(pool, &acceptor, &conn)) != ACCEPT_STOP) {
-		if (r != ACCEPT_CONN ||
-		    !blocking_admit(pool->srv, registry_count(&pool->registry), &conn))
-			continue;
-		if (registry_add(&pool->registry, conn.fd) < 0)
-			close(conn.fd);
-		else
+		if (r == ACCEPT_CONN && admit(pool, &conn))
 			serve(pool, &conn);
 	}
 	acceptor_free(&acceptor);
@@ -146,12 +153,7 @@ static void accept_and_queue(struct thread_pool *pool)
 		return;
 	while (wait_for_room(pool) &&
 	       (r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP) {
-		if (r != ACCEPT_CONN ||
-		    !blocking_admit(pool->srv, registry_count(&pool->registry), &conn))
-			continue;
-		if (registry_add(&pool->registry, conn.fd) < 0)
-			close(conn.fd);
-		else
+		if (r == ACCEPT_CONN && admit(pool, &conn))
 			enqueue(pool, &conn);
 	}
 	acceptor_close(&acceptor);
