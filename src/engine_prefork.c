@@ -18,7 +18,7 @@ static void fill_every_slot(struct prefork *p)
 static const struct prefork_policy static_pool = {
 	.start = fill_every_slot,
 	.maintain = fill_every_slot,
-	.worker_ended = fill_every_slot,	/* replaced at once, not next step */
+	.react = fill_every_slot,	/* a worker that ends is replaced at once */
 };
 
 static int prefork_static_run(const struct engine *self, const struct server *srv)

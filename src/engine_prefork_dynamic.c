@@ -4,7 +4,8 @@
  * The workers are prefork's; the policy differs. About once a second the
  * parent counts idle workers on the scoreboard. Too few (< --min-spare):
  * it starts 1, then 2, 4, ... up to 32 per step while the shortage lasts,
- * never more than --workers in all. Too many (> --max-spare): it retires
+ * never more than --workers in all. Between steps, a worker that takes
+ * the last spares wakes the parent, which tops them up at once. Too many (> --max-spare): it retires
  * idle ones, 1, then 2, 4, ... per step while the surplus lasts (Apache
  * retires one a second; doubling brings a pool back within a few seconds
  * after a burst). A retired worker finishes what it serves and exits:
@@ -70,15 +71,27 @@ static void breathe(struct prefork *p)
 	}
 }
 
+/* Between steps, keep --min-spare idle workers at once, so that one busy
+ * client never leaves the next one waiting for the step. */
+static void top_up(struct prefork *p)
+{
+	unsigned idle = prefork_count(p, WORKER_IDLE);
+
+	if (idle < p->srv->min_spare)
+		grow(p, p->srv->min_spare - idle);
+}
+
 static void start_spares(struct prefork *p)
 {
 	p->spawn_rate = p->retire_rate = 1;
+	atomic_store(&p->board->wake_below, p->srv->min_spare);
 	grow(p, p->srv->min_spare);
 }
 
 static const struct prefork_policy dynamic_pool = {
 	.start = start_spares,
 	.maintain = breathe,
+	.react = top_up,
 };
 
 static int prefork_dynamic_run(const struct engine *self, const struct server *srv)

@@ -171,6 +171,8 @@ static void worker_serve(struct worker *w, struct accepted *conn)
 	unsigned prev = atomic_fetch_add(&w->p->board->active, 1);
 
 	atomic_store(&w->row->state, WORKER_BUSY);
+	if (prefork_count(w->p, WORKER_IDLE) < atomic_load(&w->p->board->wake_below))
+		kill(getppid(), SIGUSR2);	/* the spares ran out: top up now */
 	if (blocking_admit(&w->srv, prev, conn)) {
 		blocking_serve(&w->srv, conn, &w->acceptor);
 		close(conn->fd);
@@ -301,8 +303,10 @@ static void note_death(struct prefork *p, unsigned slot, int status)
 	bool young = clock_ms() - p->started_at[slot] < YOUNG_MS;
 	int64_t wait;
 
+	if (sig_stop_requested())
+		return;		/* ended by the shutdown */
 	if (WIFSIGNALED(status))
-		log_error("worker %u (pid %d) killed by signal %d; replacing it",
+		log_error("worker %u (pid %d) killed by signal %d",
 			  slot, atomic_load(&p->board->slot[slot].pid),
 			  WTERMSIG(status));
 	else if (WEXITSTATUS(status) != 0)
@@ -344,13 +348,9 @@ static void worker_ended(pid_t pid, int status, void *ctx)
 	}
 }
 
-/* Returns whether any worker ended. */
-static bool reap_workers(struct prefork *p)
+static void reap_workers(struct prefork *p)
 {
-	size_t before = p->pids.n;
-
 	children_reap(&p->pids, worker_ended, p);
-	return p->pids.n < before;
 }
 
 /* --accept=pass: hand a connection to a ready worker. */
@@ -541,8 +541,9 @@ int prefork_run(const struct server *srv, const struct prefork_policy *policy)
 		if (p.next_spawn_at > now && p.next_spawn_at < next_step)
 			next_step = p.next_spawn_at;
 		parent_wait(&p, fds, (int)(next_step - now));
-		if (reap_workers(&p) && policy->worker_ended)
-			policy->worker_ended(&p);
+		reap_workers(&p);
+		if (policy->react && !sig_stop_requested())
+			policy->react(&p);
 	}
 	for (size_t i = 0; i < p.n_listeners; i++)
 		close(p.listeners[i].fd);

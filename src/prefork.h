@@ -31,6 +31,8 @@ struct worker_slot {
 
 struct scoreboard {
 	_Atomic unsigned active;		/* connections served by the whole pool */
+	_Atomic unsigned wake_below;		/* a worker going busy wakes the parent
+						 * when fewer are left idle */
 	pthread_mutex_t accept_mutex;		/* --accept=mutex */
 	struct worker_slot slot[];
 };
@@ -55,7 +57,9 @@ struct prefork {
 struct prefork_policy {
 	void (*start)(struct prefork *p);
 	void (*maintain)(struct prefork *p);	/* about once a second */
-	void (*worker_ended)(struct prefork *p);	/* optional */
+	/* After every wakeup: a worker ended, or went busy with fewer than
+	 * wake_below left idle. Optional. */
+	void (*react)(struct prefork *p);
 };
 
 /* Every --accept strategy works for the process pools. */

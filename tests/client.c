@@ -522,3 +522,76 @@ int proc_children(pid_t parent, pid_t *out, int max)
 	closedir(dir);
 	return n;
 }
+
+/* The inodes of every TCP socket in /proc/net/FILE, appended to *inodes. */
+static void read_tcp_inodes(const char *file, unsigned long **inodes,
+			    size_t *n, size_t *cap)
+{
+	char path[64], line[512];
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/net/%s", file);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	if (!fgets(line, sizeof line, f)) {	/* the header */
+		fclose(f);
+		return;
+	}
+	while (fgets(line, sizeof line, f)) {
+		unsigned long inode;
+
+		if (sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %lu",
+			   &inode) != 1)
+			continue;
+		if (*n == *cap) {
+			unsigned long *more;
+
+			*cap = *cap ? *cap * 2 : 256;
+			more = realloc(*inodes, *cap * sizeof *more);
+			if (!more)
+				bail_out("out of memory");
+			*inodes = more;
+		}
+		(*inodes)[(*n)++] = inode;
+	}
+	fclose(f);
+}
+
+int proc_tcp_fd_count(pid_t pid)
+{
+	unsigned long *inodes = NULL;
+	size_t n = 0, cap = 0;
+	char dir[64];
+	struct dirent *e;
+	DIR *d;
+	int count = 0;
+
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	if (!d)
+		return -1;
+	read_tcp_inodes("tcp", &inodes, &n, &cap);
+	read_tcp_inodes("tcp6", &inodes, &n, &cap);
+	while ((e = readdir(d))) {
+		char path[384], target[64];
+		unsigned long inode;
+		ssize_t len;
+
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		len = readlink(path, target, sizeof target - 1);
+		if (len < 0)
+			continue;
+		target[len] = '\0';
+		if (sscanf(target, "socket:[%lu]", &inode) != 1)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (inodes[i] == inode) {
+				count++;
+				break;
+			}
+	}
+	closedir(d);
+	free(inodes);
+	return count;
+}

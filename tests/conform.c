@@ -5,7 +5,10 @@
  * Which cases apply is read from the engine's --list-engines line, never
  * from its name: an engine tagged [serial] serves one connection at a
  * time by design, so the cases that need two connections served at once
- * are run one client after another, or skipped with the reason.
+ * are run one client after another, or skipped with the reason. An
+ * engine tagged [pool] may keep descriptors per worker (a dynamic pool need
+ * not shrink back to its start-up size), so its resource case allows one
+ * per worker beyond the start-up count, but no TCP socket beyond it.
  *
  * Clients never block the test itself: bulk transfers run as flows
  * (flow.c), non-blocking sockets in one poll loop, so a server that
@@ -48,6 +51,7 @@ static const char *const no_options[] = { NULL };
 static const char *engine;
 static char *const *extra_args;		/* NULL-ended, from our argv */
 static bool serial;			/* engine tagged [serial] */
+static bool pool;			/* engine tagged [pool] */
 static unsigned char *pattern;		/* PATTERN_LEN pseudo-random bytes */
 static unsigned char *pattern_upper;	/* the same through upper */
 
@@ -134,6 +138,7 @@ static void find_engine(void)
 		    (line[name_len] == ' ' || line[name_len] == '\t')) {
 			diag("engine line: %s", line);
 			serial = strstr(line, "[serial]") != NULL;
+			pool = strstr(line, "[pool]") != NULL;
 			return;
 		}
 	}
@@ -282,6 +287,31 @@ static void case_time(unsigned short port)
 	if (!ok(n == 4 && diff >= -5 && diff <= 5,
 		"time: big-endian seconds since 1900 within 5 s"))
 		diag("got %u, expected about %u", (unsigned)got, (unsigned)want);
+}
+
+/* chargen throws its input away as it comes: a client may send 8 MiB
+ * before reading anything and is not blocked (the contract's pipelining
+ * rule), then reads the ring from its start. */
+static void case_chargen_input(unsigned short port)
+{
+	size_t size = 8 * MIB, sent = 0, n = 0;
+	unsigned char *junk = calloc(1, size), got[CHARGEN_CHECK], want[CHARGEN_CHECK];
+	enum read_end end = READ_ERROR;
+	int fd = tcp_connect(port);
+
+	if (!junk)
+		bail_out("out of memory");
+	if (fd != -1) {
+		sent = write_all(fd, junk, size, 5000);
+		n = read_until_eof(fd, got, sizeof got, 5000, &end);
+		close(fd);
+	}
+	expected_chargen(want, sizeof want);
+	if (!ok(sent == size && n == sizeof got && memcmp(got, want, n) == 0,
+		"chargen: 8 MiB sent before reading are swallowed, then the ring comes"))
+		diag("sent %zu of %zu, then read %zu bytes (%s)", sent, size, n,
+		     describe_read_end(end));
+	free(junk);
 }
 
 /* The first two cycles exactly, then a long read: chargen must keep
@@ -565,6 +595,8 @@ static void case_flood(unsigned short discard_port, unsigned short echo_port)
 
 struct baseline {
 	int fds, threads;
+	int tcp_fds;		/* the listeners */
+	int kids;		/* live children: a process pool's workers */
 };
 
 static int zombie_children(pid_t pid)
@@ -575,6 +607,25 @@ static int zombie_children(pid_t pid)
 	for (int i = 0; i < n; i++)
 		zombies += proc_state(kids[i]) == 'Z';
 	return zombies;
+}
+
+static int live_children(pid_t pid)
+{
+	pid_t kids[MAX_KIDS];
+	int n = proc_children(pid, kids, MAX_KIDS), live = 0;
+
+	for (int i = 0; i < n; i++)
+		live += proc_state(kids[i]) != 'Z' && proc_state(kids[i]) != 0;
+	return live;
+}
+
+/* Descriptors a [pool] engine may hold beyond the start-up count: one per
+ * worker more than it had then (--accept=pass keeps a socket to each). */
+static int pool_allowance(pid_t pid, const struct baseline *base)
+{
+	int grown = pool ? live_children(pid) - base->kids : 0;
+
+	return grown > 0 ? grown : 0;
 }
 
 static void diag_fds(pid_t pid)
@@ -601,20 +652,28 @@ static void diag_fds(pid_t pid)
 static void case_resources(struct muxd_server *srv, const struct baseline *base)
 {
 	long long deadline = now_ms() + scaled_ms(1000);
-	int fds, threads, zombies;
+	int fds, tcp_fds, allowance, threads, zombies;
+	bool fds_ok;
 
 	for (;;) {
 		fds = proc_fd_count(srv->pid);
+		tcp_fds = proc_tcp_fd_count(srv->pid);
+		allowance = pool_allowance(srv->pid, base);
 		threads = proc_thread_count(srv->pid);
 		zombies = zombie_children(srv->pid);
-		if ((fds <= base->fds && threads <= base->threads && zombies == 0) ||
+		fds_ok = fds >= 0 && fds <= base->fds + allowance &&
+			 tcp_fds <= base->tcp_fds;
+		if ((fds_ok && threads <= base->threads && zombies == 0) ||
 		    now_ms() >= deadline)
 			break;
 		sleep_ms(50);
 	}
-	if (!ok(fds >= 0 && fds <= base->fds,
-		"open fds back to the start-up baseline once clients are gone")) {
-		diag("%d open, %d after start-up:", fds, base->fds);
+	if (!ok(fds_ok, "open fds back to the start-up baseline once clients are gone")) {
+		diag("%d open (%d TCP), %d after start-up (%d TCP)", fds, tcp_fds,
+		     base->fds, base->tcp_fds);
+		if (pool)
+			diag("[pool]: %d worker(s) now, %d after start-up: %d more allowed",
+			     live_children(srv->pid), base->kids, allowance);
 		diag_fds(srv->pid);
 	}
 	if (!ok(threads >= 0 && threads <= base->threads,
@@ -715,12 +774,16 @@ static void cases_on_main_server(void)
 	sleep_ms(100);
 	base.fds = proc_fd_count(srv.pid);
 	base.threads = proc_thread_count(srv.pid);
-	diag("after start-up: %d fds, %d threads", base.fds, base.threads);
+	base.tcp_fds = proc_tcp_fd_count(srv.pid);
+	base.kids = live_children(srv.pid);
+	diag("after start-up: %d fds (%d TCP), %d threads, %d children", base.fds,
+	     base.tcp_fds, base.threads, base.kids);
 
 	case_stamp(port[0]);
 	case_daytime(port[5]);
 	case_time(port[6]);
 	case_chargen(port[4]);
+	case_chargen_input(port[4]);
 	case_discard_echo(port[3], port[2]);
 	case_upper_all_bytes(port[1]);
 	case_pipelined(port[1]);

@@ -1,0 +1,867 @@
+/* pool.c -- what only the pool engines promise (prefork, prefork-dynamic,
+ * pthread-pool), beyond the conformance matrix they share with the others.
+ *
+ * usage: pool
+ *
+ * The pools are watched from outside, through /proc: a process pool's
+ * workers are the children of muxd, a thread pool's threads are the tasks
+ * of its process. Every wait is bounded and scaled by
+ * MUXD_TEST_TIMEOUT_MULT (client.c), so a server that hangs fails a case
+ * instead of the run.
+ *
+ * A child is a zombie for a moment between its exit and its parent's
+ * waitpid(); what must never happen is one left unreaped. A zombie seen
+ * in a sample therefore fails only once it has been one for longer than
+ * ZOMBIE_MS.
+ */
+#include "client.h"
+#include "tap.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_KIDS 256
+#define MAX_HELD 32
+#define SAMPLE_MS 20		/* between two looks at the pool */
+#define ZOMBIE_MS 300		/* longest a worker may wait to be reaped */
+
+static const char *const strategies[] = {
+	"plain", "flock", "mutex", "pass", "reuseport", NULL,
+};
+
+/* ---- the pool as /proc shows it ---- */
+
+/* Zombies seen so far, and for how long the oldest one lasted. */
+struct zombie_watch {
+	pid_t pid[MAX_KIDS];
+	long long since[MAX_KIDS];
+	int n;
+	int sightings;		/* samples that caught any zombie */
+	long long worst_ms;	/* the longest one lasted, so far */
+	pid_t worst_pid;
+};
+
+struct census {
+	pid_t live[MAX_KIDS];	/* children of muxd that are not zombies */
+	int n;
+	int zombies;
+};
+
+static void watch_zombies(struct zombie_watch *zw, const pid_t *zombies, int n)
+{
+	long long now = now_ms();
+	int kept = 0;
+
+	if (n > 0)
+		zw->sightings++;
+	/* Forget the ones reaped since; age the others. */
+	for (int i = 0; i < zw->n; i++) {
+		bool still = false;
+
+		for (int j = 0; j < n; j++)
+			still |= zombies[j] == zw->pid[i];
+		if (!still)
+			continue;
+		zw->pid[kept] = zw->pid[i];
+		zw->since[kept++] = zw->since[i];
+	}
+	zw->n = kept;
+	for (int j = 0; j < n; j++) {
+		bool known = false;
+
+		for (int i = 0; i < zw->n; i++)
+			known |= zw->pid[i] == zombies[j];
+		if (!known && zw->n < MAX_KIDS) {
+			zw->pid[zw->n] = zombies[j];
+			zw->since[zw->n++] = now;
+		}
+	}
+	for (int i = 0; i < zw->n; i++) {
+		if (now - zw->since[i] > zw->worst_ms) {
+			zw->worst_ms = now - zw->since[i];
+			zw->worst_pid = zw->pid[i];
+		}
+	}
+}
+
+/* One look at muxd's children; zw (may be NULL) keeps the zombie record. */
+static void take_census(pid_t server, struct census *c, struct zombie_watch *zw)
+{
+	pid_t kids[MAX_KIDS], zombies[MAX_KIDS];
+	int n = proc_children(server, kids, MAX_KIDS);
+
+	c->n = c->zombies = 0;
+	for (int i = 0; i < n; i++) {
+		char state = proc_state(kids[i]);
+
+		if (state == 'Z')
+			zombies[c->zombies++] = kids[i];
+		else if (state)
+			c->live[c->n++] = kids[i];
+	}
+	if (zw)
+		watch_zombies(zw, zombies, c->zombies);
+}
+
+static bool has_pid(const pid_t *set, int n, pid_t pid)
+{
+	for (int i = 0; i < n; i++)
+		if (set[i] == pid)
+			return true;
+	return false;
+}
+
+static bool ok_zombies(const struct zombie_watch *zw, const char *label)
+{
+	bool passed = zw->worst_ms <= scaled_ms(ZOMBIE_MS);
+
+	if (!ok(passed, "%s: no zombie child at any sample (none unreaped > %d ms)",
+		label, ZOMBIE_MS))
+		diag("pid %d was a zombie for %lld ms", (int)zw->worst_pid, zw->worst_ms);
+	else if (zw->sightings)
+		diag("%s: %d sample(s) caught a worker between exit and reaping, "
+		     "longest %lld ms", label, zw->sightings, zw->worst_ms);
+	return passed;
+}
+
+static void diag_pids(const char *what, const pid_t *pids, int n)
+{
+	char line[1024];
+	size_t used = 0;
+
+	line[0] = '\0';
+	for (int i = 0; i < n && used < sizeof line - 16; i++)
+		used += (size_t)snprintf(line + used, sizeof line - used, " %d",
+					 (int)pids[i]);
+	diag("%s (%d):%s", what, n, line);
+}
+
+/* ---- starting servers ---- */
+
+#define MAX_ARGS 32
+
+/* muxd --engine ENGINE OPTIONS... --listen SERVICE=127.0.0.1:0 */
+static int start(struct muxd_server *srv, const char *engine,
+		 const char *service, const char *const options[])
+{
+	const char *args[MAX_ARGS];
+	char listen[48];
+	int n = 0;
+
+	args[n++] = "--engine";
+	args[n++] = engine;
+	for (size_t i = 0; options[i] && n < MAX_ARGS - 3; i++)
+		args[n++] = options[i];
+	snprintf(listen, sizeof listen, "%s=127.0.0.1:0", service);
+	args[n++] = "--listen";
+	args[n++] = listen;
+	args[n] = NULL;
+	return muxd_start(srv, args);
+}
+
+static void stop(struct muxd_server *srv, const char *label)
+{
+	char why[64];
+
+	if (muxd_stop(srv, 8000) != 0 || exit_code_of(srv->wait_status) != 0)
+		diag("%s: muxd ended with %s", label,
+		     describe_status(srv->wait_status, why, sizeof why));
+}
+
+/* ---- clients ---- */
+
+/* Send text, expect want back within timeout_ms (scaled). */
+static bool round_trip(int fd, const char *text, const char *want,
+		       long timeout_ms, char *why, size_t why_size)
+{
+	char back[64];
+	size_t len = strlen(want), n;
+	enum read_end end;
+
+	if (write_all(fd, text, strlen(text), timeout_ms) != strlen(text)) {
+		snprintf(why, why_size, "send: %s", strerror(errno));
+		return false;
+	}
+	n = read_until_eof(fd, back, len, timeout_ms, &end);
+	if (n == len && memcmp(back, want, len) == 0)
+		return true;
+	snprintf(why, why_size, "expected \"%s\", got %zu bytes then %s", want, n,
+		 describe_read_end(end));
+	return false;
+}
+
+/* A new upper connection that answers "abc" with "ABC"; -1 otherwise. */
+static int served_connection(unsigned short port, long timeout_ms, char *why,
+			     size_t why_size)
+{
+	int fd = tcp_connect(port);
+
+	if (fd == -1) {
+		snprintf(why, why_size, "connect: %s", strerror(errno));
+		return -1;
+	}
+	if (!round_trip(fd, "abc", "ABC", timeout_ms, why, why_size)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Poll for up to 2 s (scaled) until a new upper connection is served. */
+static bool served_again(unsigned short port)
+{
+	long long deadline = now_ms() + scaled_ms(2000);
+	char why[256] = "";
+
+	do {
+		int fd = served_connection(port, 300, why, sizeof why);
+
+		if (fd != -1) {
+			close(fd);
+			return true;
+		}
+		sleep_ms(50);
+	} while (now_ms() < deadline);
+	diag("last try: %s", why);
+	return false;
+}
+
+/* A connection "accepted and closed at once": no data, then EOF (or a
+ * reset), within 1 s. */
+static bool closed_at_once(unsigned short port, char *why, size_t why_size)
+{
+	char buf[8];
+	enum read_end end;
+	size_t n;
+	int err, fd = tcp_connect(port);
+
+	if (fd == -1) {
+		snprintf(why, why_size, "connect: %s", strerror(errno));
+		return false;
+	}
+	n = read_until_eof(fd, buf, sizeof buf, 1000, &end);
+	err = errno;
+	close(fd);
+	snprintf(why, why_size, "%zu bytes, then %s", n, describe_read_end(end));
+	return n == 0 && (end == READ_EOF || (end == READ_ERROR && err == ECONNRESET));
+}
+
+/* Each of fds[0..n) has sent one byte to upper: wait (up to timeout_ms,
+ * scaled) until every one has its upper-cased byte back. got[i] says which
+ * did; census samples go to server/zw/max_seen when server > 0. Returns
+ * how many were answered. */
+static int await_echoes(int *fds, int n, char sent, bool *got,
+			long timeout_ms, pid_t server, struct zombie_watch *zw,
+			int *max_seen)
+{
+	long long deadline = now_ms() + scaled_ms(timeout_ms);
+	char want = sent >= 'a' && sent <= 'z' ? (char)(sent - 'a' + 'A') : sent;
+	int answered = 0;
+
+	for (int i = 0; i < n; i++)
+		got[i] = false;
+	while (answered < n && now_ms() < deadline) {
+		struct pollfd p[MAX_HELD];
+		int map[MAX_HELD], np = 0;
+
+		for (int i = 0; i < n; i++) {
+			if (got[i] || fds[i] == -1)
+				continue;
+			map[np] = i;
+			p[np++] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+		}
+		if (np == 0)
+			break;
+		if (poll(p, (nfds_t)np, SAMPLE_MS) > 0) {
+			for (int k = 0; k < np; k++) {
+				char c;
+
+				if (!(p[k].revents & (POLLIN | POLLHUP | POLLERR)))
+					continue;
+				if (recv(fds[map[k]], &c, 1, MSG_DONTWAIT) == 1 && c == want) {
+					got[map[k]] = true;
+					answered++;
+				} else {
+					/* EOF, error or a wrong byte: not served. */
+					close(fds[map[k]]);
+					fds[map[k]] = -1;
+				}
+			}
+		}
+		if (server > 0) {
+			struct census c;
+
+			take_census(server, &c, zw);
+			if (max_seen && c.n > *max_seen)
+				*max_seen = c.n;
+		}
+	}
+	return answered;
+}
+
+static void close_all(int *fds, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (fds[i] != -1)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+/* ---- what outlives muxd ---- */
+
+struct family {
+	pid_t server;
+	pid_t kids[MAX_KIDS];
+	int n;
+};
+
+static void note_family(pid_t server, struct family *fam)
+{
+	fam->server = server;
+	fam->n = proc_children(server, fam->kids, MAX_KIDS);
+}
+
+/* Once muxd is reaped: any child of ours (we are a child subreaper, so
+ * muxd's orphans, zombies included, come to us), and any child of muxd
+ * seen before that is still around. They are killed and reaped, so the
+ * run goes on; returns how many there were. */
+static int nothing_left(const struct family *fam, const char *label)
+{
+	pid_t left[MAX_KIDS];
+	int n = proc_children(getpid(), left, MAX_KIDS);
+
+	for (int i = 0; i < fam->n && n < MAX_KIDS; i++) {
+		pid_t parent = proc_parent(fam->kids[i]);
+
+		if (!has_pid(left, n, fam->kids[i]) &&
+		    (parent == 1 || parent == fam->server))
+			left[n++] = fam->kids[i];
+	}
+	if (!ok(n == 0, "%s: no process that was a child of muxd outlives it", label))
+		for (int i = 0; i < n; i++)
+			diag("pid %d (state %c) outlived muxd", (int)left[i],
+			     proc_state(left[i]) ? proc_state(left[i]) : '-');
+	for (int i = 0; i < n; i++) {
+		kill(left[i], SIGKILL);
+		if (proc_parent(left[i]) == getpid())
+			waitpid(left[i], NULL, 0);
+	}
+	return n;
+}
+
+/* ---- a. prefork: a fixed number of workers, supervised ---- */
+
+static void case_prefork_supervision(const char *strategy)
+{
+	char accept[32], label[64], why[256] = "";
+	const char *const options[] = { "--workers", "4", accept, NULL };
+	struct zombie_watch zw = { 0 };
+	struct muxd_server srv;
+	struct census first, c = { .n = 0 };
+	long long start_at, deadline;
+	pid_t victim;
+	bool replaced = false;
+	int fd;
+
+	snprintf(accept, sizeof accept, "--accept=%s", strategy);
+	snprintf(label, sizeof label, "prefork --workers 4 %s", accept);
+	if (start(&srv, "prefork", "upper", options) != 0) {
+		ok(false, "%s: starts", label);
+		skip(3, "no server");
+		return;
+	}
+	deadline = now_ms() + scaled_ms(2000);
+	do {
+		take_census(srv.pid, &first, &zw);
+		if (first.n == 4)
+			break;
+		sleep_ms(SAMPLE_MS);
+	} while (now_ms() < deadline);
+	if (!ok(first.n == 4, "%s: exactly 4 worker children within 2 s", label)) {
+		diag_pids("children of muxd", first.live, first.n);
+		stop(&srv, label);
+		skip(3, "no pool of 4 to watch");
+		return;
+	}
+	victim = first.live[first.n / 2];
+	kill(victim, SIGKILL);
+	start_at = now_ms();
+	deadline = start_at + scaled_ms(1500);
+	do {
+		bool fresh = false;
+
+		sleep_ms(SAMPLE_MS);
+		take_census(srv.pid, &c, &zw);
+		for (int i = 0; i < c.n; i++)
+			fresh |= !has_pid(first.live, first.n, c.live[i]);
+		replaced = c.n == 4 && !has_pid(c.live, c.n, victim) && fresh;
+	} while (!replaced && now_ms() < deadline);
+	if (ok(replaced, "%s: a worker killed with SIGKILL is replaced by a new one "
+	       "within 1.5 s", label)) {
+		diag("%s: replaced after %lld ms", label, now_ms() - start_at);
+	} else {
+		diag("killed pid %d", (int)victim);
+		diag_pids("workers before", first.live, first.n);
+		diag_pids("workers 1.5 s after", c.live, c.n);
+	}
+	fd = served_connection(muxd_port(&srv, "upper"), 2000, why, sizeof why);
+	if (!ok(fd != -1, "%s: a client is served after the replacement", label))
+		diag("%s", why);
+	if (fd != -1)
+		close(fd);
+	take_census(srv.pid, &c, &zw);
+	ok_zombies(&zw, label);
+	stop(&srv, label);
+}
+
+/* ---- b. prefork-dynamic: the pool breathes between its bounds ---- */
+
+#define DYN_HELD 20
+
+static void case_dynamic_breathes(void)
+{
+	const char *const options[] = {
+		"--workers", "32", "--min-spare", "2", "--max-spare", "6", NULL,
+	};
+	const char *label = "prefork-dynamic --workers 32 --min-spare 2 --max-spare 6";
+	struct zombie_watch zw = { 0 };
+	struct muxd_server srv;
+	struct census c = { .n = 0 };
+	int fds[DYN_HELD], max_seen = 0, answered, lo = MAX_KIDS, hi = 0;
+	bool got[DYN_HELD], settled = false, grown = false, shrunk = false;
+	unsigned short port;
+	long long start_at, deadline;
+
+	if (start(&srv, "prefork-dynamic", "upper", options) != 0) {
+		ok(false, "%s: starts", label);
+		skip(6, "no server");
+		return;
+	}
+	port = muxd_port(&srv, "upper");
+
+	/* In range, and still in range over more than one maintenance step. */
+	deadline = now_ms() + scaled_ms(3000);
+	do {
+		take_census(srv.pid, &c, &zw);
+		settled = c.n >= 2 && c.n <= 6;
+		if (!settled)
+			sleep_ms(SAMPLE_MS);
+	} while (!settled && now_ms() < deadline);
+	deadline = now_ms() + 1200;
+	while (settled && now_ms() < deadline) {
+		sleep_ms(SAMPLE_MS);
+		take_census(srv.pid, &c, &zw);
+		lo = c.n < lo ? c.n : lo;
+		hi = c.n > hi ? c.n : hi;
+		settled = c.n >= 2 && c.n <= 6;
+	}
+	if (!ok(settled, "%s: with no client, the idle pool settles within [2, 6] "
+		"workers and stays there", label))
+		diag_pids("workers", c.live, c.n);
+	else
+		diag("idle pool: %d to %d workers over 1.2 s", lo, hi);
+
+	/* 20 held clients, each really served: one byte there and back. */
+	start_at = now_ms();
+	for (int i = 0; i < DYN_HELD; i++) {
+		fds[i] = tcp_connect(port);
+		if (fds[i] == -1 || write_all(fds[i], "h", 1, 1000) != 1) {
+			diag("client %d: %s", i, strerror(errno));
+			if (fds[i] != -1)
+				close(fds[i]);
+			fds[i] = -1;
+		}
+	}
+	answered = await_echoes(fds, DYN_HELD, 'h', got, 8000, srv.pid, &zw, &max_seen);
+	if (!ok(answered == DYN_HELD, "%s: 20 held clients are all served within 8 s",
+		label))
+		diag("%d of 20 answered", answered);
+	else
+		diag("all 20 served after %lld ms", now_ms() - start_at);
+
+	/* 20 busy, so at least 2 more as spares; never beyond 32 in all. */
+	deadline = start_at + scaled_ms(8000);
+	if (now_ms() + scaled_ms(3000) > deadline)
+		deadline = now_ms() + scaled_ms(3000);
+	do {
+		take_census(srv.pid, &c, &zw);
+		max_seen = c.n > max_seen ? c.n : max_seen;
+		grown = c.n >= DYN_HELD + 2;
+		if (!grown)
+			sleep_ms(SAMPLE_MS);
+	} while (!grown && now_ms() < deadline);
+	if (!ok(grown, "%s: with 20 busy, the pool grows to at least 22 workers", label))
+		diag("%d workers after %lld ms", c.n, now_ms() - start_at);
+	else
+		diag("22 or more workers after %lld ms", now_ms() - start_at);
+	/* Another full step: growth must stop at --workers. */
+	deadline = now_ms() + 1200;
+	while (now_ms() < deadline) {
+		sleep_ms(SAMPLE_MS);
+		take_census(srv.pid, &c, &zw);
+		max_seen = c.n > max_seen ? c.n : max_seen;
+	}
+	if (!ok(max_seen <= 32, "%s: never more than 32 workers", label))
+		diag("%d workers seen at once", max_seen);
+	else
+		diag("at most %d workers seen", max_seen);
+
+	/* Shrinking never cuts a busy worker's client off. */
+	for (int i = 0; i < DYN_HELD; i++)
+		if (fds[i] != -1 && write_all(fds[i], "k", 1, 1000) != 1) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	answered = await_echoes(fds, DYN_HELD, 'k', got, 2000, srv.pid, &zw, &max_seen);
+	if (!ok(answered == DYN_HELD, "%s: the 20 held clients are still served once "
+		"the pool has grown", label))
+		diag("%d of 20 answered", answered);
+	close_all(fds, DYN_HELD);
+
+	start_at = now_ms();
+	deadline = start_at + scaled_ms(8000);
+	do {
+		sleep_ms(SAMPLE_MS);
+		take_census(srv.pid, &c, &zw);
+		max_seen = c.n > max_seen ? c.n : max_seen;
+		shrunk = c.n <= 6;
+	} while (!shrunk && now_ms() < deadline);
+	if (!ok(shrunk, "%s: within 8 s of the clients leaving, back to 6 workers or fewer",
+		label))
+		diag("%d workers after %lld ms", c.n, now_ms() - start_at);
+	else
+		diag("%d workers after %lld ms", c.n, now_ms() - start_at);
+	if (max_seen > 32)
+		diag("(%d workers were seen at once)", max_seen);
+	if (!served_again(port))
+		diag("%s: not served after shrinking", label);
+	ok_zombies(&zw, label);
+	stop(&srv, label);
+}
+
+/* ---- c. --max-requests-per-worker recycles workers ---- */
+
+static bool stamp_served(unsigned short port, long timeout_ms, char *why,
+			 size_t why_size)
+{
+	char buf[64];
+	enum read_end end;
+	size_t n = 0, digits;
+	int fd = tcp_connect(port);
+
+	if (fd == -1) {
+		snprintf(why, why_size, "connect: %s", strerror(errno));
+		return false;
+	}
+	n = read_until_eof(fd, buf, sizeof buf - 1, timeout_ms, &end);
+	close(fd);
+	buf[n] = '\0';
+	digits = strspn(buf, "0123456789");
+	if (end == READ_EOF && digits > 0 && n == digits + 2 &&
+	    strcmp(buf + digits, "\r\n") == 0)
+		return true;
+	snprintf(why, why_size, "%zu bytes, then %s", n, describe_read_end(end));
+	return false;
+}
+
+static void case_max_requests(void)
+{
+	const char *const options[] = {
+		"--max-requests-per-worker", "3", "--workers", "4",
+		"--min-spare", "1", "--max-spare", "2", NULL,
+	};
+	const char *label = "prefork-dynamic --max-requests-per-worker 3";
+	struct zombie_watch zw = { 0 };
+	struct muxd_server srv;
+	struct census first, c = { .n = 0 };
+	pid_t seen[MAX_KIDS];
+	int served = 0, nseen = 0, gone = 0;
+	char why[256] = "";
+	unsigned short port;
+	long long start_at = now_ms(), deadline;
+
+	if (start(&srv, "prefork-dynamic", "stamp", options) != 0) {
+		ok(false, "%s: starts", label);
+		skip(3, "no server");
+		return;
+	}
+	port = muxd_port(&srv, "stamp");
+	deadline = now_ms() + scaled_ms(2000);
+	do {
+		take_census(srv.pid, &first, &zw);
+		if (first.n == 0)
+			sleep_ms(SAMPLE_MS);
+	} while (first.n == 0 && now_ms() < deadline);
+	diag_pids("workers at start", first.live, first.n);
+	for (int i = 0; i < 10; i++) {
+		if (stamp_served(port, 5000, why, sizeof why))
+			served++;
+		else
+			diag("stamp %d: %s", i + 1, why);
+		take_census(srv.pid, &c, &zw);
+		for (int k = 0; k < c.n && nseen < MAX_KIDS; k++)
+			if (!has_pid(seen, nseen, c.live[k]))
+				seen[nseen++] = c.live[k];
+	}
+	for (int i = 0; i < first.n; i++)
+		gone += !has_pid(c.live, c.n, first.live[i]);
+	if (!ok(served == 10, "%s: 10 sequential stamp clients are served", label))
+		diag("%d of 10 served", served);
+	diag("10 stamps took %lld ms", now_ms() - start_at);
+	if (!ok(first.n > 0 && gone > 0,
+		"%s: after 10 connections a worker was recycled (the pid set changed)",
+		label)) {
+		diag_pids("workers at start", first.live, first.n);
+		diag_pids("workers now", c.live, c.n);
+	}
+	diag_pids("every worker pid seen", seen, nseen);
+	if (!ok(stamp_served(port, 5000, why, sizeof why),
+		"%s: service continues after the recycling", label))
+		diag("%s", why);
+	take_census(srv.pid, &c, &zw);
+	ok_zombies(&zw, label);
+	stop(&srv, label);
+}
+
+/* ---- d. pthread-pool: a fixed pool of threads ---- */
+
+#define TP_WORKERS 6
+
+static void case_thread_pool(const char *strategy)
+{
+	char accept[32], label[64], extra;
+	const char *const options[] = { "--workers", "6", accept, NULL };
+	struct muxd_server srv;
+	int fds[TP_WORKERS], threads = -1, answered, seventh;
+	bool got[TP_WORKERS], early = false, seventh_served;
+	long long deadline;
+	unsigned short port;
+
+	snprintf(accept, sizeof accept, "--accept=%s", strategy);
+	snprintf(label, sizeof label, "pthread-pool --workers 6 %s", accept);
+	if (start(&srv, "pthread-pool", "upper", options) != 0) {
+		ok(false, "%s: starts", label);
+		skip(2, "no server");
+		return;
+	}
+	port = muxd_port(&srv, "upper");
+	deadline = now_ms() + scaled_ms(2000);
+	do {
+		threads = proc_thread_count(srv.pid);
+		if (threads < TP_WORKERS + 1)
+			sleep_ms(SAMPLE_MS);
+	} while (threads < TP_WORKERS + 1 && now_ms() < deadline);
+	if (!ok(threads >= TP_WORKERS + 1, "%s: at least 6 + 1 threads once started",
+		label))
+		diag("%d threads", threads);
+	else
+		diag("%s: %d threads", label, threads);
+
+	for (int i = 0; i < TP_WORKERS; i++)
+		fds[i] = tcp_connect(port);
+	for (int i = 0; i < TP_WORKERS; i++)
+		if (fds[i] != -1 && write_all(fds[i], "p", 1, 1000) != 1) {
+			close(fds[i]);
+			fds[i] = -1;
+		}
+	answered = await_echoes(fds, TP_WORKERS, 'p', got, 2000, 0, NULL, NULL);
+	if (!ok(answered == TP_WORKERS, "%s: 6 concurrent clients are all served "
+		"while all 6 stay open", label))
+		diag("%d of 6 answered within 2 s", answered);
+
+	/* A 7th: served once a thread is free (it may wait until then). */
+	seventh = tcp_connect(port);
+	if (seventh != -1 && write_all(seventh, "s", 1, 1000) == 1) {
+		struct pollfd p = { .fd = seventh, .events = POLLIN };
+
+		early = poll(&p, 1, 300) > 0;
+	}
+	diag("%s: the 7th client was %s while 6 were held", label,
+	     early ? "answered" : "not answered (it waits for a free thread)");
+	threads = proc_thread_count(srv.pid);
+	if (fds[0] != -1)
+		close(fds[0]);
+	fds[0] = -1;
+	seventh_served = seventh != -1 &&
+			 await_echoes(&seventh, 1, 's', got, 2000, 0, NULL, NULL) == 1;
+	if (!ok(seventh_served, "%s: a 7th client is served once one of the 6 closes",
+		label))
+		diag("%s", seventh == -1 ? strerror(errno) : "no echo within 2 s");
+	if (seventh_served && recv(seventh, &extra, 1, MSG_DONTWAIT) > 0)
+		diag("the 7th client got more than its one byte back");
+	diag("%s: %d threads with 7 clients", label, threads);
+	if (seventh != -1)
+		close(seventh);
+	close_all(fds, TP_WORKERS);
+	stop(&srv, label);
+}
+
+/* ---- e. --max-conns counts across the whole pool ---- */
+
+#define MC_HELD 3
+
+static void case_max_conns(const char *engine)
+{
+	const char *const options[] = { "--workers", "8", "--max-conns", "3", NULL };
+	char label[64], why[256] = "";
+	struct muxd_server srv;
+	int fds[MC_HELD], held = 0;
+	unsigned short port;
+
+	snprintf(label, sizeof label, "%s --workers 8 --max-conns 3", engine);
+	if (start(&srv, engine, "upper", options) != 0) {
+		ok(false, "%s: starts", label);
+		skip(2, "no server");
+		return;
+	}
+	port = muxd_port(&srv, "upper");
+	for (int i = 0; i < MC_HELD; i++) {
+		fds[i] = served_connection(port, 2000, why, sizeof why);
+		if (fds[i] != -1)
+			held++;
+		else
+			diag("held client %d: %s", i + 1, why);
+	}
+	ok(held == MC_HELD, "%s: 3 held connections are served", label);
+	if (!ok(closed_at_once(port, why, sizeof why),
+		"%s: a 4th is accepted and closed at once (no data, EOF within 1 s)",
+		label))
+		diag("%s", why);
+	if (fds[0] != -1)
+		close(fds[0]);
+	fds[0] = -1;
+	ok(served_again(port), "%s: once one closes, a new connection is served", label);
+	close_all(fds, MC_HELD);
+	stop(&srv, label);
+}
+
+/* ---- f. SIGTERM and SIGINT: graceful, nothing left behind ---- */
+
+static void case_stop_held(const char *engine)
+{
+	const char *const options[] = { "--grace", "2", NULL };
+	char label[64], why[256] = "", buf[8];
+	struct muxd_server srv;
+	struct family fam;
+	enum read_end end;
+	long long start_at, took;
+	bool exited;
+	int fd, err;
+
+	snprintf(label, sizeof label, "%s SIGTERM --grace 2", engine);
+	if (start(&srv, engine, "upper", options) != 0 ||
+	    (fd = served_connection(muxd_port(&srv, "upper"), 2000, why, sizeof why)) == -1) {
+		ok(false, "%s: starts and serves a connection", label);
+		diag("%s", why);
+		muxd_stop(&srv, 5000);
+		skip(2, "no server");
+		return;
+	}
+	note_family(srv.pid, &fam);
+	diag("%s: %d child process(es), %d thread(s) before the signal", label,
+	     fam.n, proc_thread_count(srv.pid));
+	start_at = now_ms();
+	kill(srv.pid, SIGTERM);
+	exited = muxd_wait(&srv, 4000) == 0;
+	took = now_ms() - start_at;
+	if (!ok(exited && exit_code_of(srv.wait_status) == 0,
+		"%s, a connection held open: exits 0 within grace + 2 s", label))
+		diag("%s after %lld ms", exited ? describe_status(srv.wait_status, why, sizeof why)
+					       : "still running", took);
+	else
+		diag("%s: exited after %lld ms", label, took);
+	read_until_eof(fd, buf, sizeof buf, 1000, &end);
+	err = errno;
+	if (!ok(end == READ_EOF || (end == READ_ERROR && err == ECONNRESET),
+		"%s: the held connection is closed", label))
+		diag("%s", describe_read_end(end));
+	close(fd);
+	muxd_stop(&srv, 1000);
+	nothing_left(&fam, label);
+}
+
+static void case_sigint_idle(const char *engine)
+{
+	const char *const options[] = { NULL };
+	char label[64], why[64];
+	struct muxd_server srv;
+	struct family fam;
+	long long start_at;
+	bool exited;
+
+	snprintf(label, sizeof label, "%s SIGINT", engine);
+	if (start(&srv, engine, "upper", options) != 0) {
+		ok(false, "%s: starts", label);
+		skip(1, "no server");
+		return;
+	}
+	sleep_ms(200);	/* the pool is up */
+	note_family(srv.pid, &fam);
+	start_at = now_ms();
+	kill(srv.pid, SIGINT);
+	exited = muxd_wait(&srv, 1500) == 0;
+	if (!ok(exited && exit_code_of(srv.wait_status) == 0,
+		"%s with no connection open: exits 0 within 1.5 s", label))
+		diag("%s after %lld ms", exited ? describe_status(srv.wait_status, why, sizeof why)
+					       : "still running", now_ms() - start_at);
+	muxd_stop(&srv, 1000);
+	nothing_left(&fam, label);
+}
+
+static const char *const pool_engines[] = {
+	"prefork", "prefork-dynamic", "pthread-pool", NULL,
+};
+
+/* Every pool engine this test knows must be listed by muxd. */
+static void require_engines(void)
+{
+	const char *args[] = { "--list-engines", NULL };
+	static char out[16384];
+
+	if (exit_code_of(muxd_capture(args, out, sizeof out, 5000)) != 0)
+		bail_out("muxd --list-engines failed");
+	for (int i = 0; pool_engines[i]; i++) {
+		size_t len = strlen(pool_engines[i]);
+		bool found = false;
+
+		for (const char *line = out; line && *line;
+		     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+			found |= strncmp(line, pool_engines[i], len) == 0 &&
+				 (line[len] == ' ' || line[len] == '\t');
+		if (!found)
+			bail_out("engine %s is not listed by muxd --list-engines",
+				 pool_engines[i]);
+	}
+}
+
+int main(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	/* muxd's orphans come to us, so "nothing left behind" can see them. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		diag("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+	require_engines();
+
+	for (int i = 0; strategies[i]; i++)
+		case_prefork_supervision(strategies[i]);
+	case_dynamic_breathes();
+	case_max_requests();
+	case_thread_pool("pass");
+	case_thread_pool("mutex");
+	case_max_conns("prefork");
+	case_max_conns("pthread-pool");
+	for (int i = 0; pool_engines[i]; i++)
+		case_stop_held(pool_engines[i]);
+	for (int i = 0; pool_engines[i]; i++)
+		case_sigint_idle(pool_engines[i]);
+	return done_testing();
+}
