@@ -119,9 +119,9 @@ static int resolve_host(struct listener *out, bool bracketed, char *err,
 	return n;
 }
 
-int net_parse_listen(const char *spec, struct listener *out, char *err)
+int net_split_listen(const char *spec, struct listener *l, bool *bracketed,
+		     char *err)
 {
-	struct listener *l = out;
 	const char *eq = strchr(spec, '=');
 	const char *port_text;
 	char name[32];
@@ -149,11 +149,21 @@ int net_parse_listen(const char *spec, struct listener *out, char *err)
 			 "(0 to 65535; 0 picks a free port)", port_text, spec);
 		return -1;
 	}
-	if (!l->host_arg[0]) {
-		any_address(l);
+	*bracketed = eq[1] == '[';
+	return 0;
+}
+
+int net_parse_listen(const char *spec, struct listener *out, char *err)
+{
+	bool bracketed;
+
+	if (net_split_listen(spec, out, &bracketed, err) < 0)
+		return -1;
+	if (!out->host_arg[0]) {
+		any_address(out);
 		return 1;
 	}
-	return resolve_host(out, eq[1] == '[', err, spec);
+	return resolve_host(out, bracketed, err, spec);
 }
 
 static void set_port(struct sockaddr_storage *ss, unsigned short port)

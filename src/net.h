@@ -30,6 +30,12 @@ struct listener {
 /* Addresses served for one --listen HOST name, at most. */
 #define NET_MAX_ADDRS 8
 
+/* The syntax of "SERVICE=[HOST:]PORT" alone, HOST left unresolved: fills
+ * l's service, host_arg ("" = every address) and port, and says whether
+ * HOST was an [IPv6] literal. Returns 0, or -1 with a usage message. */
+int net_split_listen(const char *spec, struct listener *l, bool *bracketed,
+		     char *err);
+
 /* Parse "SERVICE=[HOST:]PORT" and resolve HOST into listeners (service,
  * host, port, address): one per address of HOST, at most NET_MAX_ADDRS in
  * out. Returns how many, or -1 with a usage message in err. */
