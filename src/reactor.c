@@ -248,7 +248,13 @@ static void conn_open(struct reactor *r, int fd, const struct listener *l,
 {
 	struct conn *c;
 
-	if (r->n_conns >= r->srv->max_conns || fd >= r->max_fds) {
+	if (fd >= r->max_fds) {
+		log_error("refused %s connection: fd %d is beyond the table of %d",
+			  l->service->name, fd, r->max_fds);
+		close(fd);
+		return;
+	}
+	if (r->n_conns >= r->srv->max_conns) {
 		log_conn("refused %s connection: %u open (--max-conns)",
 			 l->service->name, r->n_conns);
 		close(fd);
