@@ -42,7 +42,7 @@ struct worker {
 	struct prefork *p;
 	unsigned slot;
 	struct worker_slot *row;
-	struct server srv;		/* with this worker's own listeners */
+	struct server srv;		/* with the listeners it waits on */
 	struct acceptor acceptor;
 	int lock_fd;			/* --accept=flock: this worker's own open file */
 	int pass_fd;			/* --accept=pass: this worker's end */
@@ -90,12 +90,12 @@ static enum accept_result accept_mutex(struct worker *w, struct accepted *conn)
 }
 
 /* UNP serv05: say "ready" to the parent, then wait for a socket. The
- * listener's index rides along as the message's one byte. */
+ * listener's index rides along as the message's data. */
 static enum accept_result accept_passed(struct worker *w, struct accepted *conn)
 {
 	char ctl[CMSG_SPACE(sizeof(int))];
-	unsigned char index;
-	struct iovec iov = { &index, 1 };
+	uint32_t index;
+	struct iovec iov = { &index, sizeof index };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
 			      .msg_control = ctl, .msg_controllen = sizeof ctl };
 	struct pollfd fds[2] = { { w->pass_fd, POLLIN, 0 },
@@ -108,11 +108,16 @@ static enum accept_result accept_passed(struct worker *w, struct accepted *conn)
 		return after_interrupt();
 	}
 	n = recvmsg(w->pass_fd, &msg, MSG_CMSG_CLOEXEC);
+	if (n == 0)
+		return ACCEPT_STOP;	/* the parent is gone */
 	cmsg = CMSG_FIRSTHDR(&msg);
-	if (n <= 0 || !cmsg || cmsg->cmsg_type != SCM_RIGHTS ||
-	    index >= w->p->srv->n_listeners)
-		return n == 0 ? ACCEPT_STOP : ACCEPT_WAKEUP;	/* 0: parent gone */
+	if (n < 0 || !cmsg || cmsg->cmsg_type != SCM_RIGHTS)
+		return ACCEPT_WAKEUP;
 	memcpy(&conn->fd, CMSG_DATA(cmsg), sizeof conn->fd);
+	if ((size_t)n != sizeof index || index >= w->p->srv->n_listeners) {
+		close(conn->fd);
+		return ACCEPT_WAKEUP;
+	}
 	conn->listener = &w->p->srv->listeners[index];
 	memset(&conn->peer, 0, sizeof conn->peer);
 	getpeername(conn->fd, (struct sockaddr *)&conn->peer,
@@ -357,8 +362,8 @@ static void reap_workers(struct prefork *p)
 static void pass_to_worker(struct prefork *p, int fd, size_t listener)
 {
 	char ctl[CMSG_SPACE(sizeof(int))] = { 0 };
-	unsigned char index = (unsigned char)listener;
-	struct iovec iov = { &index, 1 };
+	uint32_t index = (uint32_t)listener;
+	struct iovec iov = { &index, sizeof index };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
 			      .msg_control = ctl, .msg_controllen = sizeof ctl };
 	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
@@ -371,7 +376,7 @@ static void pass_to_worker(struct prefork *p, int fd, size_t listener)
 		if (!p->ready[i])
 			continue;
 		p->ready[i] = false;
-		if (sendmsg(p->pass_fd[i], &msg, MSG_NOSIGNAL) == 1)
+		if (sendmsg(p->pass_fd[i], &msg, MSG_NOSIGNAL) == sizeof index)
 			break;
 	}
 	close(fd);	/* the worker has its own copy now, or nobody took it */
