@@ -10,7 +10,10 @@
  * Each connection has one fixed buffer. Input is read into its free tail
  * and rewritten there by the service, so a full buffer means "stop reading
  * until the client takes its output": TCP flow control does the rest, and
- * memory per connection never exceeds sizeof(struct conn).
+ * memory per connection never exceeds sizeof(struct conn) plus one buffer.
+ * A connection holds its buffer only while there is something in it, so an
+ * idle connection costs its struct conn alone; emptied buffers wait on a
+ * short free list for the next connection that needs one.
  */
 #include "reactor.h"
 
@@ -30,6 +33,7 @@
 #define ACCEPT_BUDGET 64	/* accepts per listener per turn */
 #define EVENT_BATCH 512		/* readiness reports per wait */
 #define MAX_FDS_CAP (1 << 20)	/* fd table bound when RLIMIT_NOFILE is huge */
+#define SPARE_BUFFERS 64	/* emptied buffers kept for reuse */
 
 struct conn {
 	int fd;
@@ -44,7 +48,11 @@ struct conn {
 	unsigned long long bytes_in, bytes_out;
 	struct svc_session session;
 	size_t head, tail;	/* unsent output is buf[head, tail) */
-	unsigned char buf[CONN_BUF_SIZE];
+	unsigned char *buf;	/* CONN_BUF_SIZE bytes, or NULL while empty */
+};
+
+struct spare_buffer {
+	struct spare_buffer *next;
 };
 
 struct reactor {
@@ -64,8 +72,34 @@ struct reactor {
 	bool edge_triggered;
 	int64_t now;
 	struct accept_pause pause;
+	struct spare_buffer *spares;
+	unsigned n_spares;
 	unsigned char scratch[CONN_BUF_SIZE];	/* producers' input, thrown away */
 };
+
+static unsigned char *buffer_get(struct reactor *r)
+{
+	struct spare_buffer *b = r->spares;
+
+	if (!b)
+		return malloc(CONN_BUF_SIZE);
+	r->spares = b->next;
+	r->n_spares--;
+	return (unsigned char *)b;
+}
+
+static void buffer_put(struct reactor *r, unsigned char *buf)
+{
+	struct spare_buffer *b = (struct spare_buffer *)(void *)buf;
+
+	if (r->n_spares >= SPARE_BUFFERS) {
+		free(buf);
+		return;
+	}
+	b->next = r->spares;
+	r->spares = b;
+	r->n_spares++;
+}
 
 static size_t pending(const struct conn *c)
 {
@@ -76,6 +110,8 @@ static size_t pending(const struct conn *c)
  * reads stay large. */
 static size_t room(struct conn *c)
 {
+	if (!c->buf)
+		return CONN_BUF_SIZE;
 	if (c->head > 0 && c->tail > CONN_BUF_SIZE / 2) {
 		memmove(c->buf, c->buf + c->head, pending(c));
 		c->tail -= c->head;
@@ -115,6 +151,8 @@ static void conn_close(struct reactor *r, struct conn *c, const char *why)
 	list_remove(&c->ready);
 	list_remove(&c->idle);
 	close(c->fd);
+	if (c->buf)
+		buffer_put(r, c->buf);
 	free(c);
 	r->n_conns--;
 }
@@ -193,6 +231,11 @@ static int update_watch(struct reactor *r, struct conn *c)
 
 static void conn_run(struct reactor *r, struct conn *c)
 {
+	if (!c->buf && (c->can_read || svc_is_producer(&c->session)) &&
+	    !(c->buf = buffer_get(r))) {
+		conn_close(r, c, "out of memory");
+		return;
+	}
 	for (int budget = IO_BUDGET; budget > 0; budget--) {
 		int rc;
 
@@ -215,6 +258,11 @@ static void conn_run(struct reactor *r, struct conn *c)
 	if (c->session.close_after_flush && !pending(c)) {
 		conn_close(r, c, "done");
 		return;
+	}
+	if (c->buf && !pending(c)) {
+		buffer_put(r, c->buf);
+		c->buf = NULL;
+		c->head = c->tail = 0;
 	}
 	if (update_watch(r, c) < 0) {
 		conn_close(r, c, strerror(errno));
@@ -261,6 +309,10 @@ static void conn_open(struct reactor *r, int fd, const struct listener *l,
 		return;
 	}
 	c = malloc(sizeof *c);
+	if (c && !(c->buf = buffer_get(r))) {
+		free(c);
+		c = NULL;
+	}
 	if (!c) {
 		log_error("refused %s connection: out of memory", l->service->name);
 		close(fd);
@@ -466,6 +518,12 @@ static void reactor_free(struct reactor *r)
 	if (!r->stopping)
 		for (size_t i = 0; i < r->srv->n_listeners; i++)
 			close(r->srv->listeners[i].fd);
+	while (r->spares) {
+		struct spare_buffer *b = r->spares;
+
+		r->spares = b->next;
+		free(b);
+	}
 	if (r->poller)
 		r->ops->destroy(r->poller);
 	free(r->conns);
