@@ -26,3 +26,19 @@ AC_DEFUN([MUXD_WARN_CFLAGS], [
   done
   AC_SUBST([WARN_CFLAGS])
 ])
+
+# MUXD_CHECK_SANITIZER(FLAGS): stop unless $CC compiles and links a
+# program with FLAGS (the sanitizer's run-time library may be missing).
+AC_DEFUN([MUXD_CHECK_SANITIZER], [
+  AC_MSG_CHECKING([whether $CC builds with $1])
+  saved_CFLAGS=$CFLAGS
+  saved_LDFLAGS=$LDFLAGS
+  CFLAGS="$CFLAGS $1"
+  LDFLAGS="$LDFLAGS $1"
+  AC_LINK_IFELSE([AC_LANG_PROGRAM([], [])],
+    [AC_MSG_RESULT([yes])],
+    [AC_MSG_RESULT([no])
+     AC_MSG_ERROR([$CC cannot build with $1])])
+  CFLAGS=$saved_CFLAGS
+  LDFLAGS=$saved_LDFLAGS
+])

@@ -10,7 +10,7 @@ struct list {
 };
 
 #define LIST_ENTRY(ptr, type, member) \
-	((type *)((char *)(ptr) - offsetof(type, member)))
+	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 static inline void list_init(struct list *l)
 {

@@ -41,7 +41,7 @@ void log_conn_open(const struct listener *l,
 
 	if (log_threshold < LOG_CONN)
 		return;
-	net_format_addr((const struct sockaddr *)peer, addr, sizeof addr);
+	net_format_addr(peer, addr, sizeof addr);
 	log_msg(LOG_CONN, "open %s %s fd %d", l->service->name, addr, fd);
 }
 
@@ -54,7 +54,7 @@ void log_conn_close(const struct listener *l,
 
 	if (log_threshold < LOG_CONN)
 		return;
-	net_format_addr((const struct sockaddr *)peer, addr, sizeof addr);
+	net_format_addr(peer, addr, sizeof addr);
 	log_msg(LOG_CONN, "close %s %s fd %d: %s (in %llu B, out %llu B)",
 		l->service->name, addr, fd, why, in, out);
 }

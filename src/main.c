@@ -318,7 +318,7 @@ static void announce(const struct server *srv)
 		const struct listener *l = &srv->listeners[i];
 		char host[NET_ADDR_LEN];
 
-		net_format_host((const struct sockaddr *)&l->addr, host, sizeof host);
+		net_format_host(&l->addr, host, sizeof host);
 		printf("listening %s %s %u\n", l->service->name, host, l->port);
 	}
 	fflush(stdout);
@@ -334,8 +334,10 @@ int main(int argc, char *argv[])
 		log_error("cannot install signal handlers: %s", strerror(errno));
 		return 1;
 	}
-	if (open_listeners(&o.srv) < 0)
+	if (open_listeners(&o.srv) < 0) {
+		free(o.srv.listeners);
 		return 1;
+	}
 	announce(&o.srv);
 	log_info("%s engine serving %zu listener%s, pid %d", o.engine->name,
 		 o.srv.n_listeners, o.srv.n_listeners == 1 ? "" : "s", (int)getpid());

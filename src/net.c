@@ -215,7 +215,7 @@ int net_listen(struct listener *l, int backlog, bool reuseport, char *err)
 	int one = 1, zero = 0, fd;
 
 	set_port(&l->addr, l->port);
-	net_format_addr((struct sockaddr *)&l->addr, addr, sizeof addr);
+	net_format_addr(&l->addr, addr, sizeof addr);
 	fd = open_socket(l);
 	if (fd < 0)
 		return fail(fd, "socket", addr, err);
@@ -242,23 +242,23 @@ int net_listen(struct listener *l, int backlog, bool reuseport, char *err)
 	return 0;
 }
 
-void net_format_host(const struct sockaddr *sa, char *out, size_t len)
+void net_format_host(const struct sockaddr_storage *ss, char *out, size_t len)
 {
-	const void *a = sa->sa_family == AF_INET6
-		? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
-		: (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+	const void *a = ss->ss_family == AF_INET6
+		? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+		: (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
 
-	if (!inet_ntop(sa->sa_family, a, out, (socklen_t)len))
+	if (!inet_ntop(ss->ss_family, a, out, (socklen_t)len))
 		snprintf(out, len, "?");
 }
 
-void net_format_addr(const struct sockaddr *sa, char *out, size_t len)
+void net_format_addr(const struct sockaddr_storage *ss, char *out, size_t len)
 {
 	char host[INET6_ADDRSTRLEN];
 
-	net_format_host(sa, host, sizeof host);
-	snprintf(out, len, sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-		 host, get_port((const struct sockaddr_storage *)sa));
+	net_format_host(ss, host, sizeof host);
+	snprintf(out, len, ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+		 host, get_port(ss));
 }
 
 /* Errors accept(2) reports for a connection that already failed; the

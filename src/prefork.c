@@ -40,7 +40,6 @@
 
 struct worker {
 	struct prefork *p;
-	unsigned slot;
 	struct worker_slot *row;
 	struct server srv;		/* with the listeners it waits on */
 	struct acceptor acceptor;
@@ -101,6 +100,7 @@ static enum accept_result accept_passed(struct worker *w, struct accepted *conn)
 	struct pollfd fds[2] = { { w->pass_fd, POLLIN, 0 },
 				 { sig_wakeup_fd(), POLLIN, 0 } };
 	struct cmsghdr *cmsg;
+	socklen_t peer_len;
 	ssize_t n;
 
 	if (poll(fds, 2, -1) < 0 || fds[1].revents) {
@@ -120,8 +120,8 @@ static enum accept_result accept_passed(struct worker *w, struct accepted *conn)
 	}
 	conn->listener = &w->p->srv->listeners[index];
 	memset(&conn->peer, 0, sizeof conn->peer);
-	getpeername(conn->fd, (struct sockaddr *)&conn->peer,
-		    &(socklen_t){ sizeof conn->peer });
+	peer_len = sizeof conn->peer;
+	getpeername(conn->fd, (struct sockaddr *)&conn->peer, &peer_len);
 	return ACCEPT_CONN;
 }
 
@@ -139,8 +139,6 @@ static enum accept_result worker_accept(struct worker *w, struct accepted *conn)
  * own lock description and pass socket, nothing of the other slots. */
 static int worker_setup(struct worker *w)
 {
-	char path[64];
-
 	for (unsigned i = 0; w->p->pass_fd && i < w->p->n_slots; i++)
 		if (w->p->pass_fd[i] >= 0)
 			close(w->p->pass_fd[i]);
@@ -152,6 +150,8 @@ static int worker_setup(struct worker *w)
 	if (w->srv.accept == ACCEPT_FLOCK) {
 		/* flock belongs to the open file description: each worker
 		 * needs its own, not the one inherited from the parent. */
+		char path[64];
+
 		snprintf(path, sizeof path, "/proc/self/fd/%d", w->p->lock_fd);
 		w->lock_fd = open(path, O_RDWR | O_CLOEXEC);
 		close(w->p->lock_fd);
@@ -189,7 +189,7 @@ static void worker_serve(struct worker *w, struct accepted *conn)
 
 static void worker_loop(struct worker *w)
 {
-	struct accepted conn;
+	struct accepted conn = { .fd = -1 };
 
 	while (!worker_done(w)) {
 		enum accept_result r;
@@ -216,7 +216,7 @@ static void worker_loop(struct worker *w)
 static _Noreturn void worker_main(struct prefork *p, unsigned slot,
 				  int pass_fd, pid_t parent, sigset_t *saved)
 {
-	struct worker w = { .p = p, .slot = slot, .row = &p->board->slot[slot],
+	struct worker w = { .p = p, .row = &p->board->slot[slot],
 			    .srv = *p->srv, .lock_fd = -1, .pass_fd = pass_fd };
 
 	w.srv.listeners = p->listeners;
@@ -495,11 +495,13 @@ static int prefork_init(struct prefork *p, const struct server *srv)
 	}
 	if (srv->accept == ACCEPT_PASS) {
 		p->pass_fd = malloc(srv->workers * sizeof *p->pass_fd);
-		p->ready = calloc(srv->workers, sizeof *p->ready);
-		if (!p->pass_fd || !p->ready)
+		if (!p->pass_fd)
 			return -1;
 		for (unsigned i = 0; i < srv->workers; i++)
 			p->pass_fd[i] = -1;
+		p->ready = calloc(srv->workers, sizeof *p->ready);
+		if (!p->ready)
+			return -1;
 	}
 	return 0;
 }
@@ -531,6 +533,8 @@ int prefork_run(const struct server *srv, const struct prefork_policy *policy)
 
 	if (!fds || prefork_init(&p, srv) < 0) {
 		log_error("cannot set up the worker pool: %s", strerror(errno));
+		if (fds)
+			prefork_free(&p);
 		free(fds);
 		return 1;
 	}

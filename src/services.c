@@ -105,7 +105,7 @@ static size_t chargen_fill(struct svc_session *s, unsigned char *out,
 		unsigned col = s->offset % CHARGEN_STRIDE;
 		const char *src = col < CHARGEN_LINE
 			? chargen_ring + line + col
-			: "\r\n" + (col - CHARGEN_LINE);
+			: &"\r\n"[col - CHARGEN_LINE];
 		size_t n = (col < CHARGEN_LINE ? CHARGEN_LINE : CHARGEN_STRIDE) - col;
 
 		if (n > room - done)

@@ -35,6 +35,7 @@ static void emit_diag_text(const char *text)
 	}
 }
 
+__attribute__((format(printf, 1, 0)))
 static void vdiag(const char *fmt, va_list ap)
 {
 	char text[4096];
@@ -73,6 +74,7 @@ void plan_skip_all(const char *fmt, ...)
 
 /* The result line itself; the name must not start with a digit or the
  * driver would read it as the test number, hence the "- ". */
+__attribute__((format(printf, 2, 0)))
 static bool vresult(bool cond, const char *fmt, va_list ap)
 {
 	tests_run++;
