@@ -124,24 +124,20 @@ struct blocking_conn {
 	unsigned char buf[CONN_BUF_SIZE];
 };
 
-/* --idle-timeout for a blocking socket: reads and writes that move no
- * byte for this long fail with EAGAIN. */
-static void set_timeouts(int fd, int64_t ms)
+/* --idle-timeout for a blocking read: no byte for this long, EAGAIN. */
+static void set_read_timeout(int fd, int64_t ms)
 {
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-/* Wait until the socket is ready for `events` (which of them: *ready).
- * In a thread that also takes the signals (iterative, where `listeners`
- * is set) the signal pipe is watched too, as a stop that comes just before
- * a blocking call would otherwise go unseen until the client moves.
- * Elsewhere signals never reach the serving thread and the socket
- * timeouts bound every call, so only a producer, which must read and
- * write at once, waits here. Returns 0, or -1 with errno EAGAIN (idle) or
- * EINTR (grace over). */
+/* Wait until the socket is ready for `events` (which of them: *ready), at
+ * most --idle-timeout. In a thread that also takes the signals (iterative,
+ * where `listeners` is set) the signal pipe is watched too, as a stop that
+ * comes just before a blocking call would otherwise go unseen until the
+ * client moves. Returns 0, or -1 with errno EAGAIN (idle) or EINTR (grace
+ * over). */
 static int wait_socket(struct blocking_conn *c, short events, short *ready)
 {
 	struct pollfd fds[2] = { { c->fd, events, 0 },
@@ -149,9 +145,6 @@ static int wait_socket(struct blocking_conn *c, short events, short *ready)
 	int64_t idle = c->srv->idle_timeout
 		? (int64_t)c->srv->idle_timeout * 1000 : -1;
 
-	*ready = events;
-	if (!c->listeners && !svc_is_producer(&c->session))
-		return 0;
 	for (;;) {
 		int64_t left = c->listeners ? sig_grace_left_ms() : -1;
 		int64_t timeout = idle;
@@ -178,21 +171,25 @@ static int wait_socket(struct blocking_conn *c, short events, short *ready)
 	}
 }
 
+/* Send without blocking, and wait for room only when the socket has none:
+ * the idle timeout then counts from the last byte that moved, which a
+ * blocking write under SO_SNDTIMEO would not do (it returns a partial
+ * count only when its whole timeout is spent). */
 static int send_all(struct blocking_conn *c, size_t len)
 {
 	const unsigned char *p = c->buf;
 	short ready;
 
 	while (len > 0) {
-		ssize_t n;
+		ssize_t n = send(c->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 
-		if (wait_socket(c, POLLOUT, &ready) < 0)
-			return -1;
-		n = write(c->fd, p, len);
 		if (n > 0) {
 			p += n;
 			len -= (size_t)n;
 			c->bytes_out += (size_t)n;
+		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (wait_socket(c, POLLOUT, &ready) < 0)
+				return -1;
 		} else if (n == 0 || errno != EINTR) {
 			return -1;
 		}
@@ -255,7 +252,9 @@ static int serve_step(struct blocking_conn *c)
 
 	if (svc_is_producer(&c->session))
 		return produce_step(c);
-	if (wait_socket(c, POLLIN, &ready) < 0)
+	/* Elsewhere signals never reach this thread and SO_RCVTIMEO bounds
+	 * the read: a read returns as soon as any byte comes. */
+	if (c->listeners && wait_socket(c, POLLIN, &ready) < 0)
 		return -1;
 	n = read(c->fd, c->buf, sizeof c->buf);
 	if (n > 0) {
@@ -267,8 +266,11 @@ static int serve_step(struct blocking_conn *c)
 	return n == 0 || errno == EINTR ? 0 : -1;
 }
 
-static const char *end_reason(int err)
+/* Why the connection ends; one given up on is reset when closed. */
+static const char *end_reason(const struct blocking_conn *c, int err)
 {
+	if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
+		net_reset_if_stuck(c->fd);
 	if (err == EAGAIN || err == EWOULDBLOCK)
 		return "idle timeout";
 	if (err == EINTR)
@@ -288,12 +290,12 @@ void blocking_serve(const struct server *srv, const struct accepted *conn,
 	greeting = svc_open(&c.session, conn->listener->service, time(NULL),
 			    c.buf);
 	if (send_all(&c, greeting) < 0)
-		why = end_reason(errno);
+		why = end_reason(&c, errno);
 	else if (!c.session.close_after_flush && srv->idle_timeout && !listeners)
-		set_timeouts(c.fd, (int64_t)srv->idle_timeout * 1000);
+		set_read_timeout(c.fd, (int64_t)srv->idle_timeout * 1000);
 	while (!why && !c.session.close_after_flush)
 		if (serve_step(&c) < 0)
-			why = end_reason(errno);
+			why = end_reason(&c, errno);
 	log_conn_close(conn->listener, &conn->peer, conn->fd,
 		       why ? why : "done", c.bytes_in, c.bytes_out);
 }

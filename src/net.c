@@ -2,11 +2,13 @@
 #include "net.h"
 
 #include <arpa/inet.h>
+#include <linux/sockios.h>
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -273,6 +275,15 @@ static bool connection_error(int err)
 	default:
 		return false;
 	}
+}
+
+void net_reset_if_stuck(int fd)
+{
+	struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+	int queued = 0;
+
+	if (ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0)
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
 }
 
 bool net_out_of_resources(int err)

@@ -59,6 +59,13 @@ void net_format_addr(const struct sockaddr_storage *ss, char *out, size_t len);
  * ENOMEM when out of resources. */
 int net_accept(int listen_fd, bool nonblocking, struct sockaddr_storage *peer);
 
+/* For a connection given up on (idle, or the grace period over): if bytes
+ * its client has not taken are still queued, make close() reset it
+ * (SO_LINGER 0), or they would keep kernel memory, and the client would
+ * never see the close, for as long as it does not read. A connection with
+ * nothing queued gets the ordinary FIN. */
+void net_reset_if_stuck(int fd);
+
 /* True for the accept errors that mean "out of descriptors or memory". */
 bool net_out_of_resources(int err);
 

@@ -34,6 +34,7 @@
 #define MAINTENANCE_MS 1000	/* the policy's step, as Apache's */
 #define YOUNG_MS 1000		/* a worker dying younger died at start-up */
 #define BACKOFF_MAX_MS 10000
+#define SPAWN_RETRY_MS 1000	/* after fork or socketpair failed */
 #define LOCK_SLICE_S 1		/* a worker waiting for the mutex checks its orders */
 
 /* ---- the worker side ---- */
@@ -237,6 +238,18 @@ static bool backing_off(struct prefork *p)
 	return clock_ms() < p->next_spawn_at;
 }
 
+/* Out of processes or descriptors: try again in a second, not in a loop;
+ * said once per shortage. The pool serves on with the workers it has. */
+static int spawn_failed(struct prefork *p, const char *call)
+{
+	if (!p->spawn_failing)
+		log_error("%s: %s; the pool cannot grow for now, retrying "
+			  "every second", call, strerror(errno));
+	p->spawn_failing = true;
+	p->next_spawn_at = clock_ms() + SPAWN_RETRY_MS;
+	return -1;
+}
+
 int prefork_spawn(struct prefork *p, unsigned slot)
 {
 	struct worker_slot *row = &p->board->slot[slot];
@@ -244,9 +257,11 @@ int prefork_spawn(struct prefork *p, unsigned slot)
 	pid_t parent = getpid(), pid;
 	sigset_t saved;
 
-	if (backing_off(p) || (p->srv->accept == ACCEPT_PASS &&
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0))
+	if (backing_off(p))
 		return -1;
+	if (p->srv->accept == ACCEPT_PASS &&
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+		return spawn_failed(p, "socketpair");
 	*row = (struct worker_slot){ .state = WORKER_IDLE };
 	/* Blocked until the worker has its own signal pipe: a stop sent
 	 * meanwhile is delivered to it then, not lost. */
@@ -258,12 +273,12 @@ int prefork_spawn(struct prefork *p, unsigned slot)
 	if (pair[1] >= 0)
 		close(pair[1]);
 	if (pid < 0) {
-		log_error("fork: %s", strerror(errno));
 		if (pair[0] >= 0)
 			close(pair[0]);
 		atomic_store(&row->state, WORKER_EMPTY);
-		return -1;
+		return spawn_failed(p, "fork");
 	}
+	p->spawn_failing = false;
 	atomic_store(&row->pid, pid);
 	intset_add(&p->pids, pid);
 	p->started_at[slot] = clock_ms();
@@ -392,30 +407,27 @@ static bool any_ready(const struct prefork *p)
 
 /* One round of the parent's poll in pass mode: listeners while a worker is
  * ready, every worker's "ready" byte, and the signal pipe (last). */
-static void pass_round(struct prefork *p, struct pollfd *fds, int timeout)
+/* fds[k] is the pass socket of slot p->polled[k]. */
+static void read_ready_notices(struct prefork *p, const struct pollfd *fds,
+			       size_t n)
 {
-	size_t nl = p->srv->n_listeners, n = 0;
-	bool accepting = any_ready(p) && clock_ms() >= p->pause.until;
-
-	for (size_t i = 0; accepting && i < nl; i++)
-		fds[n++] = (struct pollfd){ p->srv->listeners[i].fd, POLLIN, 0 };
-	for (unsigned i = 0; i < p->n_slots; i++)
-		fds[n++] = (struct pollfd){ p->pass_fd[i], POLLIN, 0 };
-	fds[n++] = (struct pollfd){ sig_wakeup_fd(), POLLIN, 0 };
-	if (poll(fds, n, timeout) <= 0)
-		return;
-	for (unsigned i = 0; i < p->n_slots; i++) {
+	for (size_t k = 0; k < n; k++) {
 		char byte;
 
-		if (fds[(accepting ? nl : 0) + i].revents & POLLIN &&
-		    read(p->pass_fd[i], &byte, 1) == 1)
-			p->ready[i] = true;
+		if (fds[k].revents & POLLIN &&
+		    read(fds[k].fd, &byte, 1) == 1)
+			p->ready[p->polled[k]] = true;
 	}
-	for (size_t i = 0; accepting && i < nl; i++) {
+}
+
+static void accept_and_pass(struct prefork *p, const struct pollfd *fds,
+			    size_t nl)
+{
+	for (size_t i = 0; i < nl && any_ready(p); i++) {
 		struct sockaddr_storage peer;
 		int fd;
 
-		if (!(fds[i].revents & POLLIN) || !any_ready(p))
+		if (!(fds[i].revents & POLLIN))
 			continue;
 		fd = net_accept(fds[i].fd, false, &peer);
 		if (fd >= 0) {
@@ -426,6 +438,32 @@ static void pass_round(struct prefork *p, struct pollfd *fds, int timeout)
 			return;
 		}
 	}
+}
+
+/* One round of the parent's poll in pass mode: the listeners while a
+ * worker is ready, the live workers' "ready" notices, the signal pipe. */
+static void pass_round(struct prefork *p, struct pollfd *fds, int timeout)
+{
+	size_t nl = p->srv->n_listeners, n = 0, notices;
+	bool accepting = any_ready(p) && clock_ms() >= p->pause.until;
+
+	for (size_t i = 0; accepting && i < nl; i++)
+		fds[n++] = (struct pollfd){ p->srv->listeners[i].fd, POLLIN, 0 };
+	notices = n;
+	for (unsigned i = 0; i < p->n_slots; i++)
+		if (p->pass_fd[i] >= 0) {	/* live workers only */
+			p->polled[n - notices] = i;
+			fds[n++] = (struct pollfd){ p->pass_fd[i], POLLIN, 0 };
+		}
+	fds[n++] = (struct pollfd){ sig_wakeup_fd(), POLLIN, 0 };
+	if (poll(fds, n, timeout) < 0) {
+		if (errno != EINTR)
+			log_error("poll: %s", strerror(errno));
+		return;
+	}
+	read_ready_notices(p, fds + notices, n - 1 - notices);
+	if (accepting)
+		accept_and_pass(p, fds, nl);
 }
 
 /* Sleep until a signal or `timeout`, or in pass mode do the accepting. */
@@ -500,7 +538,8 @@ static int prefork_init(struct prefork *p, const struct server *srv)
 		for (unsigned i = 0; i < srv->workers; i++)
 			p->pass_fd[i] = -1;
 		p->ready = calloc(srv->workers, sizeof *p->ready);
-		if (!p->ready)
+		p->polled = calloc(srv->workers, sizeof *p->polled);
+		if (!p->ready || !p->polled)
 			return -1;
 	}
 	return 0;
@@ -522,6 +561,7 @@ static void prefork_free(struct prefork *p)
 	free(p->started_at);
 	free(p->pass_fd);
 	free(p->ready);
+	free(p->polled);
 	intset_free(&p->pids);
 }
 

@@ -47,9 +47,11 @@ struct prefork {
 	int64_t *started_at;			/* per slot, for the back-off */
 	int *pass_fd;				/* --accept=pass: parent's end per slot */
 	bool *ready;				/* --accept=pass: slot waits for a socket */
+	unsigned *polled;			/* --accept=pass: slot of each polled socket */
 	struct accept_pause pause;		/* --accept=pass: the parent's EMFILE rest */
 	int lock_fd;				/* --accept=flock */
 	unsigned fast_deaths;			/* workers in a row that died young */
+	bool spawn_failing;			/* fork or socketpair failing: said once */
 	int64_t next_spawn_at;
 	unsigned spawn_rate, retire_rate;	/* the policy's, per step */
 };

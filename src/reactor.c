@@ -417,6 +417,7 @@ static void expire_idle(struct reactor *r)
 
 		if (r->now - c->last_active < timeout)
 			return;
+		net_reset_if_stuck(c->fd);
 		conn_close(r, c, "idle timeout");
 	}
 }
@@ -512,9 +513,12 @@ static int reactor_init(struct reactor *r, const struct engine *self,
 
 static void reactor_free(struct reactor *r)
 {
-	while (!list_empty(&r->idle))
-		conn_close(r, LIST_ENTRY(r->idle.next, struct conn, idle),
-			   "server stopped");
+	while (!list_empty(&r->idle)) {
+		struct conn *c = LIST_ENTRY(r->idle.next, struct conn, idle);
+
+		net_reset_if_stuck(c->fd);	/* the grace period is over */
+		conn_close(r, c, "server stopped");
+	}
 	if (!r->stopping)
 		for (size_t i = 0; i < r->srv->n_listeners; i++)
 			close(r->srv->listeners[i].fd);
