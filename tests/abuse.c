@@ -67,7 +67,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -77,8 +76,6 @@
 
 #define KIB 1024
 #define MIB (1024 * 1024)
-#define MAX_ARGS 64
-#define MAX_PROCS 4096		/* muxd and its children, at most */
 #define MAX_CONNS 1200		/* client sockets one case holds */
 
 /* The bounds, with what they are measured against. */
@@ -97,7 +94,7 @@
 
 static const char *engine;
 static long long run_start;		/* for the timings in the log */
-static char *const *extra_args;		/* NULL-ended, from our argv */
+static const char *const *extra_args;	/* NULL-ended, from our argv */
 static bool serial, pool, processes, threads, fd_setsize;
 
 /* Each case starts with a line that says when, so a slow one shows. */
@@ -113,23 +110,7 @@ static void begin(const char *name)
 static int start_server(struct muxd_server *srv, const char *const services[],
 			const char *const options[])
 {
-	const char *args[MAX_ARGS];
-	char listen[8][48];
-	int n = 0;
-
-	args[n++] = "--engine";
-	args[n++] = engine;
-	for (size_t i = 0; extra_args[i] && n < MAX_ARGS - 30; i++)
-		args[n++] = extra_args[i];
-	for (size_t i = 0; options[i] && n < MAX_ARGS - 18; i++)
-		args[n++] = options[i];
-	for (size_t i = 0; services[i] && i < 8; i++) {
-		snprintf(listen[i], sizeof listen[i], "%s=127.0.0.1:0", services[i]);
-		args[n++] = "--listen";
-		args[n++] = listen[i];
-	}
-	args[n] = NULL;
-	return muxd_start(srv, args);
+	return muxd_start_engine(srv, engine, extra_args, options, services);
 }
 
 /* Start muxd with RLIMIT_NOFILE's soft limit at `nofile`: the limit is
@@ -180,7 +161,7 @@ static long proc_nofile(pid_t pid)
  * args and the case's options, else muxd's default of 8. */
 static unsigned workers_of(const char *const options[])
 {
-	const char *const *lists[2] = { (const char *const *)extra_args, options };
+	const char *const *lists[2] = { extra_args, options };
 	unsigned workers = 8;
 
 	for (int l = 0; l < 2; l++)
@@ -198,26 +179,14 @@ static unsigned workers_of(const char *const options[])
 
 static void find_engine(void)
 {
-	const char *args[] = { "--list-engines", NULL };
-	static char out[16384];
-	int status = muxd_capture(args, out, sizeof out, 5000);
-	size_t name_len = strlen(engine);
+	const char *line = muxd_engine_line(engine);
 
-	if (exit_code_of(status) != 0)
-		bail_out("muxd --list-engines failed");
-	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
-		if (strncmp(line, engine, name_len) == 0 &&
-		    (line[name_len] == ' ' || line[name_len] == '\t')) {
-			diag("engine line: %s", line);
-			serial = strstr(line, "[serial]") != NULL;
-			pool = strstr(line, "[pool]") != NULL;
-			processes = strstr(line, "[processes]") != NULL;
-			threads = strstr(line, "[threads]") != NULL;
-			fd_setsize = strstr(line, "[fd-setsize]") != NULL;
-			return;
-		}
-	}
-	bail_out("engine %s is not listed by muxd --list-engines", engine);
+	diag("engine line: %s", line);
+	serial = strstr(line, "[serial]") != NULL;
+	pool = strstr(line, "[pool]") != NULL;
+	processes = strstr(line, "[processes]") != NULL;
+	threads = strstr(line, "[threads]") != NULL;
+	fd_setsize = strstr(line, "[fd-setsize]") != NULL;
 }
 
 /* The test holds up to ~2300 sockets at once (its clients and, on
@@ -251,29 +220,6 @@ static int family_of(pid_t pid, pid_t *out, int max)
 {
 	out[0] = pid;
 	return 1 + proc_children(pid, out + 1, max - 1);
-}
-
-static int live_children(pid_t pid)
-{
-	static pid_t kids[MAX_PROCS];
-	int n = proc_children(pid, kids, MAX_PROCS), live = 0;
-
-	for (int i = 0; i < n; i++) {
-		char state = proc_state(kids[i]);
-
-		live += state != 'Z' && state != 0;
-	}
-	return live;
-}
-
-static int zombie_children(pid_t pid)
-{
-	static pid_t kids[MAX_PROCS];
-	int n = proc_children(pid, kids, MAX_PROCS), zombies = 0;
-
-	for (int i = 0; i < n; i++)
-		zombies += proc_state(kids[i]) == 'Z';
-	return zombies;
 }
 
 /* A "Key:   123 kB" value from a /proc file, or -1. */
@@ -379,9 +325,9 @@ static bool have_smaps_rollup(void)
 /* Memory summed over the family. */
 static struct memory family_memory(pid_t pid)
 {
-	static pid_t fam[MAX_PROCS];
+	static pid_t fam[MAX_KIDS + 1];	/* muxd, then its children */
 	struct memory m = { 0, 0, 0 };
-	int n = family_of(pid, fam, MAX_PROCS);
+	int n = family_of(pid, fam, MAX_KIDS + 1);
 
 	for (int i = 0; i < n; i++) {
 		long p = proc_private_kib(fam[i]);
@@ -421,8 +367,8 @@ static unsigned long long proc_cpu_ticks(pid_t pid)
 
 static unsigned long long family_cpu_ticks(pid_t pid)
 {
-	static pid_t fam[MAX_PROCS];
-	int n = family_of(pid, fam, MAX_PROCS);
+	static pid_t fam[MAX_KIDS + 1];	/* muxd, then its children */
+	int n = family_of(pid, fam, MAX_KIDS + 1);
 	unsigned long long ticks = 0;
 
 	for (int i = 0; i < n; i++)
@@ -514,49 +460,16 @@ static int open_many(int *fds, int n, unsigned short port, long timeout_ms)
 	return wait_connected(fds, n, timeout_ms);
 }
 
-static void close_all(int *fds, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (fds[i] != -1) {
-			close(fds[i]);
-			fds[i] = -1;
-		}
-}
-
-/* Send text and expect `want` back within timeout_ms (scaled). */
-static bool round_trip(int fd, const char *text, const char *want,
-		       long timeout_ms, char *why, size_t why_size)
-{
-	char back[256];
-	size_t len = strlen(want), n;
-	enum read_end end;
-
-	if (write_all(fd, text, strlen(text), timeout_ms) != strlen(text)) {
-		snprintf(why, why_size, "send: %s", strerror(errno));
-		return false;
-	}
-	n = read_until_eof(fd, back, len, timeout_ms, &end);
-	if (n == len && memcmp(back, want, len) == 0)
-		return true;
-	snprintf(why, why_size, "expected \"%s\", got %zu bytes then %s", want, n,
-		 describe_read_end(end));
-	return false;
-}
-
 /* A normal client on upper: connect, "abc" -> "ABC", close. */
 static bool normal_client(unsigned short port, long timeout_ms, char *why,
 			  size_t why_size)
 {
-	int fd = tcp_connect(port);
-	bool served;
+	int fd = served_connection(port, timeout_ms, why, why_size);
 
-	if (fd == -1) {
-		snprintf(why, why_size, "connect: %s", strerror(errno));
+	if (fd == -1)
 		return false;
-	}
-	served = round_trip(fd, "abc", "ABC", timeout_ms, why, why_size);
 	close(fd);
-	return served;
+	return true;
 }
 
 /* A normal client is served within ms (scaled): tried again and again,
@@ -719,8 +632,8 @@ struct baseline {
 
 static int max_worker_tcp(pid_t pid)
 {
-	static pid_t kids[MAX_PROCS];
-	int n = proc_children(pid, kids, MAX_PROCS), most = 0;
+	static pid_t kids[MAX_KIDS];
+	int n = proc_children(pid, kids, MAX_KIDS), most = 0;
 
 	for (int i = 0; i < n; i++) {
 		int t = proc_tcp_fd_count(kids[i]);
@@ -800,60 +713,6 @@ static void check_alive(struct muxd_server *srv, const char *label)
 }
 
 /* ---- stopping: nothing left behind ---- */
-
-struct family {
-	pid_t server;
-	pid_t kids[MAX_PROCS];
-	int n;
-};
-
-static void note_family(const struct muxd_server *srv, struct family *fam)
-{
-	fam->server = srv->pid;
-	fam->n = proc_children(srv->pid, fam->kids, MAX_PROCS);
-}
-
-/* A process that survived muxd: one of its children seen before, or any
- * process adopted by us (a child subreaper: muxd's orphans come to us). */
-static int collect_leftovers(const struct family *fam, pid_t *left, int max)
-{
-	int n = proc_children(getpid(), left, max);
-
-	for (int i = 0; i < fam->n && n < max; i++) {
-		pid_t parent = proc_parent(fam->kids[i]);
-		bool listed = false;
-
-		for (int j = 0; j < n; j++)
-			listed |= left[j] == fam->kids[i];
-		if (!listed && (parent == 1 || parent == fam->server))
-			left[n++] = fam->kids[i];
-	}
-	return n;
-}
-
-static void check_nothing_left(const struct family *fam, const char *label)
-{
-	static pid_t left[MAX_PROCS];
-	long long deadline = now_ms() + scaled_ms(1000);
-	int n;
-
-	/* An orphan that is just exiting is a zombie of ours for a moment. */
-	while ((n = collect_leftovers(fam, left, MAX_PROCS)) > 0 &&
-	       now_ms() < deadline) {
-		while (waitpid(-1, NULL, WNOHANG) > 0)
-			;
-		sleep_ms(20);
-	}
-	if (!ok(n == 0, "%s: no child process outlives muxd", label))
-		for (int i = 0; i < n && i < 10; i++)
-			diag("pid %d (state %c) outlived muxd", (int)left[i],
-			     proc_state(left[i]) ? proc_state(left[i]) : '-');
-	for (int i = 0; i < n; i++) {
-		kill(left[i], SIGKILL);
-		if (proc_parent(left[i]) == getpid())
-			waitpid(left[i], NULL, 0);
-	}
-}
 
 /* End a case's own server: SIGTERM (nothing is open any more). */
 static void stop_server(struct muxd_server *srv, const char *label)
@@ -1559,19 +1418,8 @@ static void case_max_conns(void)
 		diag("%d served; %s", served, why);
 	for (int i = 0; i < EXCESS; i++) {
 		long long start = now_ms();
-		int fd = tcp_connect(upper), err = 0;
-		enum read_end end = READ_ERROR;
-		char buf[8];
-		size_t n = 1;
 
-		if (fd != -1) {
-			n = read_until_eof(fd, buf, sizeof buf, PROMPT_MS, &end);
-			err = errno;
-			close(fd);
-		}
-		if (fd != -1 && n == 0 &&
-		    (end == READ_EOF || (end == READ_ERROR && err == ECONNRESET)))
-			refused++;
+		refused += closed_at_once(upper, why, sizeof why);
 		if (now_ms() - start > worst)
 			worst = now_ms() - start;
 	}
@@ -1949,12 +1797,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	engine = argv[1];
-	extra_args = argv + 2;
+	extra_args = (const char *const *)(argv + 2);
 	run_start = now_ms();
 	signal(SIGPIPE, SIG_IGN);
-	/* muxd's orphans come to us, so "nothing left behind" can see them. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
-		diag("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+	adopt_orphans();
 	raise_own_nofile();
 	find_engine();
 	if (!have_smaps_rollup())

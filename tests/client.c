@@ -595,3 +595,225 @@ int proc_tcp_fd_count(pid_t pid)
 	free(inodes);
 	return count;
 }
+
+/* ---- shared by the test programs ---- */
+
+const char *muxd_engine_line(const char *engine)
+{
+	const char *args[] = { "--list-engines", NULL };
+	static char out[16384];
+	size_t name_len = strlen(engine);
+
+	if (exit_code_of(muxd_capture(args, out, sizeof out, 5000)) != 0)
+		bail_out("muxd --list-engines failed");
+	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
+		if (strncmp(line, engine, name_len) == 0 &&
+		    (line[name_len] == ' ' || line[name_len] == '\t'))
+			return line;
+	bail_out("engine %s is not listed by muxd --list-engines", engine);
+}
+
+int muxd_start_engine(struct muxd_server *srv, const char *engine,
+		      const char *const extra[], const char *const options[],
+		      const char *const services[])
+{
+	/* spawn_muxd adds argv[0] and maybe --verbose: leave room for both,
+	 * rather than have it drop the last listeners. */
+	const char *args[MAX_ARGS - 2];
+	char listen[MUXD_MAX_LISTENERS][48];
+	size_t nservices = 0, room;
+	int n = 0;
+
+	while (services[nservices])
+		nservices++;
+	if (nservices > MUXD_MAX_LISTENERS)
+		bail_out("%zu services: at most %d listeners", nservices,
+			 MUXD_MAX_LISTENERS);
+	room = sizeof args / sizeof args[0] - 1 - 2 * nservices;
+	args[n++] = "--engine";
+	args[n++] = engine;
+	for (size_t i = 0; extra && extra[i]; i++) {
+		if ((size_t)n == room)
+			bail_out("too many arguments for muxd");
+		args[n++] = extra[i];
+	}
+	for (size_t i = 0; options[i]; i++) {
+		if ((size_t)n == room)
+			bail_out("too many arguments for muxd");
+		args[n++] = options[i];
+	}
+	for (size_t i = 0; i < nservices; i++) {
+		snprintf(listen[i], sizeof listen[i], "%s=127.0.0.1:0", services[i]);
+		args[n++] = "--listen";
+		args[n++] = listen[i];
+	}
+	args[n] = NULL;
+	return muxd_start(srv, args);
+}
+
+bool round_trip(int fd, const char *text, const char *want, long timeout_ms,
+		char *why, size_t why_size)
+{
+	char back[256];
+	size_t len = strlen(want), n;
+	enum read_end end;
+
+	if (len > sizeof back)
+		bail_out("round_trip: \"%s\" is longer than %zu bytes", want,
+			 sizeof back);
+	if (write_all(fd, text, strlen(text), timeout_ms) != strlen(text)) {
+		snprintf(why, why_size, "send: %s", strerror(errno));
+		return false;
+	}
+	n = read_until_eof(fd, back, len, timeout_ms, &end);
+	if (n == len && memcmp(back, want, len) == 0)
+		return true;
+	snprintf(why, why_size, "expected \"%s\", got %zu bytes then %s", want, n,
+		 describe_read_end(end));
+	return false;
+}
+
+int served_connection(unsigned short port, long timeout_ms, char *why,
+		      size_t why_size)
+{
+	int fd = tcp_connect(port);
+
+	if (fd == -1) {
+		snprintf(why, why_size, "connect: %s", strerror(errno));
+		return -1;
+	}
+	if (!round_trip(fd, "abc", "ABC", timeout_ms, why, why_size)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+bool served_again(unsigned short port)
+{
+	long long deadline = now_ms() + scaled_ms(2000);
+	char why[256] = "";
+
+	do {
+		int fd = served_connection(port, 300, why, sizeof why);
+
+		if (fd != -1) {
+			close(fd);
+			return true;
+		}
+		sleep_ms(50);
+	} while (now_ms() < deadline);
+	diag("last try: %s", why);
+	return false;
+}
+
+bool closed_at_once(unsigned short port, char *why, size_t why_size)
+{
+	char buf[8];
+	enum read_end end;
+	size_t n;
+	int err, fd = tcp_connect(port);
+
+	if (fd == -1) {
+		snprintf(why, why_size, "connect: %s", strerror(errno));
+		return false;
+	}
+	n = read_until_eof(fd, buf, sizeof buf, 1000, &end);
+	err = errno;	/* close may change it */
+	close(fd);
+	snprintf(why, why_size, "%zu bytes, then %s", n, describe_read_end(end));
+	return n == 0 && (end == READ_EOF || (end == READ_ERROR && err == ECONNRESET));
+}
+
+void close_all(int *fds, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (fds[i] != -1)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+int live_children(pid_t pid)
+{
+	static pid_t kids[MAX_KIDS];
+	int n = proc_children(pid, kids, MAX_KIDS), live = 0;
+
+	for (int i = 0; i < n; i++) {
+		char state = proc_state(kids[i]);
+
+		live += state != 'Z' && state != 0;
+	}
+	return live;
+}
+
+int zombie_children(pid_t pid)
+{
+	static pid_t kids[MAX_KIDS];
+	int n = proc_children(pid, kids, MAX_KIDS), zombies = 0;
+
+	for (int i = 0; i < n; i++)
+		zombies += proc_state(kids[i]) == 'Z';
+	return zombies;
+}
+
+void adopt_orphans(void)
+{
+	/* Without it the check still runs, blind to orphans: say so. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
+		diag("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+}
+
+void note_family(const struct muxd_server *srv, struct family *fam)
+{
+	fam->server = srv->pid;
+	fam->kids = malloc(MAX_KIDS * sizeof *fam->kids);
+	if (!fam->kids)
+		bail_out("out of memory");
+	fam->n = proc_children(srv->pid, fam->kids, MAX_KIDS);
+}
+
+/* A process that survived muxd: one of its children seen before, or any
+ * process adopted by us (a child subreaper: muxd's orphans come to us). */
+static int collect_leftovers(const struct family *fam, pid_t *left, int max)
+{
+	int n = proc_children(getpid(), left, max);
+
+	for (int i = 0; i < fam->n && n < max; i++) {
+		pid_t parent = proc_parent(fam->kids[i]);
+		bool listed = false;
+
+		for (int j = 0; j < n; j++)
+			listed |= left[j] == fam->kids[i];
+		if (!listed && (parent == 1 || parent == fam->server))
+			left[n++] = fam->kids[i];
+	}
+	return n;
+}
+
+void check_nothing_left(struct family *fam, const char *label)
+{
+	static pid_t left[MAX_KIDS];
+	long long deadline = now_ms() + scaled_ms(1000);
+	int n;
+
+	/* An orphan that is just exiting is a zombie of ours for a moment. */
+	while ((n = collect_leftovers(fam, left, MAX_KIDS)) > 0 &&
+	       now_ms() < deadline) {
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+		sleep_ms(20);
+	}
+	if (!ok(n == 0, "%s: no child process outlives muxd", label))
+		for (int i = 0; i < n && i < 10; i++)
+			diag("pid %d (state %c) outlived muxd", (int)left[i],
+			     proc_state(left[i]) ? proc_state(left[i]) : '-');
+	for (int i = 0; i < n; i++) {
+		kill(left[i], SIGKILL);
+		if (proc_parent(left[i]) == getpid())
+			waitpid(left[i], NULL, 0);
+	}
+	free(fam->kids);
+	fam->kids = NULL;
+	fam->n = 0;
+}

@@ -19,6 +19,10 @@
 #include <sys/types.h>
 
 #define MUXD_MAX_LISTENERS 16
+/* The most children of one muxd the tests record: abuse.c gives a
+ * process-per-connection engine hundreds at once, so leave ample room.
+ * An array of this many pids is 16 KiB: keep such arrays off the stack. */
+#define MAX_KIDS 4096
 
 struct muxd_listener {
 	char service[32];
@@ -96,5 +100,58 @@ int proc_children(pid_t parent, pid_t *out, int max);
 /* Its open descriptors that are TCP sockets (IPv4 or IPv6), -1 if it is
  * gone: a leaked connection shows here, a pipe or a Unix socket does not. */
 int proc_tcp_fd_count(pid_t pid);
+
+/* ---- shared by the test programs; failures are reported with tap.h ---- */
+
+/* muxd's line for engine in `muxd --list-engines` (its name, then a space
+ * or tab, its description and [tags]), in a static buffer that the next
+ * call reuses. Bails out when muxd fails or does not list the engine. */
+const char *muxd_engine_line(const char *engine);
+
+/* muxd --engine ENGINE EXTRA... OPTIONS... then --listen S=127.0.0.1:0 for
+ * each of services; options come after extra so that a case's own
+ * --workers wins over a wrapper's. extra may be NULL. Returns as
+ * muxd_start does. */
+int muxd_start_engine(struct muxd_server *srv, const char *engine,
+		      const char *const extra[], const char *const options[],
+		      const char *const services[]);
+
+/* Send text and expect `want` (at most 256 bytes) back within timeout_ms
+ * (scaled). false with the reason in why otherwise. */
+bool round_trip(int fd, const char *text, const char *want, long timeout_ms,
+		char *why, size_t why_size);
+/* A new connection to an upper listener that answers "abc" with "ABC"
+ * within timeout_ms (scaled); -1 with the reason in why otherwise. */
+int served_connection(unsigned short port, long timeout_ms, char *why,
+		      size_t why_size);
+/* Try served_connection (300 ms each) for up to 2 s (scaled), since a
+ * server may need a moment to take clients again; says why when not. */
+bool served_again(unsigned short port);
+/* A connection "accepted and closed at once": no data, then EOF (or a
+ * reset), within 1 s (scaled). */
+bool closed_at_once(unsigned short port, char *why, size_t why_size);
+/* Close every descriptor in fds that is not -1, and set it to -1. */
+void close_all(int *fds, int n);
+
+/* Children of pid that are running (not zombies, not gone), and those
+ * that are zombies: exited but not yet reaped by pid. */
+int live_children(pid_t pid);
+int zombie_children(pid_t pid);
+
+/* "Nothing left behind": note muxd's children while it runs, and once it
+ * is reaped, check that none of them, and no orphan of muxd, is still
+ * around. Orphans are seen only if the test made itself a child subreaper
+ * (prctl PR_SET_CHILD_SUBREAPER), so that they come to it, not to init. */
+struct family {
+	pid_t server;
+	pid_t *kids;		/* on the heap, freed by check_nothing_left */
+	int n;
+};
+/* Become that subreaper; call it once, before the first server. */
+void adopt_orphans(void);
+void note_family(const struct muxd_server *srv, struct family *fam);
+/* One test, "LABEL: no child process outlives muxd". A leftover is killed
+ * and reaped so the run goes on. Releases fam. */
+void check_nothing_left(struct family *fam, const char *label);
 
 #endif

@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -40,8 +39,6 @@
 #define CHARGEN_CHECK (2 * 7030)
 #define CHARGEN_LONG MIB
 #define STALL_CAP (128 * MIB)	/* more than loopback's socket buffers hold */
-#define MAX_ARGS 48
-#define MAX_KIDS 256
 
 static const char *const all_services[] = {
 	"stamp", "upper", "echo", "discard", "chargen", "daytime", "time", NULL,
@@ -49,7 +46,7 @@ static const char *const all_services[] = {
 static const char *const no_options[] = { NULL };
 
 static const char *engine;
-static char *const *extra_args;		/* NULL-ended, from our argv */
+static const char *const *extra_args;	/* NULL-ended, from our argv */
 static bool serial;			/* engine tagged [serial] */
 static bool pool;			/* engine tagged [pool] */
 static unsigned char *pattern;		/* PATTERN_LEN pseudo-random bytes */
@@ -105,44 +102,16 @@ static void expected_chargen(unsigned char *buf, size_t len)
 static int start_server(struct muxd_server *srv, const char *const services[],
 			const char *const options[])
 {
-	const char *args[MAX_ARGS];
-	char listen[16][48];
-	int n = 0;
-
-	args[n++] = "--engine";
-	args[n++] = engine;
-	for (size_t i = 0; extra_args[i] && n < MAX_ARGS - 24; i++)
-		args[n++] = extra_args[i];
-	for (size_t i = 0; options[i] && n < MAX_ARGS - 20; i++)
-		args[n++] = options[i];
-	for (size_t i = 0; services[i] && i < 16; i++) {
-		snprintf(listen[i], sizeof listen[i], "%s=127.0.0.1:0", services[i]);
-		args[n++] = "--listen";
-		args[n++] = listen[i];
-	}
-	args[n] = NULL;
-	return muxd_start(srv, args);
+	return muxd_start_engine(srv, engine, extra_args, options, services);
 }
 
 static void find_engine(void)
 {
-	const char *args[] = { "--list-engines", NULL };
-	static char out[16384];
-	int status = muxd_capture(args, out, sizeof out, 5000);
-	size_t name_len = strlen(engine);
+	const char *line = muxd_engine_line(engine);
 
-	if (exit_code_of(status) != 0)
-		bail_out("muxd --list-engines failed");
-	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
-		if (strncmp(line, engine, name_len) == 0 &&
-		    (line[name_len] == ' ' || line[name_len] == '\t')) {
-			diag("engine line: %s", line);
-			serial = strstr(line, "[serial]") != NULL;
-			pool = strstr(line, "[pool]") != NULL;
-			return;
-		}
-	}
-	bail_out("engine %s is not listed by muxd --list-engines", engine);
+	diag("engine line: %s", line);
+	serial = strstr(line, "[serial]") != NULL;
+	pool = strstr(line, "[pool]") != NULL;
 }
 
 static void ok_flow(bool passed, const struct flow *f, const char *name)
@@ -179,26 +148,6 @@ static void diag_greeting(const char *buf, size_t n, enum read_end end)
 
 	diag("got %zu bytes \"%s\", then %s", n,
 	     tap_escape(text, sizeof text, buf, n), describe_read_end(end));
-}
-
-/* Send text and expect `want` back within timeout_ms. */
-static bool round_trip(int fd, const char *text, const char *want,
-		       long timeout_ms, char *why, size_t why_size)
-{
-	char back[256];
-	size_t len = strlen(want), n;
-	enum read_end end;
-
-	if (write_all(fd, text, strlen(text), timeout_ms) != strlen(text)) {
-		snprintf(why, why_size, "send: %s", strerror(errno));
-		return false;
-	}
-	n = read_until_eof(fd, back, len, timeout_ms, &end);
-	if (n == len && memcmp(back, want, len) == 0)
-		return true;
-	snprintf(why, why_size, "expected \"%s\", got %zu bytes then %s",
-		 want, n, describe_read_end(end));
-	return false;
 }
 
 /* Send until the socket takes no more for 200 ms (or cap bytes went):
@@ -599,26 +548,6 @@ struct baseline {
 	int kids;		/* live children: a process pool's workers */
 };
 
-static int zombie_children(pid_t pid)
-{
-	pid_t kids[MAX_KIDS];
-	int n = proc_children(pid, kids, MAX_KIDS), zombies = 0;
-
-	for (int i = 0; i < n; i++)
-		zombies += proc_state(kids[i]) == 'Z';
-	return zombies;
-}
-
-static int live_children(pid_t pid)
-{
-	pid_t kids[MAX_KIDS];
-	int n = proc_children(pid, kids, MAX_KIDS), live = 0;
-
-	for (int i = 0; i < n; i++)
-		live += proc_state(kids[i]) != 'Z' && proc_state(kids[i]) != 0;
-	return live;
-}
-
 /* Descriptors a [pool] engine may hold beyond the start-up count: one per
  * worker more than it had then (--accept=pass keeps a socket to each). */
 static int pool_allowance(pid_t pid, const struct baseline *base)
@@ -684,53 +613,6 @@ static void case_resources(struct muxd_server *srv, const struct baseline *base)
 }
 
 /* ---- stopping: exit 0, nothing left behind ---- */
-
-struct family {
-	pid_t server;
-	pid_t kids[MAX_KIDS];
-	int n;
-};
-
-static void note_family(const struct muxd_server *srv, struct family *fam)
-{
-	fam->server = srv->pid;
-	fam->n = proc_children(srv->pid, fam->kids, MAX_KIDS);
-}
-
-/* A process that survived muxd: one of its children seen before, or any
- * process adopted by us (we are a child subreaper, so muxd's orphans come
- * to us rather than to init). Kill and reap them so the run goes on. */
-static int collect_leftovers(const struct family *fam, pid_t *left, int max)
-{
-	int n = proc_children(getpid(), left, max);
-
-	for (int i = 0; i < fam->n && n < max; i++) {
-		pid_t parent = proc_parent(fam->kids[i]);
-		bool listed = false;
-
-		for (int j = 0; j < n; j++)
-			listed |= left[j] == fam->kids[i];
-		if (!listed && (parent == 1 || parent == fam->server))
-			left[n++] = fam->kids[i];
-	}
-	return n;
-}
-
-static void check_nothing_left(const struct family *fam, const char *label)
-{
-	pid_t left[MAX_KIDS];
-	int n = collect_leftovers(fam, left, MAX_KIDS);
-
-	if (!ok(n == 0, "%s: no child process outlives muxd", label))
-		for (int i = 0; i < n; i++)
-			diag("pid %d (state %c) outlived muxd", (int)left[i],
-			     proc_state(left[i]) ? proc_state(left[i]) : '-');
-	for (int i = 0; i < n; i++) {
-		kill(left[i], SIGKILL);
-		if (proc_parent(left[i]) == getpid())
-			waitpid(left[i], NULL, 0);
-	}
-}
 
 /* With nothing open, SIGTERM must end muxd at once; if it does not, wait
  * out the default grace to learn how it ends after all. */
@@ -880,19 +762,10 @@ static bool refused_after_sigterm(unsigned short port, char *how, size_t size)
 			  (end == READ_ERROR && errno == ECONNRESET));
 }
 
+/* A new upper connection, served "abc" -> "ABC" within 2 s; -1 otherwise. */
 static int connect_and_greet(struct muxd_server *srv, char *why, size_t size)
 {
-	int fd = tcp_connect(muxd_port(srv, "upper"));
-
-	if (fd == -1) {
-		snprintf(why, size, "connect: %s", strerror(errno));
-		return -1;
-	}
-	if (!round_trip(fd, "abc", "ABC", 2000, why, size)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return served_connection(muxd_port(srv, "upper"), 2000, why, size);
 }
 
 /* SIGTERM with a connection open that then finishes: the listener goes
@@ -981,33 +854,12 @@ static void case_sigterm_holdout(void)
 	check_nothing_left(&fam, "SIGTERM --grace 2");
 }
 
-/* Poll for up to 2 s until a new connection to upper is served. */
-static bool served_again(unsigned short port)
-{
-	long long deadline = now_ms() + scaled_ms(2000);
-	char why[256];
-
-	do {
-		int fd = tcp_connect(port);
-		bool served = fd != -1 && round_trip(fd, "d", "D", 300, why, sizeof why);
-
-		if (fd != -1)
-			close(fd);
-		if (served)
-			return true;
-		sleep_ms(50);
-	} while (now_ms() < deadline);
-	return false;
-}
-
 static void case_max_conns(void)
 {
 	const char *const options[] = { "--max-conns", "2", NULL };
 	struct muxd_server srv;
-	char why[256] = "", buf[8];
-	enum read_end end = READ_ERROR;
-	int a, b = -1, c, err = 0;
-	size_t n = 0;
+	char why[256] = "";
+	int a, b = -1;
 
 	if (start_server(&srv, upper_only, options) != 0 ||
 	    (a = connect_and_greet(&srv, why, sizeof why)) == -1) {
@@ -1027,16 +879,9 @@ static void case_max_conns(void)
 	b = connect_and_greet(&srv, why, sizeof why);
 	if (!ok(b != -1, "--max-conns 2: a second connection is served alongside"))
 		diag("%s", why);
-	c = tcp_connect(muxd_port(&srv, "upper"));
-	if (c != -1) {
-		n = read_until_eof(c, buf, sizeof buf, 1000, &end);
-		err = errno;
-		close(c);
-	}
-	if (!ok(c != -1 && n == 0 && (end == READ_EOF ||
-				      (end == READ_ERROR && err == ECONNRESET)),
+	if (!ok(closed_at_once(muxd_port(&srv, "upper"), why, sizeof why),
 		"--max-conns 2: a third is accepted and closed at once"))
-		diag("%s", c == -1 ? strerror(errno) : describe_read_end(end));
+		diag("%s", why);
 	close(a);
 	ok(served_again(muxd_port(&srv, "upper")),
 	   "--max-conns 2: once one closes, a new connection is served again");
@@ -1052,11 +897,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	engine = argv[1];
-	extra_args = argv + 2;
+	extra_args = (const char *const *)(argv + 2);
 	signal(SIGPIPE, SIG_IGN);
-	/* muxd's orphans come to us, so "nothing left behind" can see them. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
-		diag("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+	adopt_orphans();
 	find_engine();
 	make_patterns();
 	cases_on_main_server();

@@ -23,12 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_KIDS 256
 #define MAX_HELD 32
 #define SAMPLE_MS 20		/* between two looks at the pool */
 #define ZOMBIE_MS 300		/* longest a worker may wait to be reaped */
@@ -38,6 +36,9 @@ static const char *const strategies[] = {
 };
 
 /* ---- the pool as /proc shows it ---- */
+
+/* Both records hold up to MAX_KIDS pids, too much for the stack: every
+ * one lives in static storage (this test runs one case at a time). */
 
 /* Zombies seen so far, and for how long the oldest one lasted. */
 struct zombie_watch {
@@ -95,7 +96,7 @@ static void watch_zombies(struct zombie_watch *zw, const pid_t *zombies, int n)
 /* One look at muxd's children; zw (may be NULL) keeps the zombie record. */
 static void take_census(pid_t server, struct census *c, struct zombie_watch *zw)
 {
-	pid_t kids[MAX_KIDS], zombies[MAX_KIDS];
+	static pid_t kids[MAX_KIDS], zombies[MAX_KIDS];
 	int n = proc_children(server, kids, MAX_KIDS);
 
 	c->n = c->zombies = 0;
@@ -146,25 +147,13 @@ static void diag_pids(const char *what, const pid_t *pids, int n)
 
 /* ---- starting servers ---- */
 
-#define MAX_ARGS 32
-
 /* muxd --engine ENGINE OPTIONS... --listen SERVICE=127.0.0.1:0 */
 static int start(struct muxd_server *srv, const char *engine,
 		 const char *service, const char *const options[])
 {
-	const char *args[MAX_ARGS];
-	char listen[48];
-	int n = 0;
+	const char *const services[] = { service, NULL };
 
-	args[n++] = "--engine";
-	args[n++] = engine;
-	for (size_t i = 0; options[i] && n < MAX_ARGS - 3; i++)
-		args[n++] = options[i];
-	snprintf(listen, sizeof listen, "%s=127.0.0.1:0", service);
-	args[n++] = "--listen";
-	args[n++] = listen;
-	args[n] = NULL;
-	return muxd_start(srv, args);
+	return muxd_start_engine(srv, engine, NULL, options, services);
 }
 
 static void stop(struct muxd_server *srv, const char *label)
@@ -177,82 +166,6 @@ static void stop(struct muxd_server *srv, const char *label)
 }
 
 /* ---- clients ---- */
-
-/* Send text, expect want back within timeout_ms (scaled). */
-static bool round_trip(int fd, const char *text, const char *want,
-		       long timeout_ms, char *why, size_t why_size)
-{
-	char back[64];
-	size_t len = strlen(want), n;
-	enum read_end end;
-
-	if (write_all(fd, text, strlen(text), timeout_ms) != strlen(text)) {
-		snprintf(why, why_size, "send: %s", strerror(errno));
-		return false;
-	}
-	n = read_until_eof(fd, back, len, timeout_ms, &end);
-	if (n == len && memcmp(back, want, len) == 0)
-		return true;
-	snprintf(why, why_size, "expected \"%s\", got %zu bytes then %s", want, n,
-		 describe_read_end(end));
-	return false;
-}
-
-/* A new upper connection that answers "abc" with "ABC"; -1 otherwise. */
-static int served_connection(unsigned short port, long timeout_ms, char *why,
-			     size_t why_size)
-{
-	int fd = tcp_connect(port);
-
-	if (fd == -1) {
-		snprintf(why, why_size, "connect: %s", strerror(errno));
-		return -1;
-	}
-	if (!round_trip(fd, "abc", "ABC", timeout_ms, why, why_size)) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Poll for up to 2 s (scaled) until a new upper connection is served. */
-static bool served_again(unsigned short port)
-{
-	long long deadline = now_ms() + scaled_ms(2000);
-	char why[256] = "";
-
-	do {
-		int fd = served_connection(port, 300, why, sizeof why);
-
-		if (fd != -1) {
-			close(fd);
-			return true;
-		}
-		sleep_ms(50);
-	} while (now_ms() < deadline);
-	diag("last try: %s", why);
-	return false;
-}
-
-/* A connection "accepted and closed at once": no data, then EOF (or a
- * reset), within 1 s. */
-static bool closed_at_once(unsigned short port, char *why, size_t why_size)
-{
-	char buf[8];
-	enum read_end end;
-	size_t n;
-	int err, fd = tcp_connect(port);
-
-	if (fd == -1) {
-		snprintf(why, why_size, "connect: %s", strerror(errno));
-		return false;
-	}
-	n = read_until_eof(fd, buf, sizeof buf, 1000, &end);
-	err = errno;
-	close(fd);
-	snprintf(why, why_size, "%zu bytes, then %s", n, describe_read_end(end));
-	return n == 0 && (end == READ_EOF || (end == READ_ERROR && err == ECONNRESET));
-}
 
 /* Each of fds[0..n) has sent one byte to upper: wait (up to timeout_ms,
  * scaled) until every one has its upper-cased byte back. got[i] says which
@@ -297,7 +210,7 @@ static int await_echoes(int *fds, int n, char sent, bool *got,
 			}
 		}
 		if (server > 0) {
-			struct census c;
+			static struct census c;
 
 			take_census(server, &c, zw);
 			if (max_seen && c.n > *max_seen)
@@ -307,71 +220,22 @@ static int await_echoes(int *fds, int n, char sent, bool *got,
 	return answered;
 }
 
-static void close_all(int *fds, int n)
-{
-	for (int i = 0; i < n; i++) {
-		if (fds[i] != -1)
-			close(fds[i]);
-		fds[i] = -1;
-	}
-}
-
-/* ---- what outlives muxd ---- */
-
-struct family {
-	pid_t server;
-	pid_t kids[MAX_KIDS];
-	int n;
-};
-
-static void note_family(pid_t server, struct family *fam)
-{
-	fam->server = server;
-	fam->n = proc_children(server, fam->kids, MAX_KIDS);
-}
-
-/* Once muxd is reaped: any child of ours (we are a child subreaper, so
- * muxd's orphans, zombies included, come to us), and any child of muxd
- * seen before that is still around. They are killed and reaped, so the
- * run goes on; returns how many there were. */
-static int nothing_left(const struct family *fam, const char *label)
-{
-	pid_t left[MAX_KIDS];
-	int n = proc_children(getpid(), left, MAX_KIDS);
-
-	for (int i = 0; i < fam->n && n < MAX_KIDS; i++) {
-		pid_t parent = proc_parent(fam->kids[i]);
-
-		if (!has_pid(left, n, fam->kids[i]) &&
-		    (parent == 1 || parent == fam->server))
-			left[n++] = fam->kids[i];
-	}
-	if (!ok(n == 0, "%s: no process that was a child of muxd outlives it", label))
-		for (int i = 0; i < n; i++)
-			diag("pid %d (state %c) outlived muxd", (int)left[i],
-			     proc_state(left[i]) ? proc_state(left[i]) : '-');
-	for (int i = 0; i < n; i++) {
-		kill(left[i], SIGKILL);
-		if (proc_parent(left[i]) == getpid())
-			waitpid(left[i], NULL, 0);
-	}
-	return n;
-}
-
 /* ---- a. prefork: a fixed number of workers, supervised ---- */
 
 static void case_prefork_supervision(const char *strategy)
 {
 	char accept[32], label[64], why[256] = "";
 	const char *const options[] = { "--workers", "4", accept, NULL };
-	struct zombie_watch zw = { 0 };
+	static struct zombie_watch zw;
+	static struct census first, c;
 	struct muxd_server srv;
-	struct census first, c = { .n = 0 };
 	long long start_at, deadline;
 	pid_t victim;
 	bool replaced = false;
 	int fd;
 
+	memset(&zw, 0, sizeof zw);
+	c.n = 0;
 	snprintf(accept, sizeof accept, "--accept=%s", strategy);
 	snprintf(label, sizeof label, "prefork --workers 4 %s", accept);
 	if (start(&srv, "prefork", "upper", options) != 0) {
@@ -433,13 +297,16 @@ static void case_dynamic_breathes(void)
 		"--workers", "32", "--min-spare", "2", "--max-spare", "6", NULL,
 	};
 	const char *label = "prefork-dynamic --workers 32 --min-spare 2 --max-spare 6";
-	struct zombie_watch zw = { 0 };
+	static struct zombie_watch zw;
+	static struct census c;
 	struct muxd_server srv;
-	struct census c = { .n = 0 };
 	int fds[DYN_HELD], max_seen = 0, answered, lo = MAX_KIDS, hi = 0;
 	bool got[DYN_HELD], settled = false, grown = false, shrunk = false;
 	unsigned short port;
 	long long start_at, deadline;
+
+	memset(&zw, 0, sizeof zw);
+	c.n = 0;
 
 	if (start(&srv, "prefork-dynamic", "upper", options) != 0) {
 		ok(false, "%s: starts", label);
@@ -580,14 +447,17 @@ static void case_max_requests(void)
 		"--min-spare", "1", "--max-spare", "2", NULL,
 	};
 	const char *label = "prefork-dynamic --max-requests-per-worker 3";
-	struct zombie_watch zw = { 0 };
+	static struct zombie_watch zw;
+	static struct census first, c;
+	static pid_t seen[MAX_KIDS];
 	struct muxd_server srv;
-	struct census first, c = { .n = 0 };
-	pid_t seen[MAX_KIDS];
 	int served = 0, nseen = 0, gone = 0;
 	char why[256] = "";
 	unsigned short port;
 	long long start_at = now_ms(), deadline;
+
+	memset(&zw, 0, sizeof zw);
+	c.n = 0;
 
 	if (start(&srv, "prefork-dynamic", "stamp", options) != 0) {
 		ok(false, "%s: starts", label);
@@ -766,7 +636,7 @@ static void case_stop_held(const char *engine)
 		skip(2, "no server");
 		return;
 	}
-	note_family(srv.pid, &fam);
+	note_family(&srv, &fam);
 	diag("%s: %d child process(es), %d thread(s) before the signal", label,
 	     fam.n, proc_thread_count(srv.pid));
 	start_at = now_ms();
@@ -786,7 +656,7 @@ static void case_stop_held(const char *engine)
 		diag("%s", describe_read_end(end));
 	close(fd);
 	muxd_stop(&srv, 1000);
-	nothing_left(&fam, label);
+	check_nothing_left(&fam, label);
 }
 
 static void case_sigint_idle(const char *engine)
@@ -805,7 +675,7 @@ static void case_sigint_idle(const char *engine)
 		return;
 	}
 	sleep_ms(200);	/* the pool is up */
-	note_family(srv.pid, &fam);
+	note_family(&srv, &fam);
 	start_at = now_ms();
 	kill(srv.pid, SIGINT);
 	exited = muxd_wait(&srv, 1500) == 0;
@@ -814,7 +684,7 @@ static void case_sigint_idle(const char *engine)
 		diag("%s after %lld ms", exited ? describe_status(srv.wait_status, why, sizeof why)
 					       : "still running", now_ms() - start_at);
 	muxd_stop(&srv, 1000);
-	nothing_left(&fam, label);
+	check_nothing_left(&fam, label);
 }
 
 static const char *const pool_engines[] = {
@@ -824,31 +694,14 @@ static const char *const pool_engines[] = {
 /* Every pool engine this test knows must be listed by muxd. */
 static void require_engines(void)
 {
-	const char *args[] = { "--list-engines", NULL };
-	static char out[16384];
-
-	if (exit_code_of(muxd_capture(args, out, sizeof out, 5000)) != 0)
-		bail_out("muxd --list-engines failed");
-	for (int i = 0; pool_engines[i]; i++) {
-		size_t len = strlen(pool_engines[i]);
-		bool found = false;
-
-		for (const char *line = out; line && *line;
-		     line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
-			found |= strncmp(line, pool_engines[i], len) == 0 &&
-				 (line[len] == ' ' || line[len] == '\t');
-		if (!found)
-			bail_out("engine %s is not listed by muxd --list-engines",
-				 pool_engines[i]);
-	}
+	for (int i = 0; pool_engines[i]; i++)
+		muxd_engine_line(pool_engines[i]);
 }
 
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
-	/* muxd's orphans come to us, so "nothing left behind" can see them. */
-	if (prctl(PR_SET_CHILD_SUBREAPER, 1) == -1)
-		diag("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+	adopt_orphans();
 	require_engines();
 
 	for (int i = 0; strategies[i]; i++)
