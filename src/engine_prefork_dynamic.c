@@ -33,10 +33,8 @@ static unsigned shrink(struct prefork *p, unsigned want)
 
 	for (unsigned i = 0; i < p->n_slots && retired < want; i++)
 		if (prefork_state(p, i) == WORKER_IDLE &&
-		    !atomic_load(&p->board->slot[i].retire)) {
-			prefork_retire(p, i);
-			retired++;
-		}
+		    !atomic_load(&p->board->slot[i].retire))
+			retired += prefork_retire(p, i);
 	return retired;
 }
 

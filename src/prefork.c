@@ -104,7 +104,9 @@ static enum accept_result accept_passed(struct worker *w, struct accepted *conn)
 	socklen_t peer_len;
 	ssize_t n;
 
-	if (poll(fds, 2, -1) < 0 || fds[1].revents) {
+	/* A socket already passed goes first: it was accepted before any
+	 * stop, so it is an open connection the grace period is for. */
+	if (poll(fds, 2, -1) < 0 || !fds[0].revents) {
 		sig_drain();
 		return after_interrupt();
 	}
@@ -290,12 +292,22 @@ int prefork_spawn(struct prefork *p, unsigned slot)
 	return 0;
 }
 
-void prefork_retire(struct prefork *p, unsigned slot)
+bool prefork_retire(struct prefork *p, unsigned slot)
 {
 	struct worker_slot *row = &p->board->slot[slot];
 
+	/* --accept=pass: a worker still marked idle may have a socket on its
+	 * way to it (passed, not yet received); retired now, it would exit
+	 * and drop that client. Only one that has said "ready" since its last
+	 * socket is truly empty-handed, and it is sent nothing more. */
+	if (p->pass_fd) {
+		if (!p->ready[slot])
+			return false;
+		p->ready[slot] = false;
+	}
 	atomic_store(&row->retire, true);
 	kill(atomic_load(&row->pid), SIGUSR2);	/* wake it to read the order */
+	return true;
 }
 
 unsigned prefork_count(const struct prefork *p, enum worker_state state)

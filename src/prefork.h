@@ -75,8 +75,10 @@ int prefork_run(const struct server *srv, const struct prefork_policy *policy);
  * not yet or fork failed. */
 int prefork_spawn(struct prefork *p, unsigned slot);
 
-/* Ask an idle worker to finish and exit (it is never cut off mid-connection). */
-void prefork_retire(struct prefork *p, unsigned slot);
+/* Ask an idle worker to finish and exit (it is never cut off
+ * mid-connection). Returns false, asking nothing, when a connection may be
+ * on its way to it. */
+bool prefork_retire(struct prefork *p, unsigned slot);
 
 static inline int prefork_state(const struct prefork *p, unsigned slot)
 {

@@ -301,6 +301,8 @@ static void case_dynamic_breathes(void)
 	static struct census c;
 	struct muxd_server srv;
 	int fds[DYN_HELD], max_seen = 0, answered, lo = MAX_KIDS, hi = 0;
+	int churned = 0, dropped = 0;
+	char why[256] = "";
 	bool got[DYN_HELD], settled = false, grown = false, shrunk = false;
 	unsigned short port;
 	long long start_at, deadline;
@@ -310,7 +312,7 @@ static void case_dynamic_breathes(void)
 
 	if (start(&srv, "prefork-dynamic", "upper", options) != 0) {
 		ok(false, "%s: starts", label);
-		skip(6, "no server");
+		skip(7, "no server");
 		return;
 	}
 	port = muxd_port(&srv, "upper");
@@ -394,10 +396,23 @@ static void case_dynamic_breathes(void)
 		diag("%d of 20 answered", answered);
 	close_all(fds, DYN_HELD);
 
+	/* While it shrinks, new clients come one after another between the
+	 * samples: a worker retired with a socket on its way to it would drop
+	 * one of them. */
 	start_at = now_ms();
 	deadline = start_at + scaled_ms(8000);
 	do {
-		sleep_ms(SAMPLE_MS);
+		long long sample_at = now_ms() + SAMPLE_MS;
+
+		while (now_ms() < sample_at) {
+			int fd = served_connection(port, 1000, why, sizeof why);
+
+			churned++;
+			if (fd == -1)
+				dropped++;
+			else
+				close(fd);
+		}
 		take_census(srv.pid, &c, &zw);
 		max_seen = c.n > max_seen ? c.n : max_seen;
 		shrunk = c.n <= 6;
@@ -407,6 +422,11 @@ static void case_dynamic_breathes(void)
 		diag("%d workers after %lld ms", c.n, now_ms() - start_at);
 	else
 		diag("%d workers after %lld ms", c.n, now_ms() - start_at);
+	if (!ok(dropped == 0, "%s: while the pool shrinks, every new client is served",
+		label))
+		diag("%d of %d not served; the last: %s", dropped, churned, why);
+	else
+		diag("%d clients served while the pool shrank", churned);
 	if (max_seen > 32)
 		diag("(%d workers were seen at once)", max_seen);
 	if (!served_again(port))
