@@ -11,6 +11,7 @@
 #include "log.h"
 #include "service.h"
 #include "signals.h"
+#include "stats.h"
 
 int acceptor_init(struct acceptor *a, const struct server *srv, int wake_fd)
 {
@@ -82,6 +83,7 @@ static enum accept_result wait_ready(struct acceptor *a)
 
 	for (size_t i = 0; i <= n; i++)
 		a->fds[i].revents = 0;
+	stat_add(STAT_SYS_WAIT, 1);
 	if (poll(fds, count, pause > 0 ? (int)pause : -1) < 0 && errno != EINTR)
 		log_error("poll: %s", strerror(errno));
 	if (a->fds[n].revents) {
@@ -107,6 +109,7 @@ bool blocking_admit(const struct server *srv, unsigned active,
 {
 	if (active < srv->max_conns)
 		return true;
+	stat_add(STAT_REFUSED, 1);
 	log_conn("refused %s connection: %u open (--max-conns)",
 		 conn->listener->service->name, active);
 	close(conn->fd);
@@ -155,6 +158,7 @@ static int wait_socket(struct blocking_conn *c, short events, short *ready)
 			if (timeout < 0 || left < timeout)
 				timeout = left;
 		}
+		stat_add(STAT_SYS_WAIT, 1);
 		n = poll(fds, c->listeners ? 2 : 1, (int)timeout);
 		if (n == 0) {
 			errno = c->listeners && sig_grace_left_ms() == 0 ? EINTR : EAGAIN;
@@ -183,6 +187,7 @@ static int send_all(struct blocking_conn *c, size_t len)
 	while (len > 0) {
 		ssize_t n = send(c->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 
+		stat_write(n);
 		if (n > 0) {
 			p += n;
 			len -= (size_t)n;
@@ -205,6 +210,7 @@ static int discard_input(struct blocking_conn *c)
 	ssize_t n;
 
 	while ((n = recv(c->fd, sink, sizeof sink, MSG_DONTWAIT)) != 0) {
+		stat_read(n);
 		if (n > 0)
 			c->bytes_in += (size_t)n;
 		else if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -212,6 +218,7 @@ static int discard_input(struct blocking_conn *c)
 		else if (errno != EINTR)
 			return -1;
 	}
+	stat_read(0);
 	c->input_closed = true;
 	return 0;
 }
@@ -235,6 +242,7 @@ static int produce_step(struct blocking_conn *c)
 	if (!(ready & (POLLOUT | POLLHUP | POLLERR)))
 		return 0;
 	n = send(c->fd, c->buf + c->head, c->tail - c->head, MSG_DONTWAIT);
+	stat_write(n);
 	if (n > 0) {
 		c->head += (size_t)n;
 		c->bytes_out += (size_t)n;
@@ -257,6 +265,7 @@ static int serve_step(struct blocking_conn *c)
 	if (c->listeners && wait_socket(c, POLLIN, &ready) < 0)
 		return -1;
 	n = read(c->fd, c->buf, sizeof c->buf);
+	stat_read(n);
 	if (n > 0) {
 		c->bytes_in += (size_t)n;
 		return send_all(c, svc_input(&c->session, c->buf, (size_t)n));
@@ -271,8 +280,10 @@ static const char *end_reason(const struct blocking_conn *c, int err)
 {
 	if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
 		net_reset_if_stuck(c->fd);
-	if (err == EAGAIN || err == EWOULDBLOCK)
+	if (err == EAGAIN || err == EWOULDBLOCK) {
+		stat_add(STAT_TIMED_OUT, 1);
 		return "idle timeout";
+	}
 	if (err == EINTR)
 		return "grace period over";
 	return strerror(err);
@@ -287,6 +298,7 @@ void blocking_serve(const struct server *srv, const struct accepted *conn,
 	size_t greeting;
 
 	log_conn_open(conn->listener, &conn->peer, conn->fd);
+	stat_add(STAT_ACCEPTED, 1);
 	greeting = svc_open(&c.session, conn->listener->service, time(NULL),
 			    c.buf);
 	if (send_all(&c, greeting) < 0)

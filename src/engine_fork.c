@@ -19,6 +19,7 @@
 #include "intset.h"
 #include "log.h"
 #include "signals.h"
+#include "stats.h"
 
 static _Noreturn void child_serve(const struct server *srv,
 				  const struct accepted *conn, pid_t parent)
@@ -37,8 +38,10 @@ static void spawn(const struct server *srv, const struct accepted *conn,
 		  struct intset *children)
 {
 	pid_t parent = getpid();
-	pid_t pid = fork();
+	pid_t pid;
 
+	stat_add(STAT_SYS_FORK, 1);	/* before: the child would count it too */
+	pid = fork();
 	if (pid == 0)
 		child_serve(srv, conn, parent);
 	if (pid < 0)

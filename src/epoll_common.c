@@ -1,5 +1,6 @@
 /* epoll_common.c -- the epoll instance behind epoll-lt and epoll-et. */
 #include "epoll_common.h"
+#include "stats.h"
 
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -35,6 +36,7 @@ int epoll_common_ctl(void *p, int fd, unsigned old_mask, uint32_t events)
 	int op = !old_mask ? EPOLL_CTL_ADD
 		: !events ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
 
+	stat_add(STAT_SYS_CTL, 1);
 	return epoll_ctl(s->epfd, op, fd, &ev);
 }
 

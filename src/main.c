@@ -21,6 +21,7 @@
 #include "server.h"
 #include "service.h"
 #include "signals.h"
+#include "stats.h"
 
 #define EXIT_USAGE 2
 #define DEFAULT_ENGINE "epoll-lt"
@@ -30,6 +31,7 @@ struct options {
 	struct server srv;
 	size_t listeners_cap;
 	bool accept_given;
+	bool stats;
 };
 
 static const struct server defaults = {
@@ -45,7 +47,7 @@ static const struct server defaults = {
 enum {
 	OPT_MAX_CONNS = 256, OPT_IDLE_TIMEOUT, OPT_BACKLOG, OPT_GRACE,
 	OPT_LIST_ENGINES, OPT_LIST_SERVICES, OPT_ACCEPT, OPT_MIN_SPARE,
-	OPT_MAX_SPARE, OPT_MAX_REQUESTS,
+	OPT_MAX_SPARE, OPT_MAX_REQUESTS, OPT_STATS,
 };
 
 /* --accept values, in enum accept_strategy order. */
@@ -65,6 +67,7 @@ static const struct option long_options[] = {
 	{ "min-spare", required_argument, NULL, OPT_MIN_SPARE },
 	{ "max-spare", required_argument, NULL, OPT_MAX_SPARE },
 	{ "max-requests-per-worker", required_argument, NULL, OPT_MAX_REQUESTS },
+	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "list-engines", no_argument, NULL, OPT_LIST_ENGINES },
@@ -117,6 +120,9 @@ static void print_help(void)
 	       "      --max-requests-per-worker=N\n"
 	       "                             process-pool workers retire after N connections\n"
 	       "                             (default 0: never)\n"
+	       "      --stats                count connections, bytes and system calls over\n"
+	       "                             all processes and threads; print them on\n"
+	       "                             SIGUSR1 and at exit\n"
 	       "  -v, --verbose              log every connection opened and closed\n"
 	       "  -q, --quiet                log errors only\n"
 	       "      --list-engines         print each engine with a one-line description\n"
@@ -253,6 +259,7 @@ static void parse_option(struct options *o, int c, char *const argv[])
 		o->srv.max_requests = parse_number("max-requests-per-worker",
 						   optarg, 0, 1000000000);
 		break;
+	case OPT_STATS: o->stats = true; break;
 	case 'v': log_threshold = LOG_CONN; break;
 	case 'q': log_threshold = LOG_ERROR; break;
 	case OPT_LIST_ENGINES: list_engines(); exit(0);
@@ -330,6 +337,10 @@ int main(int argc, char *argv[])
 	int status;
 
 	parse_args(&o, argc, argv);
+	if (o.stats && stats_init() < 0) {
+		log_error("cannot make the --stats counters: %s", strerror(errno));
+		return 1;
+	}
 	if (sig_init(o.srv.grace) < 0) {
 		log_error("cannot install signal handlers: %s", strerror(errno));
 		return 1;
@@ -342,6 +353,7 @@ int main(int argc, char *argv[])
 	log_info("%s engine serving %zu listener%s, pid %d", o.engine->name,
 		 o.srv.n_listeners, o.srv.n_listeners == 1 ? "" : "s", (int)getpid());
 	status = o.engine->run(o.engine, &o.srv);
+	stats_print();
 	log_info("stopped");
 	free(o.srv.listeners);
 	return status;

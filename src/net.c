@@ -13,6 +13,7 @@
 
 #include "log.h"
 #include "service.h"
+#include "stats.h"
 
 /* Split "[HOST:]PORT" (HOST may be "[v6]") into host and port text. */
 static int split_host_port(const char *rest, char *host, size_t host_len,
@@ -299,6 +300,7 @@ int net_accept(int listen_fd, bool nonblocking, struct sockaddr_storage *peer)
 		socklen_t len = sizeof *peer;
 		int fd = accept4(listen_fd, (struct sockaddr *)peer, &len, flags);
 
+		stat_add(STAT_SYS_ACCEPT, 1);
 		if (fd >= 0 || !connection_error(errno))
 			return fd;
 	}

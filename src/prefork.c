@@ -30,6 +30,7 @@
 #include "log.h"
 #include "service.h"
 #include "signals.h"
+#include "stats.h"
 
 #define MAINTENANCE_MS 1000	/* the policy's step, as Apache's */
 #define YOUNG_MS 1000		/* a worker dying younger died at start-up */
@@ -59,6 +60,7 @@ static enum accept_result accept_flock(struct worker *w, struct accepted *conn)
 {
 	enum accept_result r;
 
+	stat_add(STAT_SYS_LOCK, 2);	/* the lock and the unlock */
 	if (flock(w->lock_fd, LOCK_EX) < 0)
 		return after_interrupt();
 	r = acceptor_next(&w->acceptor, conn);
@@ -78,6 +80,7 @@ static enum accept_result accept_mutex(struct worker *w, struct accepted *conn)
 
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += LOCK_SLICE_S;
+	stat_add(STAT_SYS_LOCK, 1);
 	rc = pthread_mutex_timedlock(m, &until);
 	if (rc == EOWNERDEAD)
 		rc = pthread_mutex_consistent(m);
@@ -106,10 +109,12 @@ static enum accept_result accept_passed(struct worker *w, struct accepted *conn)
 
 	/* A socket already passed goes first: it was accepted before any
 	 * stop, so it is an open connection the grace period is for. */
+	stat_add(STAT_SYS_WAIT, 1);
 	if (poll(fds, 2, -1) < 0 || !fds[0].revents) {
 		sig_drain();
 		return after_interrupt();
 	}
+	stat_add(STAT_SYS_READ, 1);
 	n = recvmsg(w->pass_fd, &msg, MSG_CMSG_CLOEXEC);
 	if (n == 0)
 		return ACCEPT_STOP;	/* the parent is gone */
@@ -200,6 +205,7 @@ static void worker_loop(struct worker *w)
 		/* One "ready" per connection: a stale one would make the
 		 * parent pass a socket to a busy worker. */
 		if (w->srv.accept == ACCEPT_PASS && !w->announced) {
+			stat_add(STAT_SYS_WRITE, 1);
 			if (write(w->pass_fd, "", 1) != 1)
 				return;
 			w->announced = true;
@@ -268,6 +274,7 @@ int prefork_spawn(struct prefork *p, unsigned slot)
 	/* Blocked until the worker has its own signal pipe: a stop sent
 	 * meanwhile is delivered to it then, not lost. */
 	sig_block(&saved);
+	stat_add(STAT_SYS_FORK, 1);	/* before: the child would count it too */
 	pid = fork();
 	if (pid == 0)
 		worker_main(p, slot, pair[1], parent, &saved);
@@ -403,6 +410,7 @@ static void pass_to_worker(struct prefork *p, int fd, size_t listener)
 		if (!p->ready[i])
 			continue;
 		p->ready[i] = false;
+		stat_add(STAT_SYS_WRITE, 1);
 		if (sendmsg(p->pass_fd[i], &msg, MSG_NOSIGNAL) == sizeof index)
 			break;
 	}
@@ -426,8 +434,10 @@ static void read_ready_notices(struct prefork *p, const struct pollfd *fds,
 	for (size_t k = 0; k < n; k++) {
 		char byte;
 
-		if (fds[k].revents & POLLIN &&
-		    read(fds[k].fd, &byte, 1) == 1)
+		if (!(fds[k].revents & POLLIN))
+			continue;
+		stat_add(STAT_SYS_READ, 1);
+		if (read(fds[k].fd, &byte, 1) == 1)
 			p->ready[p->polled[k]] = true;
 	}
 }
@@ -468,6 +478,7 @@ static void pass_round(struct prefork *p, struct pollfd *fds, int timeout)
 			fds[n++] = (struct pollfd){ p->pass_fd[i], POLLIN, 0 };
 		}
 	fds[n++] = (struct pollfd){ sig_wakeup_fd(), POLLIN, 0 };
+	stat_add(STAT_SYS_WAIT, 1);
 	if (poll(fds, n, timeout) < 0) {
 		if (errno != EINTR)
 			log_error("poll: %s", strerror(errno));

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "service.h"
 #include "signals.h"
+#include "stats.h"
 
 #define IO_BUDGET 16		/* system calls per connection per turn */
 #define ACCEPT_BUDGET 64	/* accepts per listener per turn */
@@ -165,6 +166,7 @@ static int conn_read(struct reactor *r, struct conn *c)
 	size_t space = producer ? sizeof r->scratch : room(c);
 	ssize_t n = read(c->fd, into, space);
 
+	stat_read(n);
 	if (n > 0) {
 		c->bytes_in += (size_t)n;
 		c->tail += svc_input(&c->session, into, (size_t)n);
@@ -194,6 +196,7 @@ static int conn_write(struct reactor *r, struct conn *c)
 {
 	ssize_t n = write(c->fd, c->buf + c->head, pending(c));
 
+	stat_write(n);
 	if (n > 0) {
 		c->bytes_out += (size_t)n;
 		c->head += (size_t)n;
@@ -303,6 +306,7 @@ static void conn_open(struct reactor *r, int fd, const struct listener *l,
 		return;
 	}
 	if (r->n_conns >= r->srv->max_conns) {
+		stat_add(STAT_REFUSED, 1);
 		log_conn("refused %s connection: %u open (--max-conns)",
 			 l->service->name, r->n_conns);
 		close(fd);
@@ -331,6 +335,7 @@ static void conn_open(struct reactor *r, int fd, const struct listener *l,
 	list_init(&c->idle);
 	r->conns[fd] = c;
 	r->n_conns++;
+	stat_add(STAT_ACCEPTED, 1);
 	touch(r, c);
 	log_conn_open(l, peer, fd);
 	conn_run(r, c);
@@ -418,6 +423,7 @@ static void expire_idle(struct reactor *r)
 		if (r->now - c->last_active < timeout)
 			return;
 		net_reset_if_stuck(c->fd);
+		stat_add(STAT_TIMED_OUT, 1);
 		conn_close(r, c, "idle timeout");
 	}
 }
@@ -548,6 +554,7 @@ int reactor_run(const struct engine *self, const struct server *srv)
 	while (!finished(&r)) {
 		int n = r.ops->wait(r.poller, next_timeout(&r), r.events);
 
+		stat_add(STAT_SYS_WAIT, 1);
 		if (n < 0 && errno != EINTR) {
 			log_error("%s: wait: %s", self->name, strerror(errno));
 			status = 1;

@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "stats.h"
 
 static int wake_pipe[2] = { -1, -1 };
 static int64_t grace_ms;
 /* Written in handlers, read by any thread: lock-free atomics are both
  * async-signal-safe and race-free. */
 static _Atomic int stop_signals;
+static _Atomic bool stats_wanted;	/* SIGUSR1 */
 static _Atomic int64_t stop_at_ms;
 /* A second stop signal ends the grace period, except in a pool worker:
  * there it is the parent's copy of one the whole group got (Ctrl-C, or a
@@ -36,6 +38,13 @@ static void on_stop(int sig)
 	if (atomic_load(&stop_signals) == 0)
 		atomic_store(&stop_at_ms, clock_ms());
 	atomic_fetch_add(&stop_signals, 1);
+	wake();
+}
+
+static void on_stats(int sig)
+{
+	(void)sig;
+	atomic_store(&stats_wanted, true);
 	wake();
 }
 
@@ -68,6 +77,7 @@ int sig_init(unsigned grace_seconds)
 	if (install(SIGINT, on_stop, 0) < 0 || install(SIGTERM, on_stop, 0) < 0 ||
 	    install(SIGCHLD, on_wake, SA_RESTART | SA_NOCLDSTOP) < 0 ||
 	    install(SIGUSR2, on_wake, 0) < 0 ||
+	    install(SIGUSR1, on_stats, SA_RESTART) < 0 ||
 	    install(SIGPIPE, SIG_IGN, 0) < 0)
 		return -1;
 	return 0;
@@ -84,6 +94,9 @@ void sig_drain(void)
 
 	while (read(wake_pipe[0], sink, sizeof sink) > 0)
 		continue;
+	/* Printed here, by whichever loop drains the pipe: not in a handler. */
+	if (atomic_exchange(&stats_wanted, false))
+		stats_print();
 }
 
 bool sig_stop_requested(void)
@@ -111,6 +124,7 @@ static void handled_set(sigset_t *set)
 	sigaddset(set, SIGTERM);
 	sigaddset(set, SIGCHLD);
 	sigaddset(set, SIGUSR2);
+	sigaddset(set, SIGUSR1);
 }
 
 void sig_block(sigset_t *saved)
@@ -135,6 +149,7 @@ int sig_worker_init(sigset_t *saved)
 	if (pipe2(wake_pipe, O_NONBLOCK | O_CLOEXEC) < 0)
 		return -1;
 	install(SIGCHLD, SIG_DFL, 0);
+	install(SIGUSR1, SIG_IGN, 0);	/* the parent prints the pool's --stats */
 	sig_restore(saved);
 	return 0;
 }
@@ -144,6 +159,7 @@ void sig_child_reset(void)
 	install(SIGINT, SIG_IGN, 0);
 	install(SIGTERM, SIG_IGN, 0);
 	install(SIGCHLD, SIG_DFL, 0);
+	install(SIGUSR1, SIG_IGN, 0);
 	close(wake_pipe[0]);
 	close(wake_pipe[1]);
 	wake_pipe[0] = wake_pipe[1] = -1;

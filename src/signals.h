@@ -1,5 +1,5 @@
 /* signals.h -- SIGINT/SIGTERM stop the server, SIGCHLD and SIGUSR2 wake
- * it, SIGPIPE is ignored.
+ * it, SIGUSR1 asks for the --stats line, SIGPIPE is ignored.
  *
  * Handlers only record and write one byte to a self-pipe, so every engine
  * can wait for "a signal came" together with its sockets, in poll, select
@@ -17,6 +17,7 @@ int sig_init(unsigned grace_seconds);
 
 /* Readable when a signal has arrived since the last sig_drain(). */
 int sig_wakeup_fd(void);
+/* Empty the pipe; print the --stats line if SIGUSR1 asked for it. */
 void sig_drain(void);
 
 bool sig_stop_requested(void);

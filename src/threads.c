@@ -8,6 +8,7 @@
 
 #include "clock.h"
 #include "signals.h"
+#include "stats.h"
 
 #define SHUTDOWN_WAIT_MS 1000	/* for threads to notice their shut sockets */
 #define WAIT_SLICE_MS 100	/* a second stop signal is noticed this fast */
@@ -101,6 +102,7 @@ int thread_start(pthread_t *tid, bool detached, void *(*fn)(void *), void *arg)
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	sig_block(&saved);	/* the new thread inherits the mask */
 	rc = pthread_create(tid, &attr, fn, arg);
+	stat_add(STAT_SYS_THREAD, 1);
 	sig_restore(&saved);
 	pthread_attr_destroy(&attr);
 	return rc;

@@ -1,0 +1,206 @@
+/* stats.c -- muxd --stats counts exactly, on every engine.
+ *
+ * usage: stats
+ *
+ * A known exchange: 10 echo connections of 1000 bytes each, each ended by
+ * the client's half-close. It must give accepted=10, bytes_in = bytes_out
+ * = 10000, refused = timed_out = 0, and at least one accept, two reads
+ * (the data, the end) and one write per connection, whatever the engine's
+ * processes and threads. SIGUSR1 prints the line while the server runs
+ * (with one connection still open, whose bytes count already), and the
+ * exit prints it again.
+ *
+ * The limits: with --max-conns 1 --idle-timeout 1, one connection served
+ * and left silent, a second one refused, must give accepted=1, refused=1
+ * and, once the first has timed out, timed_out=1. [serial] engines have no
+ * --max-conns (one at a time is their nature): they skip that case.
+ */
+#include "client.h"
+#include "tap.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define CONNECTIONS 10
+#define BYTES 1000
+#define OPEN_BYTES 13		/* "abc", then "0123456789", on the one left open */
+
+/* Start muxd --stats serving `service`, its standard error going to log. */
+static int start_with_log(struct muxd_server *srv, const char *engine,
+			  const char *service, const char *const options[],
+			  FILE *log)
+{
+	const char *const extra[] = { "--stats", "--workers", "4", NULL };
+	const char *const services[] = { service, NULL };
+	int saved = dup(STDERR_FILENO), rc;
+
+	fflush(stderr);
+	dup2(fileno(log), STDERR_FILENO);
+	rc = muxd_start_engine(srv, engine, extra, options, services);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	return rc;
+}
+
+/* One echo exchange of BYTES, ended by our half-close. */
+static bool exchange(unsigned short port)
+{
+	static unsigned char out[BYTES], back[BYTES + 1];
+	enum read_end end;
+	int fd = tcp_connect(port);
+	size_t n;
+
+	if (fd < 0)
+		return false;
+	memset(out, 'x', sizeof out);
+	n = write_all(fd, out, sizeof out, 2000);
+	shutdown(fd, SHUT_WR);
+	n = n == sizeof out ? read_until_eof(fd, back, sizeof back, 2000, &end) : 0;
+	close(fd);
+	return n == BYTES && end == READ_EOF && memcmp(back, out, BYTES) == 0;
+}
+
+/* The value of NAME in the last "muxd: stats:" line of the log, or -1;
+ * *lines says how many such lines there are. */
+static long long stat_value(FILE *log, const char *name, int *lines)
+{
+	char line[1024], key[64];
+	long long value = -1;
+
+	snprintf(key, sizeof key, " %s=", name);
+	*lines = 0;
+	rewind(log);
+	while (fgets(line, sizeof line, log)) {
+		const char *stats = strstr(line, "muxd: stats:"), *at;
+
+		if (!stats)
+			continue;
+		(*lines)++;
+		at = strstr(stats, key);
+		value = at ? strtoll(at + strlen(key), NULL, 10) : -1;
+	}
+	return value;
+}
+
+/* Send SIGUSR1 and wait (up to 2 s, scaled) for stats line number `want`. */
+static bool snapshot(FILE *log, pid_t pid, int want)
+{
+	long long deadline = now_ms() + scaled_ms(2000);
+	int lines = 0;
+
+	kill(pid, SIGUSR1);
+	do {
+		sleep_ms(20);
+		fflush(log);
+		stat_value(log, "accepted", &lines);
+	} while (lines < want && now_ms() < deadline);
+	return lines == want;
+}
+
+static void check_exchange(const char *engine)
+{
+	const char *const options[] = { NULL };
+	FILE *log = tmpfile();
+	struct muxd_server srv;
+	int served = 0, lines = 0, held;
+	char why[256] = "";
+
+	if (!log || start_with_log(&srv, engine, "echo", options, log) != 0) {
+		ok(false, "%s --stats: muxd starts", engine);
+		if (log)
+			fclose(log);
+		return;
+	}
+	for (int i = 0; i < CONNECTIONS; i++)
+		served += exchange(muxd_port(&srv, "echo"));
+	held = tcp_connect(muxd_port(&srv, "echo"));
+	ok(held != -1 && round_trip(held, "abc", "abc", 2000, why, sizeof why) &&
+	   round_trip(held, "0123456789", "0123456789", 2000, why, sizeof why),
+	   "%s: a connection is open and has moved bytes%s%s", engine,
+	   why[0] ? ": " : "", why);
+	ok(snapshot(log, srv.pid, 1), "%s --stats: SIGUSR1 prints the line while it runs",
+	   engine);
+	is_int(stat_value(log, "bytes_in", &lines), CONNECTIONS * BYTES + OPEN_BYTES,
+	       "%s --stats: SIGUSR1's bytes_in counts the open connection's bytes",
+	       engine);
+	if (held != -1)
+		close(held);
+	ok(muxd_stop(&srv, 5000) == 0 && exit_code_of(srv.wait_status) == 0,
+	   "%s --stats: exits 0", engine);
+	ok(served == CONNECTIONS, "%s: %d echo exchanges of %d bytes served",
+	   engine, CONNECTIONS, BYTES);
+	is_int(stat_value(log, "accepted", &lines), CONNECTIONS + 1,
+	       "%s --stats: accepted", engine);
+	ok(lines == 2, "%s --stats: the line is printed again at exit", engine);
+	is_int(stat_value(log, "bytes_in", &lines), CONNECTIONS * BYTES + OPEN_BYTES,
+	       "%s --stats: bytes_in", engine);
+	is_int(stat_value(log, "bytes_out", &lines), CONNECTIONS * BYTES + OPEN_BYTES,
+	       "%s --stats: bytes_out", engine);
+	is_int(stat_value(log, "refused", &lines) + stat_value(log, "timed_out", &lines),
+	       0, "%s --stats: nothing refused or timed out", engine);
+	ok(stat_value(log, "sys_accept", &lines) >= CONNECTIONS + 1 &&
+	   stat_value(log, "sys_read", &lines) >= 2 * CONNECTIONS &&
+	   stat_value(log, "sys_write", &lines) >= CONNECTIONS,
+	   "%s --stats: at least an accept, two reads and a write counted "
+	   "per connection", engine);
+	fclose(log);
+}
+
+static void check_limits(const char *engine)
+{
+	const char *const options[] = { "--max-conns", "1", "--idle-timeout", "1",
+					NULL };
+	FILE *log = tmpfile();
+	struct muxd_server srv;
+	int first = -1, lines = 0;
+	char why[256] = "";
+	bool refused;
+
+	if (!log || start_with_log(&srv, engine, "upper", options, log) != 0) {
+		ok(false, "%s --stats --max-conns 1: muxd starts", engine);
+		if (log)
+			fclose(log);
+		return;
+	}
+	first = served_connection(muxd_port(&srv, "upper"), 2000, why, sizeof why);
+	refused = first != -1 && closed_at_once(muxd_port(&srv, "upper"), why, sizeof why);
+	ok(first != -1 && refused, "%s --max-conns 1: one served, a second refused%s%s",
+	   engine, why[0] ? ": " : "", why);
+	sleep_ms(scaled_ms(1800));	/* the first one's idle timeout */
+	ok(snapshot(log, srv.pid, 1), "%s --stats: SIGUSR1 prints the line", engine);
+	is_int(stat_value(log, "accepted", &lines), 1, "%s --stats: accepted=1", engine);
+	is_int(stat_value(log, "refused", &lines), 1, "%s --stats: refused=1", engine);
+	is_int(stat_value(log, "timed_out", &lines), 1, "%s --stats: timed_out=1", engine);
+	if (first != -1)
+		close(first);
+	muxd_stop(&srv, 5000);
+	fclose(log);
+}
+
+int main(void)
+{
+	static char list[8192];
+	const char *const args[] = { "--list-engines", NULL };
+	int engines = 0;
+
+	adopt_orphans();
+	if (muxd_capture(args, list, sizeof list, 5000) != 0)
+		bail_out("muxd --list-engines failed");
+	for (char *line = strtok(list, "\n"); line; line = strtok(NULL, "\n")) {
+		bool serial = strstr(line, "[serial]") != NULL;
+
+		line[strcspn(line, " \t")] = '\0';
+		check_exchange(line);
+		if (serial)
+			skip(5, "%s: [serial] has no --max-conns", line);
+		else
+			check_limits(line);
+		engines++;
+	}
+	ok(engines >= 10, "every engine of --list-engines was checked (%d)", engines);
+	return done_testing();
+}
