@@ -1,0 +1,640 @@
+/* muxbench.c -- the load generator against a real muxd.
+ *
+ * One muxd (epoll-lt) serves upper, echo and stamp; muxbench ($MUXBENCH)
+ * runs against it in each mode for one second with --json, and the JSON
+ * is parsed strictly (one object on one line, every documented key) and
+ * checked against what muxbench(1) promises: work done and verified, no
+ * errors on a correct server, each kind of error counted when the server
+ * is wrong or absent, the server's CPU and memory, the exit statuses.
+ *
+ * Every muxbench run is bounded (BENCH_LIMIT_MS, scaled by
+ * MUXD_TEST_TIMEOUT_MULT) and killed beyond it, so a hang fails a case
+ * instead of the harness.
+ */
+#include "client.h"
+#include "tap.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#define BENCH_LIMIT_MS 20000
+#define OUT_MAX 8192
+#define JSON_MAX 64
+
+/* ---- running muxbench ---- */
+
+struct bench {
+	pid_t pid;
+	int out_fd, err_fd;	/* -1 once at EOF */
+	char out[OUT_MAX], err[OUT_MAX];
+	size_t out_len, err_len;
+	int status;		/* wait status, once reaped */
+};
+
+static const char *bench_path(void)
+{
+	const char *path = getenv("MUXBENCH");
+
+	if (!path || !*path)
+		bail_out("MUXBENCH is not set: export the absolute path of "
+			 "src/muxbench");
+	return path;
+}
+
+/* Between fork and exec: async-signal-safe calls only. */
+static _Noreturn void exec_bench(const char *const argv[], int out, int err)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+
+	sigaction(SIGPIPE, &dfl, NULL);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
+		_exit(127);
+	execv(argv[0], (char *const *)argv);
+	_exit(127);
+}
+
+static void bench_spawn(struct bench *b, const char *const args[])
+{
+	const char *argv[32];
+	char line[1024];
+	int out[2], err[2], n = 0;
+	size_t used;
+
+	argv[n++] = bench_path();
+	for (size_t i = 0; args[i] && n < 31; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	used = (size_t)snprintf(line, sizeof line, "running: muxbench");
+	for (int i = 1; i < n && used < sizeof line; i++)
+		used += (size_t)snprintf(line + used, sizeof line - used, " %s",
+					 argv[i]);
+	diag("%s", line);
+	*b = (struct bench){ .pid = -1 };
+	if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+		bail_out("pipe2: %s", strerror(errno));
+	fflush(stdout);
+	b->pid = fork();
+	if (b->pid == 0)
+		exec_bench(argv, out[1], err[1]);
+	if (b->pid < 0)
+		bail_out("fork: %s", strerror(errno));
+	close(out[1]);
+	close(err[1]);
+	b->out_fd = out[0];
+	b->err_fd = err[0];
+}
+
+/* Read what is ready on fd into buf; -1 at EOF (fd is then closed). */
+static int drain(int fd, char *buf, size_t *len)
+{
+	char scrap[4096];
+	ssize_t n;
+
+	if (*len < OUT_MAX - 1)
+		n = read(fd, buf + *len, OUT_MAX - 1 - *len);
+	else
+		n = read(fd, scrap, sizeof scrap);	/* keep the start only */
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return fd;
+	if (n <= 0) {
+		close(fd);
+		return -1;
+	}
+	if (*len < OUT_MAX - 1)
+		*len += (size_t)n;
+	buf[*len] = '\0';
+	return fd;
+}
+
+/* Read both outputs until both end or, if want is given, until standard
+ * error holds it. false at the deadline. */
+static bool bench_pump(struct bench *b, long long deadline, const char *want)
+{
+	while (b->out_fd >= 0 || b->err_fd >= 0) {
+		struct pollfd p[2] = { { b->out_fd, POLLIN, 0 },
+				       { b->err_fd, POLLIN, 0 } };
+		long long left = deadline - now_ms();
+
+		if (want && strstr(b->err, want))
+			return true;
+		if (left <= 0)
+			return false;
+		if (poll(p, 2, (int)left) < 0 && errno != EINTR)
+			bail_out("poll: %s", strerror(errno));
+		if (p[0].revents)
+			b->out_fd = drain(b->out_fd, b->out, &b->out_len);
+		if (p[1].revents)
+			b->err_fd = drain(b->err_fd, b->err, &b->err_len);
+	}
+	return !want || strstr(b->err, want);
+}
+
+/* Collect the rest and reap; a run past the deadline is killed. Returns
+ * the exit code, or -1 (said why) if it did not exit normally. */
+static int bench_finish(struct bench *b, long long deadline)
+{
+	char why[64];
+
+	if (!bench_pump(b, deadline, NULL)) {
+		diag("muxbench still running after %ld ms: SIGKILL",
+		     scaled_ms(BENCH_LIMIT_MS));
+		kill(b->pid, SIGKILL);
+	}
+	if (b->out_fd >= 0)
+		close(b->out_fd);
+	if (b->err_fd >= 0)
+		close(b->err_fd);
+	while (waitpid(b->pid, &b->status, 0) < 0 && errno == EINTR)
+		;
+	if (exit_code_of(b->status) < 0)
+		diag("muxbench ended with %s",
+		     describe_status(b->status, why, sizeof why));
+	return exit_code_of(b->status);
+}
+
+static int bench_run(struct bench *b, const char *const args[])
+{
+	bench_spawn(b, args);
+	return bench_finish(b, now_ms() + scaled_ms(BENCH_LIMIT_MS));
+}
+
+static void diag_outputs(const struct bench *b)
+{
+	diag("exit: %d\nstdout: %s\nstderr: %s", exit_code_of(b->status),
+	     b->out, b->err);
+}
+
+/* ---- a strict reader for the JSON muxbench prints ---- */
+
+/* One number or string, by its dotted path ("errors.total"). */
+struct json_field {
+	char path[64];
+	bool is_string;
+	double number;
+	char text[64];
+};
+
+struct json {
+	struct json_field f[JSON_MAX];
+	int n;
+};
+
+static const char *skip_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\r')
+		p++;
+	return p;
+}
+
+static const char *parse_string(const char *p, char *out, size_t size)
+{
+	size_t n = 0;
+
+	if (*p++ != '"')
+		return NULL;
+	for (; *p && *p != '"'; p++) {
+		if (*p == '\\' && !*++p)
+			return NULL;
+		if ((unsigned char)*p < 0x20)
+			return NULL;
+		if (n + 1 < size)
+			out[n++] = *p;
+	}
+	out[n] = '\0';
+	return *p == '"' ? p + 1 : NULL;
+}
+
+static const char *skip_digits(const char *p)
+{
+	if (!isdigit((unsigned char)*p))
+		return NULL;
+	while (isdigit((unsigned char)*p))
+		p++;
+	return p;
+}
+
+/* JSON's grammar: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+static const char *parse_number(const char *p, double *out)
+{
+	const char *start = p;
+
+	if (*p == '-')
+		p++;
+	if (*p == '0')
+		p++;
+	else if (!(p = skip_digits(p)))
+		return NULL;
+	if (*p == '.' && !(p = skip_digits(p + 1)))
+		return NULL;
+	if (*p == 'e' || *p == 'E') {
+		p++;
+		if (*p == '+' || *p == '-')
+			p++;
+		if (!(p = skip_digits(p)))
+			return NULL;
+	}
+	*out = strtod(start, NULL);
+	return p;
+}
+
+static const char *parse_value(struct json *j, const char *p,
+			       const char *path, int depth);
+
+static const char *parse_object(struct json *j, const char *p,
+				const char *path, int depth)
+{
+	if (*p != '{' || depth > 3)
+		return NULL;
+	p = skip_ws(p + 1);
+	if (*p == '}')
+		return p + 1;
+	for (;;) {
+		char key[64], sub[160];
+
+		if (!(p = parse_string(skip_ws(p), key, sizeof key)))
+			return NULL;
+		p = skip_ws(p);
+		if (*p++ != ':')
+			return NULL;
+		snprintf(sub, sizeof sub, "%s%s%s", path, *path ? "." : "", key);
+		if (!(p = parse_value(j, skip_ws(p), sub, depth + 1)))
+			return NULL;
+		p = skip_ws(p);
+		if (*p == '}')
+			return p + 1;
+		if (*p++ != ',')
+			return NULL;
+	}
+}
+
+static const char *parse_value(struct json *j, const char *p,
+			       const char *path, int depth)
+{
+	struct json_field *f;
+
+	if (*p == '{')
+		return parse_object(j, p, path, depth);
+	if (j->n == JSON_MAX)
+		return NULL;
+	f = &j->f[j->n];
+	snprintf(f->path, sizeof f->path, "%s", path);
+	f->is_string = *p == '"';
+	p = f->is_string ? parse_string(p, f->text, sizeof f->text)
+			 : parse_number(p, &f->number);
+	if (p)
+		j->n++;
+	return p;
+}
+
+/* All of text must be one object on one line, then the newline. */
+static bool json_parse(const char *text, struct json *j)
+{
+	const char *end;
+
+	j->n = 0;
+	end = parse_object(j, text, "", 0);
+	return end && strcmp(end, "\n") == 0;
+}
+
+static const struct json_field *json_get(const struct json *j,
+					 const char *path)
+{
+	for (int i = 0; i < j->n; i++)
+		if (strcmp(j->f[i].path, path) == 0)
+			return &j->f[i];
+	return NULL;
+}
+
+/* The number at path; NAN (which fails every comparison) if absent. */
+static double num(const struct json *j, const char *path)
+{
+	const struct json_field *f = json_get(j, path);
+
+	return f && !f->is_string ? f->number : (double)NAN;
+}
+
+static const char *const json_keys[] = {
+	"mode", "host", "port", "connections", "size", "threads", "duration_s",
+	"messages", "messages_per_s", "bytes", "mb_per_s", "connects",
+	"connects_per_s", "latency_us.p50", "latency_us.p90", "latency_us.p99",
+	"latency_us.p999", "latency_us.max", "errors.total", "errors.connect",
+	"errors.reset", "errors.eof", "errors.wrong", "errors.timeout", "open",
+	"cpu.user_s", "cpu.sys_s", "cpu.pct", "server.cpu_s", "server.rss_kib",
+	"server.pss_kib", NULL,
+};
+
+/* One test: stdout is one JSON object with every key, for this mode. */
+static bool json_ok(const struct bench *b, const char *mode, struct json *j)
+{
+	const struct json_field *m;
+	bool parsed = json_parse(b->out, j), all = parsed;
+
+	for (size_t i = 0; parsed && json_keys[i]; i++)
+		if (!json_get(j, json_keys[i])) {
+			diag("key %s is missing", json_keys[i]);
+			all = false;
+		}
+	m = json_get(j, "mode");
+	if (!ok(all && m && strcmp(m->text, mode) == 0,
+		"%s: stdout is one JSON object with every key", mode)) {
+		diag_outputs(b);
+		return false;
+	}
+	return true;
+}
+
+/* ---- the cases ---- */
+
+static struct muxd_server srv;
+static char upper_port[8], echo_port[8], stamp_port[8], server_pid[16];
+
+static bool near(double got, double want, double slack)
+{
+	return got >= want - slack && got <= want + slack;
+}
+
+/* Rates are per second of the measured interval the JSON gives. */
+static void check_rate(const struct json *j, const char *count,
+		       const char *rate, double scale, const char *label)
+{
+	double want = num(j, count) / num(j, "duration_s") / scale;
+
+	if (!ok(near(num(j, rate), want, want * 0.005 + 0.05),
+		"%s: %s is %s over duration_s", label, rate, count))
+		diag("%s %.2f, expected %.2f", rate, num(j, rate), want);
+}
+
+/* Client sockets to the port in TIME_WAIT, from /proc/net/tcp: the local
+ * side is muxbench's, the remote one the server's port. Earlier tests'
+ * clients of another server that had the same port may still be there,
+ * so cases compare the count before and after a run. (A pingpong run
+ * shows nothing either way: a reply always in flight when muxbench
+ * closes makes the kernel reset the connection.) */
+static int client_time_waits(const char *port_text)
+{
+	unsigned port = (unsigned)strtoul(port_text, NULL, 10);
+	FILE *f = fopen("/proc/net/tcp", "re");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f)) {
+		unsigned rem_port, state;
+
+		if (sscanf(line, " %*d: %*x:%*x %*x:%x %x", &rem_port, &state) == 2 &&
+		    rem_port == port && state == 0x06)
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+static void case_pingpong(void)
+{
+	const char *args[] = { "--json", "-d", "1", "-w", "0", "-p", upper_port,
+			       "-c", "4", "--server-pid", server_pid,
+			       "pingpong", NULL };
+	struct bench b;
+	struct json j;
+	int code = bench_run(&b, args);
+
+	if (!is_int(code, 0, "pingpong: exit status 0"))
+		diag_outputs(&b);
+	if (!json_ok(&b, "pingpong", &j)) {
+		skip(6, "no JSON");
+		return;
+	}
+	ok(num(&j, "messages") > 0, "pingpong: messages > 0");
+	ok(num(&j, "errors.total") == 0 && num(&j, "open") == 4,
+	   "pingpong: no errors, 4 connections open");
+	ok(num(&j, "latency_us.p50") <= num(&j, "latency_us.p99") &&
+	   num(&j, "latency_us.p99") <= num(&j, "latency_us.max") &&
+	   num(&j, "latency_us.max") > 0, "pingpong: latency p50 <= p99 <= max");
+	check_rate(&j, "messages", "messages_per_s", 1, "pingpong");
+	ok(num(&j, "bytes") == 64 * num(&j, "messages"),
+	   "pingpong: bytes are 64 per message");
+	if (!ok(num(&j, "server.cpu_s") > 0, "pingpong: --server-pid: cpu_s > 0"))
+		diag("%s", b.out);
+}
+
+static void case_stream(void)
+{
+	const char *args[] = { "--json", "-d", "1", "-w", "0", "-p", upper_port,
+			       "-c", "2", "stream", NULL };
+	struct bench b;
+	struct json j;
+	double slack;
+
+	if (!is_int(bench_run(&b, args), 0, "stream: exit status 0"))
+		diag_outputs(&b);
+	if (!json_ok(&b, "stream", &j)) {
+		skip(4, "no JSON");
+		return;
+	}
+	ok(num(&j, "bytes") > 0 && num(&j, "errors.total") == 0,
+	   "stream: bytes > 0, no errors");
+	check_rate(&j, "bytes", "mb_per_s", 1e6, "stream");
+	/* Chunks at the edges of the interval are partly counted in bytes. */
+	slack = 2 * 2 * 4 * 16384;
+	ok(near(num(&j, "messages") * 16384, num(&j, "bytes"), slack),
+	   "stream: messages are the 16384-byte chunks echoed");
+	ok(num(&j, "server.cpu_s") == 0 && num(&j, "server.rss_kib") == 0 &&
+	   num(&j, "server.pss_kib") == 0, "stream: no --server-pid, server all 0");
+}
+
+static void case_connrate(void)
+{
+	const char *args[] = { "--json", "-d", "1", "-w", "0", "-p", stamp_port,
+			       "-c", "4", "connrate", NULL };
+	int time_waits = client_time_waits(stamp_port);
+	struct bench b;
+	struct json j;
+
+	if (!is_int(bench_run(&b, args), 0, "connrate: exit status 0"))
+		diag_outputs(&b);
+	if (!json_ok(&b, "connrate", &j)) {
+		skip(4, "no JSON");
+		return;
+	}
+	ok(num(&j, "connects") > 0 && num(&j, "errors.total") == 0,
+	   "connrate: connects > 0, no errors");
+	check_rate(&j, "connects", "connects_per_s", 1, "connrate");
+	ok(num(&j, "latency_us.p50") <= num(&j, "latency_us.max") &&
+	   num(&j, "latency_us.max") > 0, "connrate: latency p50 <= max");
+	ok(client_time_waits(stamp_port) <= time_waits,
+	   "connrate: the server closes first, no TIME_WAIT on this side");
+}
+
+/* While the connections are held, muxd really has them. */
+static void case_idle(void)
+{
+	const char *args[] = { "--json", "-d", "1", "-p", upper_port, "-c", "50",
+			       "--server-pid", server_pid, "idle", NULL };
+	const char *line = "muxbench: idle: 50 connections open\n";
+	long long deadline = now_ms() + scaled_ms(BENCH_LIMIT_MS);
+	int time_waits = client_time_waits(upper_port);
+	struct bench b;
+	struct json j;
+	bool announced;
+	int held = -1;
+
+	bench_spawn(&b, args);
+	announced = bench_pump(&b, deadline, line);
+	if (announced)
+		held = proc_tcp_fd_count(srv.pid) - srv.nlisteners;
+	if (!is_int(bench_finish(&b, deadline), 0, "idle: exit status 0"))
+		diag_outputs(&b);
+	ok(announced, "idle: says '%.35s' on stderr", line);
+	is_int(held, 50, "idle: muxd holds 50 connections meanwhile");
+	ok(client_time_waits(upper_port) <= time_waits,
+	   "idle: closed with a reset, no TIME_WAIT left behind");
+	if (!json_ok(&b, "idle", &j)) {
+		skip(2, "no JSON");
+		return;
+	}
+	ok(num(&j, "open") == 50 && num(&j, "errors.total") == 0,
+	   "idle: open is 50, no errors");
+	ok(num(&j, "server.rss_kib") > 0 && num(&j, "server.pss_kib") > 0,
+	   "idle: --server-pid: rss_kib and pss_kib > 0");
+}
+
+/* Lowercase payload, expected upper, sent to echo: every reply is
+ * wrong, and each connection is reset and opened again. */
+static void case_wrong(void)
+{
+	const char *args[] = { "--json", "-d", "1", "-w", "0", "-p", echo_port,
+			       "-c", "4", "--expect", "upper", "pingpong", NULL };
+	struct bench b;
+	struct json j;
+
+	if (!is_int(bench_run(&b, args), 1, "wrong replies: exit status 1"))
+		diag_outputs(&b);
+	if (!json_ok(&b, "pingpong", &j)) {
+		skip(2, "no JSON");
+		return;
+	}
+	ok(num(&j, "errors.wrong") > 0 &&
+	   num(&j, "errors.total") == num(&j, "errors.wrong") &&
+	   num(&j, "messages") == 0, "wrong replies: counted in errors.wrong");
+	ok(num(&j, "errors.wrong") >= 8,
+	   "wrong replies: connections are opened again (%g wrong from 4)",
+	   num(&j, "errors.wrong"));
+}
+
+static void case_echo(void)
+{
+	const char *args[] = { "--json", "-d", "1", "-w", "0", "-p", echo_port,
+			       "-c", "2", "--expect", "echo", "pingpong", NULL };
+	struct bench b;
+	struct json j;
+
+	if (!is_int(bench_run(&b, args), 0, "--expect echo: exit status 0"))
+		diag_outputs(&b);
+	if (json_ok(&b, "pingpong", &j))
+		ok(num(&j, "messages") > 0 && num(&j, "errors.total") == 0,
+		   "--expect echo: messages > 0, no errors");
+	else
+		skip(1, "no JSON");
+}
+
+/* A port bound but not listening refuses every connection. */
+static void case_refused(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char port[8];
+	const char *args[] = { "--json", "-d", "1", "-w", "0", "-p", port,
+			       "-c", "2", "pingpong", NULL };
+	struct bench b;
+	struct json j;
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		bail_out("a closed port: %s", strerror(errno));
+	snprintf(port, sizeof port, "%u", ntohs(a.sin_port));
+	if (!is_int(bench_run(&b, args), 1, "refused: exit status 1, no crash"))
+		diag_outputs(&b);
+	close(fd);
+	if (!json_ok(&b, "pingpong", &j)) {
+		skip(1, "no JSON");
+		return;
+	}
+	ok(num(&j, "errors.connect") > 0 && num(&j, "open") == 0,
+	   "refused: errors.connect > 0, nothing open");
+}
+
+/* Exit 2, nothing on stdout, one "muxbench: " line naming the value. */
+static void usage_case(const char *name, const char *word,
+		       const char *const args[])
+{
+	struct bench b;
+	int code = bench_run(&b, args);
+	const char *nl = strchr(b.err, '\n');
+	bool one_line = nl && nl[1] == '\0';
+
+	if (!ok(code == 2 && b.out_len == 0 && one_line &&
+		strncmp(b.err, "muxbench: ", 10) == 0 && strstr(b.err, word),
+		"usage: %s exits 2 naming %s", name, word))
+		diag_outputs(&b);
+}
+
+static void case_usage(void)
+{
+	const char *mode[] = { "-p", "1", "bogus", NULL };
+	const char *number[] = { "-p", "1", "-c", "12x", "pingpong", NULL };
+	const char *seconds[] = { "-p", "1", "-d", "0", "pingpong", NULL };
+	const char *port[] = { "-c", "2", "pingpong", NULL };
+	const char *help[] = { "--help", NULL };
+	struct bench b;
+
+	usage_case("a bad mode", "'bogus'", mode);
+	usage_case("a bad number", "'12x'", number);
+	usage_case("a zero duration", "'0'", seconds);
+	usage_case("no --port", "--port", port);
+	ok(bench_run(&b, help) == 0 && strstr(b.out, "pingpong") &&
+	   strstr(b.out, "stream") && strstr(b.out, "connrate") &&
+	   strstr(b.out, "idle"), "--help exits 0 and names the modes");
+}
+
+int main(void)
+{
+	const char *const services[] = { "upper", "echo", "stamp", NULL };
+	const char *const options[] = { NULL };
+
+	signal(SIGPIPE, SIG_IGN);
+	bench_path();
+	if (muxd_start_engine(&srv, "epoll-lt", NULL, options, services) < 0)
+		bail_out("muxd did not start");
+	snprintf(upper_port, sizeof upper_port, "%u", muxd_port(&srv, "upper"));
+	snprintf(echo_port, sizeof echo_port, "%u", muxd_port(&srv, "echo"));
+	snprintf(stamp_port, sizeof stamp_port, "%u", muxd_port(&srv, "stamp"));
+	snprintf(server_pid, sizeof server_pid, "%d", (int)srv.pid);
+	case_pingpong();
+	case_stream();
+	case_connrate();
+	case_idle();
+	case_wrong();
+	case_echo();
+	case_refused();
+	case_usage();
+	ok(muxd_alive(&srv), "muxd is still serving");
+	muxd_stop(&srv, 5000);
+	return done_testing();
+}
