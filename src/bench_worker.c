@@ -445,8 +445,13 @@ static void conn_event(struct worker *w, struct conn *c, uint32_t events)
 		return;
 	}
 	if (c->state == CONN_CONNECTING) {
-		if (events & (EPOLLERR | EPOLLHUP))
-			conn_fail(w, c, ERR_CONNECT, socket_error(c->fd));
+		int err = events & (EPOLLERR | EPOLLHUP) ? socket_error(c->fd) : 0;
+
+		/* A reset that came before the connect was seen to complete
+		 * still broke an established connection. */
+		if (err)
+			conn_fail(w, c, connect_errno(err) ? ERR_CONNECT : ERR_RESET,
+				  err);
 		else
 			conn_connected(w, c);
 		return;
