@@ -4,8 +4,10 @@
  * runs against it in each mode for one second with --json, and the JSON
  * is parsed strictly (one object on one line, every documented key) and
  * checked against what muxbench(1) promises: work done and verified, no
- * errors on a correct server, each kind of error counted when the server
- * is wrong or absent, the server's CPU and memory, the exit statuses.
+ * errors on a correct server, errors counted by kind when the server is
+ * wrong (wrong), absent (connect), closes (eof) or resets (reset), the
+ * server's CPU and memory, the exit statuses. (A timeout takes 5 s of
+ * silence to provoke, and is left to manual runs.)
  *
  * Every muxbench run is bounded (BENCH_LIMIT_MS, scaled by
  * MUXD_TEST_TIMEOUT_MULT) and killed beyond it, so a hang fails a case
@@ -580,6 +582,90 @@ static void case_refused(void)
 	   "refused: errors.connect > 0, nothing open");
 }
 
+/* A second muxd closes connections idle for 1 s: end-of-file from the
+ * server, counted as eof, on each connection and again after each
+ * re-open. */
+static void case_eof(void)
+{
+	const char *const services[] = { "upper", NULL };
+	const char *const options[] = { "--idle-timeout", "1", NULL };
+	struct muxd_server closer;
+	char port[8];
+	const char *args[] = { "--json", "-d", "2", "-p", port, "-c", "2",
+			       "idle", NULL };
+	struct bench b;
+	struct json j;
+
+	if (muxd_start_engine(&closer, "epoll-lt", NULL, options, services) < 0)
+		bail_out("muxd --idle-timeout 1 did not start");
+	snprintf(port, sizeof port, "%u", muxd_port(&closer, "upper"));
+	if (!is_int(bench_run(&b, args), 1, "eof: exit status 1"))
+		diag_outputs(&b);
+	muxd_stop(&closer, 5000);
+	if (!json_ok(&b, "idle", &j)) {
+		skip(1, "no JSON");
+		return;
+	}
+	ok(num(&j, "errors.eof") >= 2 &&
+	   num(&j, "errors.total") == num(&j, "errors.eof"),
+	   "eof: connections the server closed are counted in errors.eof");
+}
+
+/* The child: accept and reset at once, until killed. */
+static _Noreturn void reset_forever(int listener)
+{
+	struct linger hard = { .l_onoff = 1, .l_linger = 0 };
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	for (;;) {
+		int fd = accept(listener, NULL, NULL);
+
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+		close(fd);
+	}
+}
+
+/* Connections that are accepted, then reset: errors.reset, and never
+ * errors.connect, since every connect succeeded. */
+static void case_reset(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	char port[8];
+	const char *args[] = { "--json", "-d", "1", "-w", "0", "-p", port,
+			       "-c", "2", "pingpong", NULL };
+	struct bench b;
+	struct json j;
+	pid_t child;
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    listen(fd, 64) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		bail_out("a resetting listener: %s", strerror(errno));
+	snprintf(port, sizeof port, "%u", ntohs(a.sin_port));
+	fflush(stdout);
+	child = fork();
+	if (child == 0)
+		reset_forever(fd);
+	close(fd);
+	if (child < 0)
+		bail_out("fork: %s", strerror(errno));
+	if (!is_int(bench_run(&b, args), 1, "reset: exit status 1"))
+		diag_outputs(&b);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	if (!json_ok(&b, "pingpong", &j)) {
+		skip(1, "no JSON");
+		return;
+	}
+	ok(num(&j, "errors.reset") > 0 && num(&j, "errors.connect") == 0 &&
+	   num(&j, "errors.total") == num(&j, "errors.reset"),
+	   "reset: connections reset by the server are counted in errors.reset");
+}
+
 /* Exit 2, nothing on stdout, one "muxbench: " line naming the value. */
 static void usage_case(const char *name, const char *word,
 		       const char *const args[])
@@ -633,6 +719,8 @@ int main(void)
 	case_wrong();
 	case_echo();
 	case_refused();
+	case_eof();
+	case_reset();
 	case_usage();
 	ok(muxd_alive(&srv), "muxd is still serving");
 	muxd_stop(&srv, 5000);
