@@ -48,6 +48,7 @@ struct bench_config {
 	bool expect_upper;	/* else echo */
 	unsigned sources;	/* 127.0.0.1 .. 127.0.0.sources; 1: no bind */
 	pid_t server_pid;	/* 0: not measured */
+	bool server_stats;	/* SIGUSR1 to it at each end of the measurement */
 	bool json;
 	bool progress;
 };
@@ -134,7 +135,8 @@ struct bench_result {
 	bool server_measured;
 	double server_cpu_s;
 	unsigned server_procs;
-	long rss_kib, pss_kib;
+	long rss_kib, pss_kib;		/* idle: all connections open */
+	long rss_before_kib, pss_before_kib;	/* idle: before the first */
 };
 
 const char *mode_name(enum bench_mode mode);

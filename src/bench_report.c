@@ -124,9 +124,11 @@ void report_json(const struct bench_config *cfg, const struct bench_result *r)
 		       (unsigned long long)s->errors[k]);
 	printf("},\"open\":%u,\"cpu\":{\"user_s\":%.3f,\"sys_s\":%.3f,"
 	       "\"pct\":%.1f},\"server\":{\"cpu_s\":%.3f,\"rss_kib\":%ld,"
-	       "\"pss_kib\":%ld},\"warmup_s\":%.3f,\"sources\":%u}\n",
+	       "\"pss_kib\":%ld,\"rss_before_kib\":%ld,\"pss_before_kib\":%ld},"
+	       "\"warmup_s\":%.3f,\"sources\":%u}\n",
 	       r->open, r->user_s, r->sys_s, cpu_pct(r), r->server_cpu_s,
-	       r->rss_kib, r->pss_kib, r->warmup_s, cfg->sources);
+	       r->rss_kib, r->pss_kib, r->rss_before_kib, r->pss_before_kib,
+	       r->warmup_s, cfg->sources);
 }
 
 /* Latency in the unit that suits it. */
@@ -248,8 +250,12 @@ static void print_server(const struct bench_config *cfg,
 		printf(", %.1f us per %s", r->server_cpu_s * 1e6 / units, unit);
 	printf("\n");
 	if (cfg->mode == MODE_IDLE)
-		printf("%-15sRSS %ld KiB, PSS %ld KiB with %u connections open\n",
-		       "server memory", r->rss_kib, r->pss_kib, r->open);
+		printf("%-15sRSS %ld KiB, PSS %ld KiB with %u connections open "
+		       "(before: RSS %ld, PSS %ld)\n", "server memory", r->rss_kib,
+		       r->pss_kib, r->open, r->rss_before_kib, r->pss_before_kib);
+	if (cfg->mode == MODE_IDLE && r->open > 0)
+		printf("%-15s%.2f KiB of PSS per connection\n", "",
+		       (double)(r->pss_kib - r->pss_before_kib) / r->open);
 }
 
 void report_text(const struct bench_config *cfg, const struct bench_result *r)

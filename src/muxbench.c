@@ -40,8 +40,8 @@
 #define SPARE_FDS 16		/* standard streams and the like */
 
 enum {
-	OPT_SOURCES = 256, OPT_SERVER_PID, OPT_JSON, OPT_PROGRESS,
-	OPT_NO_PROGRESS,
+	OPT_SOURCES = 256, OPT_SERVER_PID, OPT_SERVER_STATS, OPT_JSON,
+	OPT_PROGRESS, OPT_NO_PROGRESS,
 };
 
 static const struct option long_options[] = {
@@ -55,6 +55,7 @@ static const struct option long_options[] = {
 	{ "expect", required_argument, NULL, 'e' },
 	{ "sources", required_argument, NULL, OPT_SOURCES },
 	{ "server-pid", required_argument, NULL, OPT_SERVER_PID },
+	{ "server-stats", no_argument, NULL, OPT_SERVER_STATS },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
@@ -112,7 +113,11 @@ static void print_help(void)
 	       "                          one per %d connections to a 127.x host, else 1)\n"
 	       "      --server-pid=PID    also measure the server: CPU of PID and its\n"
 	       "                          descendants while measuring; in idle mode, their\n"
-	       "                          RSS and PSS once every connection is open\n"
+	       "                          RSS and PSS before the first connection and\n"
+	       "                          once every one is open\n"
+	       "      --server-stats      send SIGUSR1 to --server-pid as the measured\n"
+	       "                          interval starts and as it ends (muxd --stats\n"
+	       "                          then prints its counters)\n"
 	       "      --json              print one JSON object instead of the summary\n"
 	       "      --progress, --no-progress\n"
 	       "                          a progress line each second on standard error\n"
@@ -217,6 +222,7 @@ static void parse_option(struct args *a, int c, char *const argv[])
 		a->sources_given = true;
 		break;
 	case OPT_SERVER_PID: cfg->server_pid = parse_server_pid(optarg); break;
+	case OPT_SERVER_STATS: cfg->server_stats = true; break;
 	case OPT_JSON: cfg->json = true; break;
 	case OPT_PROGRESS:
 	case OPT_NO_PROGRESS:
@@ -242,6 +248,8 @@ static void complete_config(struct args *a)
 	cfg->mode = parse_mode(a->mode_text);
 	if (!a->port_given)
 		usage_error("--port is required");
+	if (cfg->server_stats && !cfg->server_pid)
+		usage_error("--server-stats needs --server-pid");
 	if (cfg->mode == MODE_CONNRATE || cfg->mode == MODE_IDLE)
 		cfg->size = 0;
 	else if (!a->size_given)
@@ -452,6 +460,15 @@ static void measure_memory(const struct run *run, struct bench_result *res)
 			  "memory figures", (int)run->cfg->server_pid);
 }
 
+/* --server-stats: the server's counters are snapshot at each end of the
+ * measured interval, so that their difference is this interval's work. */
+static void signal_server(const struct bench_config *cfg)
+{
+	if (cfg->server_stats && kill(cfg->server_pid, SIGUSR1) < 0)
+		bench_log("--server-stats: kill %d: %s", (int)cfg->server_pid,
+			  strerror(errno));
+}
+
 /* The measured interval. Idle with --server-pid reads the server's
  * memory after SETTLE_S, within the hold if it is long enough. */
 static void measure(struct run *run, struct bench_result *res)
@@ -464,6 +481,7 @@ static void measure(struct run *run, struct bench_result *res)
 		      proc_tree_cpu(cfg->server_pid, &server_before, &procs) == 0;
 
 	getrusage(RUSAGE_SELF, &before);
+	signal_server(cfg);
 	t0 = now_s();
 	set_phase(run, PHASE_MEASURE);
 	run->measure_start = run->last_time = t0;	/* rates from here on */
@@ -478,6 +496,7 @@ static void measure(struct run *run, struct bench_result *res)
 	}
 	set_phase(run, PHASE_DONE);
 	res->measured_s = now_s() - t0;
+	signal_server(cfg);
 	getrusage(RUSAGE_SELF, &after);
 	res->user_s = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec) +
 		      (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) / 1e6;
@@ -630,6 +649,13 @@ int main(int argc, char *argv[])
 	parse_args(&cfg, argc, argv);
 	if (prepare(&run) < 0)
 		return 1;
+	/* Idle: the server's memory before our first connection, the
+	 * baseline that per-connection figures are taken from. */
+	if (cfg.mode == MODE_IDLE && cfg.server_pid &&
+	    proc_tree_memory(cfg.server_pid, &res.rss_before_kib,
+			     &res.pss_before_kib) < 0)
+		bench_log("--server-pid %d: cannot read its smaps_rollup",
+			  (int)cfg.server_pid);
 	failed = start_workers(&run) < 0;
 	if (!failed)
 		phases(&run, &res);

@@ -651,6 +651,77 @@ int muxd_start_engine(struct muxd_server *srv, const char *engine,
 	return muxd_start(srv, args);
 }
 
+int muxd_start_engine_logged(struct muxd_server *srv, const char *engine,
+			     const char *const extra[],
+			     const char *const options[],
+			     const char *const services[], FILE *log)
+{
+	int saved = dup(STDERR_FILENO), rc;
+
+	if (saved < 0)
+		bail_out("dup: %s", strerror(errno));
+	fflush(stderr);
+	dup2(fileno(log), STDERR_FILENO);
+	rc = muxd_start_engine(srv, engine, extra, options, services);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	return rc;
+}
+
+/* Calls fn(line) for each "muxd: stats:" line of the log, in order, with
+ * the line's text from "stats:" on; stops when fn returns true. */
+static int each_stats_line(FILE *log, bool (*fn)(const char *, void *),
+			   void *ctx)
+{
+	char line[1024];
+	int n = 0;
+
+	fflush(log);
+	rewind(log);
+	while (fgets(line, sizeof line, log)) {
+		const char *at = strstr(line, "muxd: stats:");
+
+		if (!at)
+			continue;
+		n++;
+		if (fn && fn(at, ctx))
+			break;
+	}
+	return n;
+}
+
+int stats_lines(FILE *log)
+{
+	return each_stats_line(log, NULL, NULL);
+}
+
+struct stats_query {
+	int nth, seen;
+	char key[64];
+	long long value;
+};
+
+static bool stats_match(const char *line, void *ctx)
+{
+	struct stats_query *q = ctx;
+	const char *at = strstr(line, q->key);
+
+	q->seen++;
+	if (q->nth && q->seen != q->nth)
+		return false;
+	q->value = at ? strtoll(at + strlen(q->key), NULL, 10) : -1;
+	return q->nth != 0;
+}
+
+long long stats_value(FILE *log, int nth, const char *name)
+{
+	struct stats_query q = { .nth = nth, .value = -1 };
+
+	snprintf(q.key, sizeof q.key, " %s=", name);
+	each_stats_line(log, stats_match, &q);
+	return q.value;
+}
+
 bool round_trip(int fd, const char *text, const char *want, long timeout_ms,
 		char *why, size_t why_size)
 {

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #define MUXD_MAX_LISTENERS 16
@@ -115,6 +116,18 @@ const char *muxd_engine_line(const char *engine);
 int muxd_start_engine(struct muxd_server *srv, const char *engine,
 		      const char *const extra[], const char *const options[],
 		      const char *const services[]);
+
+/* muxd_start_engine, with muxd's standard error going to `log` (a file
+ * the test reads afterwards, e.g. for --stats lines). */
+int muxd_start_engine_logged(struct muxd_server *srv, const char *engine,
+			     const char *const extra[],
+			     const char *const options[],
+			     const char *const services[], FILE *log);
+/* How many "muxd: stats:" lines the log holds. */
+int stats_lines(FILE *log);
+/* The value of NAME in the nth such line (1 the first, 0 the last), or
+ * -1 when there is no such line or key. */
+long long stats_value(FILE *log, int nth, const char *name);
 
 /* Send text and expect `want` (at most 256 bytes) back within timeout_ms
  * (scaled). false with the reason in why otherwise. */

@@ -336,7 +336,7 @@ static const char *const json_keys[] = {
 	"latency_us.p999", "latency_us.max", "errors.total", "errors.connect",
 	"errors.reset", "errors.eof", "errors.wrong", "errors.timeout", "open",
 	"cpu.user_s", "cpu.sys_s", "cpu.pct", "server.cpu_s", "server.rss_kib",
-	"server.pss_kib", NULL,
+	"server.pss_kib", "server.rss_before_kib", "server.pss_before_kib", NULL,
 };
 
 /* One test: stdout is one JSON object with every key, for this mode. */
@@ -513,6 +513,61 @@ static void case_idle(void)
 	   "idle: open is 50, no errors");
 	ok(num(&j, "server.rss_kib") > 0 && num(&j, "server.pss_kib") > 0,
 	   "idle: --server-pid: rss_kib and pss_kib > 0");
+	ok(num(&j, "server.pss_before_kib") > 0 &&
+	   num(&j, "server.pss_before_kib") <= num(&j, "server.pss_kib"),
+	   "idle: --server-pid: 0 < pss_before_kib <= pss_kib");
+}
+
+/* --server-stats against a muxd --stats of its own: the two SIGUSR1
+ * snapshots bracket the measured interval, so the bytes muxd counted
+ * between them are (about) the bytes muxbench verified meanwhile. muxd
+ * prints each line when its loop next drains the signal, a moment after
+ * the signal: hence the slack. */
+static void case_server_stats(void)
+{
+	const char *const extra[] = { "--stats", NULL }, *const none[] = { NULL };
+	const char *const services[] = { "upper", NULL };
+	char port[8], pid[16];
+	const char *args[] = { "--json", "-d", "1", "-w", "0.2", "-p", port,
+			       "-c", "4", "--server-pid", pid, "--server-stats",
+			       "pingpong", NULL };
+	FILE *log = tmpfile();
+	struct muxd_server own;
+	long long deadline, bytes, reads;
+	struct bench b;
+	struct json j;
+
+	if (!log || muxd_start_engine_logged(&own, "epoll-lt", extra, none,
+					     services, log) < 0) {
+		ok(false, "--server-stats: a muxd --stats starts");
+		skip(2, "no server");
+		return;
+	}
+	snprintf(port, sizeof port, "%u", muxd_port(&own, "upper"));
+	snprintf(pid, sizeof pid, "%d", (int)own.pid);
+	if (!is_int(bench_run(&b, args), 0, "--server-stats: exit status 0") ||
+	    !json_parse(b.out, &j)) {
+		diag_outputs(&b);
+		skip(2, "no JSON");
+		muxd_stop(&own, 5000);
+		fclose(log);
+		return;
+	}
+	deadline = now_ms() + scaled_ms(2000);
+	while (stats_lines(log) < 2 && now_ms() < deadline)
+		sleep_ms(20);
+	ok(stats_lines(log) == 2, "--server-stats: muxd printed two stats lines");
+	bytes = stats_value(log, 2, "bytes_in") - stats_value(log, 1, "bytes_in");
+	reads = stats_value(log, 2, "sys_read") - stats_value(log, 1, "sys_read");
+	if (!ok(num(&j, "bytes") > 0 &&
+		near((double)bytes, num(&j, "bytes"), 0.1 * num(&j, "bytes")) &&
+		(double)reads >= 0.9 * num(&j, "messages"),
+		"--server-stats: between them, muxd's bytes_in is muxbench's bytes "
+		"(within 10%%), with a read or more per message"))
+		diag("muxd: %lld bytes in %lld reads; muxbench: %.0f bytes, %.0f "
+		     "messages", bytes, reads, num(&j, "bytes"), num(&j, "messages"));
+	muxd_stop(&own, 5000);
+	fclose(log);
 }
 
 /* Lowercase payload, expected upper, sent to echo: every reply is
@@ -687,6 +742,7 @@ static void case_usage(void)
 	const char *number[] = { "-p", "1", "-c", "12x", "pingpong", NULL };
 	const char *seconds[] = { "-p", "1", "-d", "0", "pingpong", NULL };
 	const char *port[] = { "-c", "2", "pingpong", NULL };
+	const char *stats[] = { "-p", "1", "--server-stats", "pingpong", NULL };
 	const char *help[] = { "--help", NULL };
 	struct bench b;
 
@@ -694,6 +750,7 @@ static void case_usage(void)
 	usage_case("a bad number", "'12x'", number);
 	usage_case("a zero duration", "'0'", seconds);
 	usage_case("no --port", "--port", port);
+	usage_case("--server-stats alone", "--server-pid", stats);
 	ok(bench_run(&b, help) == 0 && strstr(b.out, "pingpong") &&
 	   strstr(b.out, "stream") && strstr(b.out, "connrate") &&
 	   strstr(b.out, "idle"), "--help exits 0 and names the modes");
@@ -716,6 +773,7 @@ int main(void)
 	case_stream();
 	case_connrate();
 	case_idle();
+	case_server_stats();
 	case_wrong();
 	case_echo();
 	case_refused();

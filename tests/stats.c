@@ -36,14 +36,9 @@ static int start_with_log(struct muxd_server *srv, const char *engine,
 {
 	const char *const extra[] = { "--stats", "--workers", "4", NULL };
 	const char *const services[] = { service, NULL };
-	int saved = dup(STDERR_FILENO), rc;
 
-	fflush(stderr);
-	dup2(fileno(log), STDERR_FILENO);
-	rc = muxd_start_engine(srv, engine, extra, options, services);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	return rc;
+	return muxd_start_engine_logged(srv, engine, extra, options, services,
+					log);
 }
 
 /* One echo exchange of BYTES, ended by our half-close. */
@@ -64,39 +59,16 @@ static bool exchange(unsigned short port)
 	return n == BYTES && end == READ_EOF && memcmp(back, out, BYTES) == 0;
 }
 
-/* The value of NAME in the last "muxd: stats:" line of the log, or -1;
- * *lines says how many such lines there are. */
-static long long stat_value(FILE *log, const char *name, int *lines)
-{
-	char line[1024], key[64];
-	long long value = -1;
-
-	snprintf(key, sizeof key, " %s=", name);
-	*lines = 0;
-	rewind(log);
-	while (fgets(line, sizeof line, log)) {
-		const char *stats = strstr(line, "muxd: stats:"), *at;
-
-		if (!stats)
-			continue;
-		(*lines)++;
-		at = strstr(stats, key);
-		value = at ? strtoll(at + strlen(key), NULL, 10) : -1;
-	}
-	return value;
-}
-
 /* Send SIGUSR1 and wait (up to 2 s, scaled) for stats line number `want`. */
 static bool snapshot(FILE *log, pid_t pid, int want)
 {
 	long long deadline = now_ms() + scaled_ms(2000);
-	int lines = 0;
+	int lines;
 
 	kill(pid, SIGUSR1);
 	do {
 		sleep_ms(20);
-		fflush(log);
-		stat_value(log, "accepted", &lines);
+		lines = stats_lines(log);
 	} while (lines < want && now_ms() < deadline);
 	return lines == want;
 }
@@ -106,7 +78,7 @@ static void check_exchange(const char *engine)
 	const char *const options[] = { NULL };
 	FILE *log = tmpfile();
 	struct muxd_server srv;
-	int served = 0, lines = 0, held;
+	int served = 0, held;
 	char why[256] = "";
 
 	if (!log || start_with_log(&srv, engine, "echo", options, log) != 0) {
@@ -124,7 +96,7 @@ static void check_exchange(const char *engine)
 	   why[0] ? ": " : "", why);
 	ok(snapshot(log, srv.pid, 1), "%s --stats: SIGUSR1 prints the line while it runs",
 	   engine);
-	is_int(stat_value(log, "bytes_in", &lines), CONNECTIONS * BYTES + OPEN_BYTES,
+	is_int(stats_value(log, 0, "bytes_in"), CONNECTIONS * BYTES + OPEN_BYTES,
 	       "%s --stats: SIGUSR1's bytes_in counts the open connection's bytes",
 	       engine);
 	if (held != -1)
@@ -133,18 +105,19 @@ static void check_exchange(const char *engine)
 	   "%s --stats: exits 0", engine);
 	ok(served == CONNECTIONS, "%s: %d echo exchanges of %d bytes served",
 	   engine, CONNECTIONS, BYTES);
-	is_int(stat_value(log, "accepted", &lines), CONNECTIONS + 1,
+	is_int(stats_value(log, 0, "accepted"), CONNECTIONS + 1,
 	       "%s --stats: accepted", engine);
-	ok(lines == 2, "%s --stats: the line is printed again at exit", engine);
-	is_int(stat_value(log, "bytes_in", &lines), CONNECTIONS * BYTES + OPEN_BYTES,
+	ok(stats_lines(log) == 2, "%s --stats: the line is printed again at exit",
+	   engine);
+	is_int(stats_value(log, 0, "bytes_in"), CONNECTIONS * BYTES + OPEN_BYTES,
 	       "%s --stats: bytes_in", engine);
-	is_int(stat_value(log, "bytes_out", &lines), CONNECTIONS * BYTES + OPEN_BYTES,
+	is_int(stats_value(log, 0, "bytes_out"), CONNECTIONS * BYTES + OPEN_BYTES,
 	       "%s --stats: bytes_out", engine);
-	is_int(stat_value(log, "refused", &lines) + stat_value(log, "timed_out", &lines),
+	is_int(stats_value(log, 0, "refused") + stats_value(log, 0, "timed_out"),
 	       0, "%s --stats: nothing refused or timed out", engine);
-	ok(stat_value(log, "sys_accept", &lines) >= CONNECTIONS + 1 &&
-	   stat_value(log, "sys_read", &lines) >= 2 * CONNECTIONS &&
-	   stat_value(log, "sys_write", &lines) >= CONNECTIONS,
+	ok(stats_value(log, 0, "sys_accept") >= CONNECTIONS + 1 &&
+	   stats_value(log, 0, "sys_read") >= 2 * CONNECTIONS &&
+	   stats_value(log, 0, "sys_write") >= CONNECTIONS,
 	   "%s --stats: at least an accept, two reads and a write counted "
 	   "per connection", engine);
 	fclose(log);
@@ -156,7 +129,7 @@ static void check_limits(const char *engine)
 					NULL };
 	FILE *log = tmpfile();
 	struct muxd_server srv;
-	int first = -1, lines = 0;
+	int first = -1;
 	char why[256] = "";
 	bool refused;
 
@@ -172,9 +145,9 @@ static void check_limits(const char *engine)
 	   engine, why[0] ? ": " : "", why);
 	sleep_ms(scaled_ms(1800));	/* the first one's idle timeout */
 	ok(snapshot(log, srv.pid, 1), "%s --stats: SIGUSR1 prints the line", engine);
-	is_int(stat_value(log, "accepted", &lines), 1, "%s --stats: accepted=1", engine);
-	is_int(stat_value(log, "refused", &lines), 1, "%s --stats: refused=1", engine);
-	is_int(stat_value(log, "timed_out", &lines), 1, "%s --stats: timed_out=1", engine);
+	is_int(stats_value(log, 0, "accepted"), 1, "%s --stats: accepted=1", engine);
+	is_int(stats_value(log, 0, "refused"), 1, "%s --stats: refused=1", engine);
+	is_int(stats_value(log, 0, "timed_out"), 1, "%s --stats: timed_out=1", engine);
 	if (first != -1)
 		close(first);
 	muxd_stop(&srv, 5000);
