@@ -9,6 +9,12 @@
  * descendant counts each CPU second once, a child first while it lives,
  * then, once reaped, in its parent's figures. (Time of grandchildren
  * reaped by a descendant is not seen; no muxd engine has grandchildren.)
+ *
+ * /proc/PID/stat counts in clock ticks (10 ms), truncated per process:
+ * a thousand fork children that each ran 2 ms would sum to nothing. A
+ * single-threaded descendant is therefore read from /proc/PID/schedstat,
+ * its run time in nanoseconds; the root, whose figure must include its
+ * ended threads and reaped children, is one number of ticks either way.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -25,6 +31,7 @@ struct proc_entry {
 	pid_t pid, ppid;
 	unsigned long long ticks;	/* utime + stime */
 	unsigned long long child_ticks;	/* cutime + cstime */
+	long threads;
 	bool in_tree;
 };
 
@@ -56,20 +63,20 @@ static int read_small(const char *path, char *buf, size_t size)
 }
 
 /* The command name may hold spaces and parentheses: parse after the
- * last ')'. Fields 3 (the state letter) to 17, all numbers but the
- * first; the wanted ones are 4 (ppid) and 14 to 17 (utime, stime,
- * cutime, cstime). */
+ * last ')'. Fields 3 (the state letter) to 20, all numbers but the
+ * first; the wanted ones are 4 (ppid), 14 to 17 (utime, stime, cutime,
+ * cstime) and 20 (threads). */
 static int read_stat(pid_t pid, struct proc_entry *e)
 {
 	char path[64], text[1024], *p, *end;
-	long long field[18];
+	long long field[21];
 
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
 	if (read_small(path, text, sizeof text) < 0 ||
 	    !(p = strrchr(text, ')')) || p[1] != ' ' || !p[2])
 		return -1;
 	p += 3;		/* past ") " and the state letter */
-	for (int k = 4; k <= 17; k++, p = end) {
+	for (int k = 4; k <= 20; k++, p = end) {
 		errno = 0;
 		field[k] = strtoll(p, &end, 10);
 		if (end == p || errno)
@@ -79,6 +86,7 @@ static int read_stat(pid_t pid, struct proc_entry *e)
 	e->ppid = (pid_t)field[4];
 	e->ticks = (unsigned long long)(field[14] + field[15]);
 	e->child_ticks = (unsigned long long)(field[16] + field[17]);
+	e->threads = (long)field[20];
 	e->in_tree = false;
 	return 0;
 }
@@ -168,24 +176,37 @@ static struct proc_entry *read_tree(struct proc_table *t, pid_t root_pid)
 	return root;
 }
 
+/* A descendant's CPU seconds: to the nanosecond from schedstat when it
+ * has one thread, else (or if that cannot be read) from its ticks. */
+static double descendant_cpu(const struct proc_entry *e, double tick_s)
+{
+	char path[64], text[128];
+	unsigned long long ns;
+
+	snprintf(path, sizeof path, "/proc/%d/schedstat", (int)e->pid);
+	if (e->threads == 1 && read_small(path, text, sizeof text) == 0 &&
+	    sscanf(text, "%llu", &ns) == 1)
+		return (double)ns / 1e9;
+	return (double)e->ticks * tick_s;
+}
+
 int proc_tree_cpu(pid_t pid, double *cpu_s, unsigned *procs)
 {
 	struct proc_table t;
 	struct proc_entry *root = read_tree(&t, pid);
-	unsigned long long ticks;
 	long hz = sysconf(_SC_CLK_TCK);
+	double tick_s = 1.0 / (double)(hz > 0 ? hz : 100);
 
 	if (!root)
 		return -1;
-	ticks = root->child_ticks;
-	*procs = 0;
+	*cpu_s = (double)(root->ticks + root->child_ticks) * tick_s;
+	*procs = 1;
 	for (size_t i = 0; i < t.n; i++)
-		if (t.e[i].in_tree) {
-			ticks += t.e[i].ticks;
+		if (t.e[i].in_tree && &t.e[i] != root) {
+			*cpu_s += descendant_cpu(&t.e[i], tick_s);
 			(*procs)++;
 		}
 	free(t.e);
-	*cpu_s = (double)ticks / (double)(hz > 0 ? hz : 100);
 	return 0;
 }
 

@@ -25,6 +25,10 @@
 
 #define EXIT_USAGE 2
 #define DEFAULT_ENGINE "epoll-lt"
+/* A pool as large as a thread-per-connection server's 10000 clients, and
+ * more; the real bounds are the kernel's (pid_max, memory), and a pool
+ * that cannot start a worker says so and serves with those it has. */
+#define MAX_WORKERS 65536
 
 struct options {
 	const struct engine *engine;
@@ -234,7 +238,7 @@ static void parse_option(struct options *o, int c, char *const argv[])
 			usage_error("unknown engine '%s' (see --list-engines)", optarg);
 		break;
 	case 'l': add_listener(o, optarg); break;
-	case 'w': o->srv.workers = parse_number("workers", optarg, 1, 4096); break;
+	case 'w': o->srv.workers = parse_number("workers", optarg, 1, MAX_WORKERS); break;
 	case OPT_MAX_CONNS:
 		o->srv.max_conns = parse_number("max-conns", optarg, 1, 1000000);
 		break;
@@ -250,10 +254,10 @@ static void parse_option(struct options *o, int c, char *const argv[])
 		o->accept_given = true;
 		break;
 	case OPT_MIN_SPARE:
-		o->srv.min_spare = parse_number("min-spare", optarg, 1, 4096);
+		o->srv.min_spare = parse_number("min-spare", optarg, 1, MAX_WORKERS);
 		break;
 	case OPT_MAX_SPARE:
-		o->srv.max_spare = parse_number("max-spare", optarg, 1, 4096);
+		o->srv.max_spare = parse_number("max-spare", optarg, 1, MAX_WORKERS);
 		break;
 	case OPT_MAX_REQUESTS:
 		o->srv.max_requests = parse_number("max-requests-per-worker",

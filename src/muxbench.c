@@ -494,16 +494,19 @@ static void measure(struct run *run, struct bench_result *res)
 	} else {
 		sleep_until(run, t0 + cfg->duration, NULL);
 	}
+	/* The server before the threads let go of their connections: a fork
+	 * child that exits is a zombie whose CPU /proc shows nowhere until
+	 * its parent reaps it. */
+	if (server)
+		measure_server(run, res, server_before);
+	signal_server(cfg);
 	set_phase(run, PHASE_DONE);
 	res->measured_s = now_s() - t0;
-	signal_server(cfg);
 	getrusage(RUSAGE_SELF, &after);
 	res->user_s = (double)(after.ru_utime.tv_sec - before.ru_utime.tv_sec) +
 		      (double)(after.ru_utime.tv_usec - before.ru_utime.tv_usec) / 1e6;
 	res->sys_s = (double)(after.ru_stime.tv_sec - before.ru_stime.tv_sec) +
 		     (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6;
-	if (server)
-		measure_server(run, res, server_before);
 }
 
 static void phases(struct run *run, struct bench_result *res)

@@ -1,0 +1,308 @@
+#!/bin/sh
+# bench.sh -- every engine of muxd side by side: `make bench`.
+#
+# For each scenario and each engine of `muxd --list-engines`, start muxd on
+# loopback (pinned to one CPU), drive it with muxbench (pinned to another),
+# stop it, and keep one CSV row per run. Engines are interleaved (A B C ...
+# A B C ...) over several rounds, because a shared machine drifts and a
+# block of runs per engine would turn that drift into a ranking; the report
+# gives medians with min-max. What cannot run is skipped with its reason,
+# decided from the engine's tags, never its name.
+#
+# Writes OUT/DATE-HOST.csv (every run), .md (the tables) and, with gnuplot,
+# .png and .svg charts. Needs muxd and muxbench: $MUXD and $MUXBENCH, or
+# ./src/muxd and ./src/muxbench.
+set -u
+
+usage() {
+	cat <<EOF
+usage: bench.sh [OPTION]...
+  --engines=LIST     engines to run, comma-separated (default: all listed)
+  --scenarios=LIST   scenarios, comma-separated (default: all; see below)
+  --rounds=N         rounds, engines interleaved in each (default 3)
+  --duration=S       measured seconds per run (default 3)
+  --warmup=S         unmeasured seconds before each (default 1)
+  --max-procs=N      most processes a [processes] engine is given (default 1000)
+  --out=DIR          where results go (default bench/results)
+  --quick            1 round, 1 s runs, three scenarios: about a minute
+  --no-nginx         leave out the nginx reference row even if nginx is here
+  -h, --help
+scenarios: $ALL_SCENARIOS
+EOF
+}
+
+# id:mode:connections:service
+SCENARIO_TABLE="
+stamp-c1:connrate:1:stamp
+stamp-c32:connrate:32:stamp
+pingpong-1:pingpong:1:upper
+pingpong-100:pingpong:100:upper
+pingpong-1000:pingpong:1000:upper
+pingpong-10000:pingpong:10000:upper
+stream-1:stream:1:upper
+stream-16:stream:16:upper
+idle-1000:idle:1000:upper
+idle-10000:idle:10000:upper"
+ALL_SCENARIOS=$(echo "$SCENARIO_TABLE" | cut -d: -f1 | tr '\n' ' ' | sed 's/^ *//')
+
+MUXD=${MUXD:-./src/muxd}
+MUXBENCH=${MUXBENCH:-./src/muxbench}
+engines="" scenarios=$ALL_SCENARIOS rounds=3 duration=3 warmup=1
+max_procs=1000 out=bench/results nginx=yes
+
+for arg; do
+	case $arg in
+	--engines=*) engines=$(echo "${arg#*=}" | tr ',' ' ') ;;
+	--scenarios=*) scenarios=$(echo "${arg#*=}" | tr ',' ' ') ;;
+	--rounds=*) rounds=${arg#*=} ;;
+	--duration=*) duration=${arg#*=} ;;
+	--warmup=*) warmup=${arg#*=} ;;
+	--max-procs=*) max_procs=${arg#*=} ;;
+	--out=*) out=${arg#*=} ;;
+	--quick) rounds=1 duration=1 warmup=0.3
+		scenarios="stamp-c32 pingpong-100 stream-1" ;;
+	--no-nginx) nginx=no ;;
+	-h|--help) usage; exit 0 ;;
+	*) echo "bench.sh: unknown option '$arg'" >&2; usage >&2; exit 2 ;;
+	esac
+done
+
+die() { echo "bench.sh: $*" >&2; exit 1; }
+say() { echo "bench.sh: $*" >&2; }
+
+for s in $scenarios; do
+	echo "$SCENARIO_TABLE" | grep -q "^$s:" ||
+		die "unknown scenario '$s' (known: $ALL_SCENARIOS)"
+done
+[ -x "$MUXD" ] || die "no muxd at $MUXD (build it, or set MUXD)"
+[ -x "$MUXBENCH" ] || die "no muxbench at $MUXBENCH (build it, or set MUXBENCH)"
+
+engine_list=$("$MUXD" --list-engines) || die "$MUXD --list-engines failed"
+[ -n "$engines" ] || engines=$(echo "$engine_list" | awk '{print $1}' | tr '\n' ' ')
+for e in $engines; do
+	echo "$engine_list" | awk -v e="$e" '$1 == e {f = 1} END {exit !f}' ||
+		die "unknown engine '$e'"
+done
+
+tmp=$(mktemp -d) || die "mktemp failed"
+server_pid=""
+cleanup() {
+	[ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Descriptors for 10000 connections on each side.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null
+
+# Server on CPU 0, load generator on CPU 1, when there are two.
+cpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+pin_server="" pin_client="" pinning="none (one CPU)"
+if [ "$cpus" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
+	pin_server="taskset -c 0" pin_client="taskset -c 1"
+	pinning="server on CPU 0, muxbench on CPU 1 (taskset)"
+fi
+
+has_tag() { echo "$engine_list" | awk -v e="$1" -v t="[$2]" '$1 == e && index($0, t) {f = 1} END {exit !f}'; }
+
+# Why engine $1 cannot run scenario mode $2 with $3 connections, or nothing.
+skip_reason() {
+	if has_tag "$1" serial && [ "$2" != connrate ] && [ "$3" -gt 1 ]; then
+		echo "serves one connection at a time"
+	elif has_tag "$1" fd-setsize && [ "$3" -gt 1000 ]; then
+		echo "select cannot watch descriptors >= FD_SETSIZE (1024)"
+	elif has_tag "$1" processes && [ "$2" != connrate ] && [ "$3" -gt "$max_procs" ]; then
+		echo "one process per connection: $3 is over --max-procs=$max_procs"
+	fi
+}
+
+# muxd's options for engine $1, mode $2, $3 connections.
+server_options() {
+	echo "--engine $1 --quiet --stats --idle-timeout 0 --max-conns $(($3 + 100))"
+	if has_tag "$1" pool && [ "$2" != connrate ]; then
+		echo "--workers $(($3 > 8 ? $3 : 8))"
+	fi
+}
+
+# Start a server command ($@) that prints `listening SERVICE ADDR PORT`;
+# sets server_pid and port, or returns 1.
+start_server() {
+	$pin_server "$@" >"$tmp/out" 2>"$tmp/err" &
+	server_pid=$!
+	i=0
+	while [ $i -lt 100 ]; do
+		port=$(awk '$1 == "listening" {print $4; exit}' "$tmp/out")
+		[ -n "$port" ] && return 0
+		kill -0 "$server_pid" 2>/dev/null || break
+		sleep 0.05
+		i=$((i + 1))
+	done
+	say "server did not start: $(cat "$tmp/err")"
+	stop_server
+	return 1
+}
+
+stop_server() {
+	[ -n "$server_pid" ] || return 0
+	kill -TERM "$server_pid" 2>/dev/null
+	i=0
+	while kill -0 "$server_pid" 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	kill -9 "$server_pid" 2>/dev/null
+	wait "$server_pid" 2>/dev/null
+	server_pid=""
+}
+
+# The number after "KEY": in muxbench's one-line JSON.
+json() { sed -n "s/.*\"$1\":\([-0-9.e+]*\).*/\1/p" "$tmp/json"; }
+
+# Counter $1 between the two SIGUSR1 lines muxbench asked for (first and
+# second "muxd: stats:" lines of the server's log).
+stat_delta() {
+	awk -v k="$1" '/muxd: stats:/ {
+		for (i = 1; i <= NF; i++) if (split($i, kv, "=") == 2 && kv[1] == k) v[++n] = kv[2]
+	} END { if (n >= 2) print v[2] - v[1]; else print "" }' "$tmp/err"
+}
+
+csv_header="round,engine,scenario,mode,n,status,rate,unit,p50_us,p99_us,errors,units,server_cpu_s,client_cpu_s,server_us_per_unit,client_us_per_unit,kib_per_conn,server_pss_kib,sys_accept,sys_read,sys_write,sys_wait,sys_ctl,sys_fork,sys_thread,sys_lock,note"
+
+# One run: round $1, engine $2 (or "nginx"), scenario line $3.
+# Prints its CSV row.
+run_one() {
+	round=$1 engine=$2
+	id=$(echo "$3" | cut -d: -f1) mode=$(echo "$3" | cut -d: -f2)
+	n=$(echo "$3" | cut -d: -f3) service=$(echo "$3" | cut -d: -f4)
+	if [ "$engine" = nginx ]; then
+		reason=""
+		start_nginx || reason="nginx did not start"
+	else
+		reason=$(skip_reason "$engine" "$mode" "$n")
+		[ -n "$reason" ] ||
+			start_server "$MUXD" $(server_options "$engine" "$mode" "$n") \
+				--listen "$service=127.0.0.1:0" ||
+			reason="muxd did not start"
+	fi
+	if [ -n "$reason" ]; then
+		echo "$round,$engine,$id,$mode,$n,skip,,,,,,,,,,,,,,,,,,,,,\"$reason\""
+		return
+	fi
+	hold=$duration
+	[ "$mode" = idle ] && hold=1
+	$pin_client "$MUXBENCH" "$mode" --port "$port" --connections "$n" \
+		--duration "$hold" --warmup "$warmup" --json --no-progress \
+		--server-pid "$server_pid" --server-stats >"$tmp/json" 2>"$tmp/bench.err"
+	bench_status=$?
+	[ "$engine" = nginx ] && stop_nginx || stop_server
+	emit_row "$bench_status"
+}
+
+# The CSV row of the run whose muxbench JSON is in $tmp/json.
+emit_row() {
+	status=ok
+	[ "$1" -eq 0 ] || status=fail
+	[ -s "$tmp/json" ] || {
+		echo "$round,$engine,$id,$mode,$n,fail,,,,,,,,,,,,,,,,,,,,,\"$(head -c 200 "$tmp/bench.err" | tr '\n",' '   ')\""
+		return
+	}
+	case $mode in
+	connrate) rate=$(json connects_per_s) unit="conn/s" units=$(json connects) ;;
+	pingpong) rate=$(json messages_per_s) unit="msg/s" units=$(json messages) ;;
+	stream) rate=$(json mb_per_s) unit="MB/s" units=$(awk -v b="$(json bytes)" 'BEGIN {print b / 1e6}') ;;
+	idle) rate=$(json open) unit="open" units=$(json open) ;;
+	esac
+	awk -v OFS=, -v round="$round" -v engine="$engine" -v id="$id" \
+	    -v mode="$mode" -v n="$n" -v status="$status" -v rate="$rate" \
+	    -v unit="$unit" -v p50="$(json p50)" -v p99="$(json p99)" \
+	    -v errors="$(json total)" -v units="$units" \
+	    -v scpu="$(json cpu_s)" -v cuser="$(json user_s)" -v csys="$(json sys_s)" \
+	    -v pss="$(json pss_kib)" -v pss0="$(json pss_before_kib)" \
+	    -v acc="$(stat_delta sys_accept)" -v rd="$(stat_delta sys_read)" \
+	    -v wr="$(stat_delta sys_write)" -v wt="$(stat_delta sys_wait)" \
+	    -v ctl="$(stat_delta sys_epoll_ctl)" -v fk="$(stat_delta sys_fork)" \
+	    -v th="$(stat_delta sys_thread)" -v lk="$(stat_delta sys_lock)" '
+	function per(x) { return units > 0 && x != "" ? sprintf("%.3f", x / units) : "" }
+	BEGIN {
+		ccpu = cuser + csys
+		kib = (mode == "idle" && units > 0) ? sprintf("%.2f", (pss - pss0) / units) : ""
+		print round, engine, id, mode, n, status, rate, unit, p50, p99, errors,
+		      units, scpu, ccpu, per(scpu * 1e6), per(ccpu * 1e6), kib,
+		      mode == "idle" ? pss : "",
+		      per(acc), per(rd), per(wr), per(wt), per(ctl), per(fk), per(th),
+		      per(lk), ""
+	}'
+}
+
+# nginx as a reference stamp server: the stream module's `return`.
+nginx_ok=no
+nginx_module=/usr/lib/nginx/modules/ngx_stream_module.so
+start_nginx() {
+	for try in 1 2 3 4 5; do
+		port=$((20000 + ($$ * 7 + try * 131) % 20000))
+		mkdir -p "$tmp/nginx"
+		cat >"$tmp/nginx/nginx.conf" <<EOF
+$( [ -f "$nginx_module" ] && echo "load_module $nginx_module;" )
+daemon off;
+worker_processes 1;
+worker_rlimit_nofile 20000;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log;
+events { worker_connections 16384; }
+stream {
+	map \$msec \$unix_seconds { "~^(?<s>[0-9]+)\\." \$s; }
+	server { listen 127.0.0.1:$port backlog=511; return "\$unix_seconds\\r\\n"; }
+}
+EOF
+		$pin_server nginx -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" \
+			>"$tmp/out" 2>"$tmp/err" &
+		server_pid=$!
+		sleep 0.5
+		kill -0 "$server_pid" 2>/dev/null && return 0
+		wait "$server_pid" 2>/dev/null
+	done
+	server_pid=""
+	return 1
+}
+stop_nginx() { stop_server; }
+
+if [ $nginx = yes ] && command -v nginx >/dev/null 2>&1; then
+	case " $scenarios " in *" stamp-c1 "*|*" stamp-c32 "*) nginx_ok=yes ;; esac
+fi
+
+host=$(hostname 2>/dev/null || uname -n)
+stamp=$(date +%Y-%m-%d)
+mkdir -p "$out" || die "cannot make $out"
+base=$out/$stamp-$host
+csv=$base.csv
+echo "$csv_header" >"$csv"
+
+total=0
+for s in $scenarios; do
+	for e in $engines; do total=$((total + 1)); done
+done
+total=$((total * rounds))
+say "$total runs: $rounds round(s) of $(echo $engines | wc -w) engines x $(echo $scenarios | wc -w) scenarios, $duration s each; $pinning"
+done_runs=0
+r=1
+while [ $r -le "$rounds" ]; do
+	for s in $scenarios; do
+		line=$(echo "$SCENARIO_TABLE" | grep "^$s:")
+		for e in $engines; do
+			done_runs=$((done_runs + 1))
+			[ -t 2 ] && printf '\rbench.sh: run %d/%d: round %d %s %s        ' \
+				"$done_runs" "$total" "$r" "$s" "$e" >&2
+			run_one "$r" "$e" "$line" >>"$csv"
+		done
+		case $s in stamp-*) [ $nginx_ok = yes ] && run_one "$r" nginx "$line" >>"$csv" ;; esac
+	done
+	r=$((r + 1))
+done
+[ -t 2 ] && echo >&2
+
+. "$(dirname "$0")/report.sh"
+report "$csv" >"$base.md"
+charts "$csv" "$base"
+cat "$base.md"
+say "wrote $base.md and $base.csv$( [ -f "$base.png" ] && echo " and charts")"

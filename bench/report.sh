@@ -1,0 +1,283 @@
+# report.sh -- turn bench.sh's CSV into the Markdown tables and charts.
+# Sourced by bench.sh; `sh bench/report.sh FILE.csv` remakes the report of
+# an earlier run on standard output (and its charts beside the CSV).
+#
+# Every figure is the median over the rounds of one engine and scenario,
+# with the min-max range beside the headline rates, so that a reader sees
+# how much the machine wandered.
+
+# The awk functions both parts share: CSV fields by name, medians.
+REPORT_AWK_LIB='
+function median(key,    n, i, j, t, v) {
+	if (!(key in cnt)) return ""
+	n = cnt[key]
+	for (i = 1; i <= n; i++) v[i] = val[key, i]
+	for (i = 2; i <= n; i++)
+		for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) {
+			t = v[j]; v[j] = v[j - 1]; v[j - 1] = t
+		}
+	lo[key] = v[1]; hi[key] = v[n]
+	return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+}
+function keep(key, x) { if (x != "") val[key, ++cnt[key]] = x }
+function num(x) {
+	if (x == "") return "-"
+	if (x >= 100000) return sprintf("%.0fk", x / 1000)
+	if (x >= 100) return sprintf("%.0f", x)
+	if (x >= 10) return sprintf("%.1f", x)
+	return sprintf("%.2f", x)
+}
+NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+{
+	e = $col["engine"]; s = $col["scenario"]; st = $col["status"]
+	if ($col["round"] + 0 > max_round) max_round = $col["round"] + 0
+	if (!(e in seen_e)) { seen_e[e] = 1; engines[++ne] = e }
+	if (!(s in seen_s)) { seen_s[s] = 1; scen[++ns] = s }
+	if (st == "skip") { why[e, s] = $col["note"]; next }
+	if (st == "fail") fails[e, s]++
+	if ($col["errors"] + 0 > 0) errs[e, s] += $col["errors"]
+	if (st != "ok") next
+	split("rate p50_us p99_us server_us_per_unit client_us_per_unit kib_per_conn server_pss_kib sys_accept sys_read sys_write sys_wait sys_ctl sys_fork sys_thread sys_lock server_cpu_s units", f, " ")
+	for (i in f) keep(e SUBSEP s SUBSEP f[i], $col[f[i]])
+}
+'
+
+report() {
+	awk -F, -v date="$(date +%Y-%m-%d)" -v host="$(hostname 2>/dev/null)" \
+	    -v kernel="$(uname -sr)" \
+	    -v cpu="$(sed -n 's/^model name[^:]*: *//p' /proc/cpuinfo | head -n 1)" \
+	    -v cores="$(getconf _NPROCESSORS_ONLN 2>/dev/null)" \
+	    -v pinning="${pinning:-see bench.sh}" -v rounds="${rounds:-?}" \
+	    -v duration="${duration:-?}" -v warmup="${warmup:-?}" \
+	    -v version="$("${MUXD:-./src/muxd}" --version 2>/dev/null | head -n 1)" \
+	    "$REPORT_AWK_LIB"'
+function m(e, s, what) { return median(e SUBSEP s SUBSEP what) }
+function cell(e, s,    k, x) {
+	if ((e, s) in why) return "skip"
+	k = e SUBSEP s SUBSEP "rate"
+	if (!(k in cnt)) return ((e, s) in fails) ? "FAIL" : "-"
+	x = median(k)
+	return num(x) (cnt[k] > 1 ? " (" num(lo[k]) "-" num(hi[k]) ")" : "") \
+	       (((e, s) in errs) ? " !" : "")
+}
+function has(s,    i) { return s in seen_s }
+function lat(e, s) {
+	if (!((e SUBSEP s SUBSEP "p50_us") in cnt)) return "-"
+	return num(m(e, s, "p50_us")) " / " num(m(e, s, "p99_us"))
+}
+function row(cells,    i) { printf "|"; for (i = 1; i <= cells[0]; i++) printf " %s |", cells[i]; print "" }
+function header(text,    n, i, c) {
+	n = split(text, c, "|"); printf "|"
+	for (i = 1; i <= n; i++) printf " %s |", c[i]
+	printf "\n|"; for (i = 1; i <= n; i++) printf "---|"; print ""
+}
+function stevens(e) {
+	if (e == "fork") return "1 (most CPU)"
+	if (e ~ /^prefork/) return e == "prefork" || e == "prefork-dynamic" ? "2 (descriptor passing)" : "3"
+	if (e ~ /^pthread/) return "4 (least CPU)"
+	if (e == "iterative") return "baseline"
+	return "not measured"
+}
+END {
+	printf "# muxd engines compared: %s on %s\n\n", date, host
+	printf "- %s; %s; %s, %s CPUs; %s\n", version, kernel, cpu, cores, pinning
+	printf "- %s round(s), engines interleaved; each run %s s measured after %s s of warm-up\n", rounds == "?" ? max_round : rounds, duration, warmup
+	printf "- every figure is the median over the rounds; (min-max) beside the rates; \"!\" marks a run that counted errors, \"skip\" a run that cannot be made (reasons at the end)\n\n"
+
+	if (has("stamp-c1") || has("stamp-c32")) {
+		print "## Connections per second (stamp: connect, read the time, close)\n"
+		ref = has("stamp-c32") ? "stamp-c32" : "stamp-c1"
+		t = "engine"
+		if (has("stamp-c1")) t = t "|C=1 conn/s"
+		if (has("stamp-c32")) t = t "|C=32 conn/s"
+		sub(/stamp-c/, "C=", ref)
+		header(t "|server CPU s per 1000 conn (" ref ")|muxbench CPU s per 1000 conn|rank by server CPU|Stevens (UNP ch. 30)")
+		ref = has("stamp-c32") ? "stamp-c32" : "stamp-c1"
+		for (i = 1; i <= ne; i++) {
+			e = engines[i]; x = m(e, ref, "server_us_per_unit"); rank = "-"
+			if (x != "") { rank = 1; for (j = 1; j <= ne; j++) { y = m(engines[j], ref, "server_us_per_unit"); if (y != "" && y + 0 < x + 0) rank++ } }
+			k = 1; c[1] = e
+			if (has("stamp-c1")) c[++k] = cell(e, "stamp-c1")
+			if (has("stamp-c32")) c[++k] = cell(e, "stamp-c32")
+			c[++k] = x == "" ? "-" : sprintf("%.3f", x / 1000)
+			y = m(e, ref, "client_us_per_unit"); c[++k] = y == "" ? "-" : sprintf("%.3f", y / 1000)
+			c[++k] = rank; c[++k] = e == "nginx" ? "reference" : stevens(e)
+			c[0] = k; row(c)
+		}
+		print ""
+		print "Stevens'"'"' column places each engine in the order of UNP (3rd ed.) figure 30.1, process-control CPU per connection, most first: 1 one fork per client; 2 preforked children handed each descriptor by the parent (serv05; muxd'"'"'s prefork default, --accept=pass); 3 preforked children calling accept themselves, with or without a lock (serv02-04); 4 threads, one per client or prethreaded (serv06-08). His ranking is the yardstick, our rank column the measurement; the reactors are not in his table.\n"
+	}
+	pp = 0
+	for (i = 1; i <= ns; i++) if (scen[i] ~ /^pingpong-/) pp++
+	if (pp) {
+		print "## Ping-pong (upper, 64-byte messages, each connection a closed loop)\n"
+		t = "engine"
+		for (i = 1; i <= ns; i++) if (scen[i] ~ /^pingpong-/) { n = scen[i]; sub(/.*-/, "", n); t = t "|N=" n " msg/s|p50 / p99 us" }
+		header(t)
+		for (i = 1; i <= ne; i++) {
+			e = engines[i]; if (e == "nginx") continue
+			k = 1; c[1] = e
+			for (j = 1; j <= ns; j++) if (scen[j] ~ /^pingpong-/) { c[++k] = cell(e, scen[j]); c[++k] = lat(e, scen[j]) }
+			c[0] = k; row(c)
+		}
+		print ""
+	}
+	if (has("stream-1") || has("stream-16")) {
+		print "## Stream (upper, 16 KiB writes as fast as the echo comes back)\n"
+		header("engine" (has("stream-1") ? "|N=1 MB/s" : "") (has("stream-16") ? "|N=16 MB/s" : ""))
+		for (i = 1; i <= ne; i++) {
+			e = engines[i]; if (e == "nginx") continue
+			k = 1; c[1] = e
+			if (has("stream-1")) c[++k] = cell(e, "stream-1")
+			if (has("stream-16")) c[++k] = cell(e, "stream-16")
+			c[0] = k; row(c)
+		}
+		print ""
+	}
+	if (has("idle-1000") || has("idle-10000")) {
+		print "## Memory per idle connection\n"
+		print "Proportional set size (Pss) summed over muxd and its children: the growth from before the first connection to all N open, per connection, and the whole server with them open. Shared pages are split among their sharers, so a thousand forked children are not charged a thousand times for one libc. A pool sized for N (--workers N) pays up front: its growth is small, its total is not.\n"
+		t = "engine"
+		if (has("idle-1000")) t = t "|N=1000: KiB per connection|server MiB"
+		if (has("idle-10000")) t = t "|N=10000: KiB per connection|server MiB"
+		header(t)
+		for (i = 1; i <= ne; i++) {
+			e = engines[i]; if (e == "nginx") continue
+			k = 1; c[1] = e
+			for (j = 1; j <= 2; j++) {
+				s = j == 1 ? "idle-1000" : "idle-10000"
+				if (!has(s)) continue
+				x = m(e, s, "kib_per_conn"); y = m(e, s, "server_pss_kib")
+				c[++k] = ((e, s) in why) ? "skip" : (x == "" ? "-" : sprintf("%.2f", x))
+				c[++k] = y == "" ? "-" : sprintf("%.1f", y / 1024)
+			}
+			c[0] = k; row(c)
+		}
+		print ""
+	}
+	if (has("pingpong-100") || has("stamp-c32")) {
+		print "## System calls, from muxd --stats\n"
+		print "Counted between muxbench'"'"'s two SIGUSR1 snapshots (start and end of the measured interval), divided by the messages or connections muxbench verified.\n"
+		header("engine|per message (pingpong N=100): read|write|wait|epoll_ctl|per connection (stamp C=32): accept|read|write|wait|epoll_ctl|fork|thread|lock")
+		for (i = 1; i <= ne; i++) {
+			e = engines[i]; if (e == "nginx") continue
+			k = 1; c[1] = e
+			split("sys_read sys_write sys_wait sys_ctl", a, " ")
+			for (j = 1; j <= 4; j++) { x = m(e, "pingpong-100", a[j]); c[++k] = x == "" ? "-" : sprintf("%.2f", x) }
+			split("sys_accept sys_read sys_write sys_wait sys_ctl sys_fork sys_thread sys_lock", a, " ")
+			for (j = 1; j <= 8; j++) { x = m(e, "stamp-c32", a[j]); c[++k] = x == "" ? "-" : sprintf("%.2f", x) }
+			c[0] = k; row(c)
+		}
+		print ""
+	}
+	print "## CPU per unit of work: server / muxbench\n"
+	print "Microseconds of CPU per message (ping-pong), per connection (stamp) or per MB (stream), for the server (all its processes and threads) and for the load generator. Where muxbench spends as much as the server, or its CPU was near 100%, the run measured muxbench, not the engine.\n"
+	t = "engine"
+	for (j = 1; j <= ns; j++) if (scen[j] !~ /^idle/) t = t "|" scen[j]
+	header(t)
+	for (i = 1; i <= ne; i++) {
+		e = engines[i]; k = 1; c[1] = e
+		for (j = 1; j <= ns; j++) {
+			if (scen[j] ~ /^idle/) continue
+			x = m(e, scen[j], "server_us_per_unit"); y = m(e, scen[j], "client_us_per_unit")
+			c[++k] = x == "" ? (((e, scen[j]) in why) ? "skip" : "-") : num(x) " / " num(y)
+		}
+		c[0] = k; row(c)
+	}
+	print ""
+	nskip = 0
+	for (k in why) nskip++
+	if (nskip) {
+		print "## Skipped\n"
+		for (i = 1; i <= ne; i++) for (j = 1; j <= ns; j++)
+			if ((engines[i], scen[j]) in why) printf "- %s, %s: %s\n", engines[i], scen[j], why[engines[i], scen[j]]
+		print ""
+	}
+	nf = 0
+	for (k in fails) nf++
+	for (k in errs) nf++
+	if (nf) {
+		print "## Runs with errors\n"
+		for (i = 1; i <= ne; i++) for (j = 1; j <= ns; j++) {
+			e = engines[i]; s = scen[j]
+			if (((e, s) in fails) || ((e, s) in errs))
+				printf "- %s, %s: %d failed run(s), %d errors counted by muxbench\n", e, s, fails[e, s], errs[e, s]
+		}
+		print ""
+	}
+}' "$1" | sed 's/"//g'
+}
+
+# Charts of the headline figures, when gnuplot is here: $1 the CSV, $2
+# the path without extension. Writes $2.png and $2.svg: connections per
+# second, ping-pong messages per second, and the server's CPU per
+# connection (Stevens' measure), each with the scenarios that were run.
+charts() {
+	command -v gnuplot >/dev/null 2>&1 || return 0
+	dat=${TMPDIR:-/tmp}/muxd-bench-$$.dat
+	awk -F, "$REPORT_AWK_LIB"'
+	function m(e, s, what) { x = median(e SUBSEP s SUBSEP what); return x == "" ? "NaN" : x }
+	END {
+		printf "engine"
+		for (j = 1; j <= ns; j++) printf " %s", scen[j]
+		print " cpu-per-conn"
+		for (i = 1; i <= ne; i++) {
+			printf "%s", engines[i]
+			for (j = 1; j <= ns; j++) printf " %s", m(engines[i], scen[j], "rate")
+			print " " m(engines[i], "stamp-c32", "server_us_per_unit")
+		}
+	}' "$1" >"$dat"
+	stamp=$(chart_columns "$dat" '^stamp-')
+	pingpong=$(chart_columns "$dat" '^pingpong-')
+	cpu=$(chart_columns "$dat" '^cpu-per-conn$')
+	panels=0
+	for p in "$stamp" "$pingpong" "$cpu"; do [ -n "$p" ] && panels=$((panels + 1)); done
+	[ $panels -gt 0 ] || { rm -f "$dat"; return 0; }
+	png=png
+	gnuplot -e 'set terminal pngcairo' 2>/dev/null && png=pngcairo
+	for out in "$png size 1100,$((330 * panels + 60))|png" \
+		   "svg size 1100,$((330 * panels + 60)) dynamic|svg"; do
+		gnuplot <<EOF || echo "report.sh: gnuplot failed for $2.${out#*|}" >&2
+set terminal ${out%|*}
+set output '$2.${out#*|}'
+set multiplot layout $panels,1 title 'muxd engines, medians: $(basename "$2")'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set key outside right top
+set grid ytics
+set yrange [0:*]
+set xtics rotate by -30
+$( [ -n "$stamp" ] && echo "set title 'stamp: connections per second'; plot $stamp" )
+$( [ -n "$pingpong" ] && echo "set title 'upper ping-pong, 64 B: messages per second'; plot $pingpong" )
+$( [ -n "$cpu" ] && echo "set title 'server CPU microseconds per connection (stamp, C=32): lower is better'; plot $cpu" )
+unset multiplot
+EOF
+	done
+	rm -f "$dat"
+}
+
+# The gnuplot plot list of the columns of $1 whose name matches $2 and
+# that hold at least one number; empty when none does.
+chart_columns() {
+	awk -v pat="$2" -v dat="$1" '
+	NR == 1 { for (i = 2; i <= NF; i++) name[i] = $i; n = NF; next }
+	{ for (i = 2; i <= n; i++) if ($i != "NaN") has[i] = 1 }
+	END {
+		for (i = 2; i <= n; i++) {
+			if (name[i] !~ pat || !has[i]) continue
+			printf "%s\x27%s\x27 using %d%s title \x27%s\x27", sep, dat, i,
+			       sep ? "" : ":xtic(1)", name[i]
+			sep = ", "
+		}
+	}' "$1"
+}
+
+# Run on its own: remake the report of a CSV.
+case $0 in
+*report.sh)
+	[ $# -eq 1 ] || { echo "usage: sh report.sh RESULTS.csv" >&2; exit 2; }
+	report "$1"
+	charts "$1" "${1%.csv}"
+	;;
+esac
