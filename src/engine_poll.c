@@ -2,7 +2,10 @@
  *
  * Unlike select, no FD_SETSIZE bound: an array of pollfd as long as the
  * watched set, with a slot index per descriptor so that a change is O(1).
- * Each wait still hands the whole array to the kernel and scans it back.
+ * Each wait still hands the whole array to the kernel and scans it back,
+ * from where the last scan stopped: when more are ready than one wait
+ * reports, those at the end of the array get their turn next time instead
+ * of starving behind the first ones, as epoll's ready list rotates too.
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,6 +18,7 @@ struct poll_state {
 	int *slot;		/* by descriptor: index in fds, or -1 */
 	int count;
 	int max_events;
+	int next;		/* where the next scan starts */
 };
 
 static void *poll_create(int max_fds, int max_events)
@@ -81,9 +85,10 @@ static int poll_wait(void *p, int timeout_ms, struct poller_event *events)
 {
 	struct poll_state *s = p;
 	int n = poll(s->fds, (nfds_t)s->count, timeout_ms);
-	int count = 0;
+	int count = 0, k = 0;
 
-	for (int i = 0; n > 0 && i < s->count && count < s->max_events; i++) {
+	for (; n > 0 && k < s->count && count < s->max_events; k++) {
+		int i = (s->next + k) % s->count;
 		short re = s->fds[i].revents;
 		unsigned ready = 0;
 
@@ -94,6 +99,8 @@ static int poll_wait(void *p, int timeout_ms, struct poller_event *events)
 		if (ready)
 			events[count++] = (struct poller_event){ s->fds[i].fd, ready };
 	}
+	if (s->count)
+		s->next = (s->next + k) % s->count;
 	return n < 0 ? -1 : count;
 }
 

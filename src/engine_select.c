@@ -5,6 +5,8 @@
  * descriptor. An fd_set holds FD_SETSIZE bits and FD_SET beyond that
  * corrupts memory, so descriptors at or above it are refused and logged
  * here, where the limit lives; the reactor closes such a connection.
+ * The bitmaps are scanned from where the last scan stopped, as in
+ * engine_poll.c, so that no descriptor starves behind lower ones.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@ struct select_state {
 	fd_set readable, writable;	/* what is watched */
 	int max_fd;			/* highest watched, -1 if none */
 	int max_events;
+	int next;			/* where the next scan starts */
 };
 
 static void *select_create(int max_fds, int max_events)
@@ -30,6 +33,7 @@ static void *select_create(int max_fds, int max_events)
 	FD_ZERO(&s->writable);
 	s->max_fd = -1;
 	s->max_events = max_events;
+	s->next = 0;
 	return s;
 }
 
@@ -77,15 +81,18 @@ static int select_wait(void *p, int timeout_ms, struct poller_event *events)
 	fd_set r = s->readable, w = s->writable;
 	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
 	int n = select(s->max_fd + 1, &r, &w, NULL, timeout_ms < 0 ? NULL : &tv);
-	int count = 0;
+	int count = 0, span = s->max_fd + 1, k = 0;
 
-	for (int fd = 0; n > 0 && fd <= s->max_fd && count < s->max_events; fd++) {
+	for (; n > 0 && k < span && count < s->max_events; k++) {
+		int fd = (s->next + k) % span;
 		unsigned ready = (FD_ISSET(fd, &r) ? POLLER_READ : 0) |
 				 (FD_ISSET(fd, &w) ? POLLER_WRITE : 0);
 
 		if (ready)
 			events[count++] = (struct poller_event){ fd, ready };
 	}
+	if (span > 0)
+		s->next = (s->next + k) % span;
 	return n < 0 ? -1 : count;
 }
 

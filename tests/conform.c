@@ -49,6 +49,7 @@ static const char *engine;
 static const char *const *extra_args;	/* NULL-ended, from our argv */
 static bool serial;			/* engine tagged [serial] */
 static bool pool;			/* engine tagged [pool] */
+static bool readiness;			/* engine tagged [readiness] */
 static unsigned char *pattern;		/* PATTERN_LEN pseudo-random bytes */
 static unsigned char *pattern_upper;	/* the same through upper */
 
@@ -112,6 +113,7 @@ static void find_engine(void)
 	diag("engine line: %s", line);
 	serial = strstr(line, "[serial]") != NULL;
 	pool = strstr(line, "[pool]") != NULL;
+	readiness = strstr(line, "[readiness]") != NULL;
 }
 
 static void ok_flow(bool passed, const struct flow *f, const char *name)
@@ -378,6 +380,97 @@ static void case_many_clients(unsigned short echo_port, unsigned short upper_por
 	}
 	ok(failed == 0, "%d clients x 200 KiB on echo and upper, %s: every byte verified",
 	   CLIENTS, serial ? "one after another ([serial])" : "concurrently");
+}
+
+/* More connections ready at once than a readiness engine takes from one
+ * wait (512): every one must still be served, turn by turn, none left to
+ * starve behind those the kernel happens to list first. Each client keeps
+ * upper's input full for FAIR_MS, reading everything back, so that all of
+ * them are readable at every wait. */
+#define FAIR_CLIENTS 700
+#define FAIR_MS 1500
+#define FAIR_AHEAD (64 * 1024)	/* bytes in flight per client */
+
+struct fair_client {
+	int fd;
+	size_t sent, received;
+	bool failed;
+};
+
+static int fair_open(unsigned short port, struct fair_client *c,
+		     struct pollfd *p)
+{
+	int n = 0;
+
+	for (; n < FAIR_CLIENTS; n++) {
+		c[n] = (struct fair_client){ .fd = tcp_connect(port) };
+		if (c[n].fd == -1)
+			break;
+		set_nonblocking(c[n].fd);
+		p[n] = (struct pollfd){ c[n].fd, POLLIN | POLLOUT, 0 };
+	}
+	return n;
+}
+
+/* One client's turn: read what came back (all "A"), then top up. */
+static void fair_turn(struct fair_client *c, struct pollfd *p)
+{
+	static unsigned char buf[16 * 1024], out[16 * 1024];
+	ssize_t n;
+
+	if (!out[0])
+		memset(out, 'a', sizeof out);
+	while ((n = recv(c->fd, buf, sizeof buf, 0)) > 0) {
+		c->received += (size_t)n;
+		if (buf[0] != 'A' || buf[n - 1] != 'A')
+			c->failed = true;
+	}
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		c->failed = true;
+	while (!c->failed && c->sent - c->received < FAIR_AHEAD) {
+		size_t room = FAIR_AHEAD - (c->sent - c->received);
+
+		n = send(c->fd, out, room < sizeof out ? room : sizeof out,
+			 MSG_NOSIGNAL);
+		if (n <= 0)
+			break;
+		c->sent += (size_t)n;
+	}
+	if (c->failed)
+		p->fd = -1;
+}
+
+static void case_fair_share(unsigned short upper_port)
+{
+	static struct fair_client c[FAIR_CLIENTS];
+	static struct pollfd p[FAIR_CLIENTS];
+	long long end;
+	int n, failed = 0, worst = 0;
+
+	if (!readiness) {
+		skip(1, "%d clients at once: for [readiness] engines", FAIR_CLIENTS);
+		return;
+	}
+	n = fair_open(upper_port, c, p);
+	end = now_ms() + scaled_ms(FAIR_MS);
+	while (n == FAIR_CLIENTS && now_ms() < end)
+		if (poll(p, (nfds_t)n, 100) > 0)
+			for (int i = 0; i < n; i++)
+				if (p[i].revents)
+					fair_turn(&c[i], &p[i]);
+	for (int i = 0; i < n; i++) {
+		failed += c[i].failed;
+		if (c[i].received < c[worst].received)
+			worst = i;
+		close(c[i].fd);
+	}
+	if (!ok(n == FAIR_CLIENTS && failed == 0 && c[worst].received > 0,
+		"%d clients streaming to upper at once for %.1f s: every one is "
+		"served", FAIR_CLIENTS, FAIR_MS / 1000.0))
+		diag("%d connected, %d failed; client %d got back the least: %zu "
+		     "bytes", n, failed, worst, c[worst].received);
+	else
+		diag("the least served client got %zu bytes back", c[worst].received);
 }
 
 /* ---- misbehaving clients ---- */
@@ -683,6 +776,7 @@ static void cases_on_main_server(void)
 	case_pipelined(port[1]);
 	case_half_close(port[2]);
 	case_many_clients(port[2], port[1]);
+	case_fair_share(port[1]);
 	case_reset(&srv, port[2], port[1]);
 	case_stalled(port[2], port[1], port[0]);
 	case_flood(port[3], port[2]);
