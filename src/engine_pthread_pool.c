@@ -28,7 +28,11 @@ struct thread_pool {
 	const struct server *srv;
 	struct conn_registry registry;
 	pthread_mutex_t lock;		/* accepting (mutex) or the queue (pass) */
-	pthread_cond_t changed;		/* pass: the queue was added to or taken from */
+	/* pass: one waiter woken per change, never the whole pool: with
+	 * thousands of idle threads a broadcast per socket costs thousands
+	 * of wakeups for one connection. */
+	pthread_cond_t work;		/* pass: a socket was queued, or closed */
+	pthread_cond_t room;		/* pass: a socket was taken */
 	bool closed;			/* listeners closed: no more accepting */
 	int stop_fd;			/* mutex: readable once the pool must stop */
 	struct accepted *queue;		/* pass: a ring of --workers sockets */
@@ -91,12 +95,12 @@ static bool dequeue(struct thread_pool *pool, struct accepted *conn)
 
 	pthread_mutex_lock(&pool->lock);
 	while (pool->count == 0 && !pool->closed)
-		pthread_cond_wait(&pool->changed, &pool->lock);
+		pthread_cond_wait(&pool->work, &pool->lock);
 	if (pool->count > 0) {
 		*conn = pool->queue[pool->head];
 		pool->head = (pool->head + 1) % pool->srv->workers;
 		pool->count--;
-		pthread_cond_broadcast(&pool->changed);
+		pthread_cond_signal(&pool->room);
 		got = true;
 	}
 	pthread_mutex_unlock(&pool->lock);
@@ -127,7 +131,7 @@ static bool wait_for_room(struct thread_pool *pool)
 		ts.tv_nsec += 100 * 1000000;
 		ts.tv_sec += ts.tv_nsec / 1000000000;
 		ts.tv_nsec %= 1000000000;
-		pthread_cond_timedwait(&pool->changed, &pool->lock, &ts);
+		pthread_cond_timedwait(&pool->room, &pool->lock, &ts);
 	}
 	room = pool->count < pool->srv->workers;
 	pthread_mutex_unlock(&pool->lock);
@@ -139,7 +143,7 @@ static void enqueue(struct thread_pool *pool, const struct accepted *conn)
 	pthread_mutex_lock(&pool->lock);
 	pool->queue[(pool->head + pool->count) % pool->srv->workers] = *conn;
 	pool->count++;
-	pthread_cond_broadcast(&pool->changed);
+	pthread_cond_signal(&pool->work);
 	pthread_mutex_unlock(&pool->lock);
 }
 
@@ -182,7 +186,7 @@ static void close_queue(struct thread_pool *pool)
 {
 	pthread_mutex_lock(&pool->lock);
 	pool->closed = true;
-	pthread_cond_broadcast(&pool->changed);
+	pthread_cond_broadcast(&pool->work);
 	pthread_mutex_unlock(&pool->lock);
 }
 
@@ -191,7 +195,8 @@ static int pool_init(struct thread_pool *pool, const struct server *srv)
 	*pool = (struct thread_pool){ .srv = srv, .stop_fd = -1 };
 	registry_init(&pool->registry);
 	pthread_mutex_init(&pool->lock, NULL);
-	pthread_cond_init(&pool->changed, NULL);
+	pthread_cond_init(&pool->work, NULL);
+	pthread_cond_init(&pool->room, NULL);
 	if (srv->accept == ACCEPT_PASS) {
 		pool->queue = calloc(srv->workers, sizeof *pool->queue);
 		return pool->queue ? 0 : -1;
