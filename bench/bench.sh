@@ -167,7 +167,7 @@ stat_delta() {
 	} END { if (n >= 2) print v[2] - v[1]; else print "" }' "$tmp/err"
 }
 
-csv_header="round,engine,scenario,mode,n,status,rate,unit,p50_us,p99_us,errors,units,server_cpu_s,client_cpu_s,server_us_per_unit,client_us_per_unit,kib_per_conn,server_pss_kib,sys_accept,sys_read,sys_write,sys_wait,sys_ctl,sys_fork,sys_thread,sys_lock,note"
+csv_header="round,engine,scenario,mode,n,status,rate,unit,p50_us,p99_us,errors,units,server_cpu_s,client_cpu_s,server_us_per_unit,client_us_per_unit,kib_per_conn,server_pss_kib,rss_kib_per_conn,server_rss_kib,sys_accept,sys_read,sys_write,sys_wait,sys_ctl,sys_fork,sys_thread,sys_lock,note"
 
 # One run: round $1, engine $2 (or "nginx"), scenario line $3.
 # Prints its CSV row.
@@ -186,7 +186,7 @@ run_one() {
 			reason="muxd did not start"
 	fi
 	if [ -n "$reason" ]; then
-		echo "$round,$engine,$id,$mode,$n,skip,,,,,,,,,,,,,,,,,,,,,\"$reason\""
+		echo "$round,$engine,$id,$mode,$n,skip,,,,,,,,,,,,,,,,,,,,,,,\"$reason\""
 		return
 	fi
 	hold=$duration
@@ -204,7 +204,7 @@ emit_row() {
 	status=ok
 	[ "$1" -eq 0 ] || status=fail
 	[ -s "$tmp/json" ] || {
-		echo "$round,$engine,$id,$mode,$n,fail,,,,,,,,,,,,,,,,,,,,,\"$(head -c 200 "$tmp/bench.err" | tr '\n",' '   ')\""
+		echo "$round,$engine,$id,$mode,$n,fail,,,,,,,,,,,,,,,,,,,,,,,\"$(head -c 200 "$tmp/bench.err" | tr '\n",' '   ')\""
 		return
 	}
 	case $mode in
@@ -219,6 +219,7 @@ emit_row() {
 	    -v errors="$(json total)" -v units="$units" \
 	    -v scpu="$(json cpu_s)" -v cuser="$(json user_s)" -v csys="$(json sys_s)" \
 	    -v pss="$(json pss_kib)" -v pss0="$(json pss_before_kib)" \
+	    -v rss="$(json rss_kib)" -v rss0="$(json rss_before_kib)" \
 	    -v acc="$(stat_delta sys_accept)" -v rd="$(stat_delta sys_read)" \
 	    -v wr="$(stat_delta sys_write)" -v wt="$(stat_delta sys_wait)" \
 	    -v ctl="$(stat_delta sys_epoll_ctl)" -v fk="$(stat_delta sys_fork)" \
@@ -226,10 +227,11 @@ emit_row() {
 	function per(x) { return units > 0 && x != "" ? sprintf("%.3f", x / units) : "" }
 	BEGIN {
 		ccpu = cuser + csys
-		kib = (mode == "idle" && units > 0) ? sprintf("%.2f", (pss - pss0) / units) : ""
+		idle = mode == "idle" && units > 0
 		print round, engine, id, mode, n, status, rate, unit, p50, p99, errors,
-		      units, scpu, ccpu, per(scpu * 1e6), per(ccpu * 1e6), kib,
-		      mode == "idle" ? pss : "",
+		      units, scpu, ccpu, per(scpu * 1e6), per(ccpu * 1e6),
+		      idle ? sprintf("%.2f", (pss - pss0) / units) : "", idle ? pss : "",
+		      idle ? sprintf("%.2f", (rss - rss0) / units) : "", idle ? rss : "",
 		      per(acc), per(rd), per(wr), per(wt), per(ctl), per(fk), per(th),
 		      per(lk), ""
 	}'

@@ -37,7 +37,7 @@ NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 	if (st == "fail") fails[e, s]++
 	if ($col["errors"] + 0 > 0) errs[e, s] += $col["errors"]
 	if (st != "ok") next
-	split("rate p50_us p99_us server_us_per_unit client_us_per_unit kib_per_conn server_pss_kib sys_accept sys_read sys_write sys_wait sys_ctl sys_fork sys_thread sys_lock server_cpu_s units", f, " ")
+	split("rate p50_us p99_us server_us_per_unit client_us_per_unit kib_per_conn server_pss_kib rss_kib_per_conn server_rss_kib sys_accept sys_read sys_write sys_wait sys_ctl sys_fork sys_thread sys_lock server_cpu_s units", f, " ")
 	for (i in f) keep(e SUBSEP s SUBSEP f[i], $col[f[i]])
 }
 '
@@ -136,10 +136,10 @@ END {
 	}
 	if (has("idle-1000") || has("idle-10000")) {
 		print "## Memory per idle connection\n"
-		print "Proportional set size (Pss) summed over muxd and its children: the growth from before the first connection to all N open, per connection, and the whole server with them open. Shared pages are split among their sharers, so a thousand forked children are not charged a thousand times for one libc. A pool sized for N (--workers N) pays up front: its growth is small, its total is not.\n"
+		print "Memory summed over muxd and its children: the growth from before the first connection to all N open, per connection, and the whole server with them open. Pss, the proportional set size, splits each shared page among its sharers, so a thousand forked children are not charged a thousand times for one libc; Rss, in brackets, charges every process in full, as ps and top show it. A pool sized for N (--workers N) pays up front: its growth is small, its total is not.\n"
 		t = "engine"
-		if (has("idle-1000")) t = t "|N=1000: KiB per connection|server MiB"
-		if (has("idle-10000")) t = t "|N=10000: KiB per connection|server MiB"
+		if (has("idle-1000")) t = t "|N=1000: KiB per connection, Pss (Rss)|server MiB, Pss (Rss)"
+		if (has("idle-10000")) t = t "|N=10000: KiB per connection, Pss (Rss)|server MiB, Pss (Rss)"
 		header(t)
 		for (i = 1; i <= ne; i++) {
 			e = engines[i]; if (e == "nginx") continue
@@ -148,8 +148,9 @@ END {
 				s = j == 1 ? "idle-1000" : "idle-10000"
 				if (!has(s)) continue
 				x = m(e, s, "kib_per_conn"); y = m(e, s, "server_pss_kib")
-				c[++k] = ((e, s) in why) ? "skip" : (x == "" ? "-" : sprintf("%.2f", x))
-				c[++k] = y == "" ? "-" : sprintf("%.1f", y / 1024)
+				xr = m(e, s, "rss_kib_per_conn"); yr = m(e, s, "server_rss_kib")
+				c[++k] = ((e, s) in why) ? "skip" : (x == "" ? "-" : sprintf("%.2f (%.2f)", x, xr))
+				c[++k] = y == "" ? "-" : sprintf("%.1f (%.1f)", y / 1024, yr / 1024)
 			}
 			c[0] = k; row(c)
 		}
