@@ -136,7 +136,7 @@ END {
 	}
 	if (has("idle-1000") || has("idle-10000")) {
 		print "## Memory per idle connection\n"
-		print "Memory summed over muxd and its children: the growth from before the first connection to all N open, per connection, and the whole server with them open. Pss, the proportional set size, splits each shared page among its sharers, so a thousand forked children are not charged a thousand times for one libc; Rss, in brackets, charges every process in full, as ps and top show it. A pool sized for N (--workers N) pays up front: its growth is small, its total is not.\n"
+		print "Memory summed over muxd and its children: the growth from before the first connection to all N open, per connection, and the whole server with them open. Pss, the proportional set size of anonymous and shared memory (heaps, stacks, pages copied on write), splits each shared page among its sharers, so a thousand forked children are not charged a thousand times for their parent'"'"'s heap; Rss, in brackets, charges every process in full for everything it maps, libc included, as ps and top show it. A pool sized for N (--workers N) pays up front: its growth is small, its total is not.\n"
 		t = "engine"
 		if (has("idle-1000")) t = t "|N=1000: KiB per connection, Pss (Rss)|server MiB, Pss (Rss)"
 		if (has("idle-10000")) t = t "|N=10000: KiB per connection, Pss (Rss)|server MiB, Pss (Rss)"

@@ -118,7 +118,8 @@ void worker_destroy(struct worker *w);
 /* CPU seconds of pid and its live descendants plus pid's reaped children;
  * *procs is how many processes were summed. -1 if pid is gone. */
 int proc_tree_cpu(pid_t pid, double *cpu_s, unsigned *procs);
-/* Rss and Pss (smaps_rollup) summed over pid and its descendants, KiB. */
+/* Rss, and Pss of anonymous and shared memory (smaps_rollup), summed
+ * over pid and its descendants, KiB. */
 int proc_tree_memory(pid_t pid, long *rss_kib, long *pss_kib);
 /* Raise RLIMIT_NOFILE's soft limit to the hard one; -1 with a message if
  * fewer than need descriptors are allowed even then. */

@@ -180,14 +180,17 @@ static struct proc_entry *read_tree(struct proc_table *t, pid_t root_pid)
  * has one thread, else (or if that cannot be read) from its ticks. */
 static double descendant_cpu(const struct proc_entry *e, double tick_s)
 {
-	char path[64], text[128];
+	char path[64], text[128], *end;
 	unsigned long long ns;
 
 	snprintf(path, sizeof path, "/proc/%d/schedstat", (int)e->pid);
-	if (e->threads == 1 && read_small(path, text, sizeof text) == 0 &&
-	    sscanf(text, "%llu", &ns) == 1)
-		return (double)ns / 1e9;
-	return (double)e->ticks * tick_s;
+	if (e->threads != 1 || read_small(path, text, sizeof text) < 0)
+		return (double)e->ticks * tick_s;
+	errno = 0;
+	ns = strtoull(text, &end, 10);
+	if (end == text || errno)
+		return (double)e->ticks * tick_s;
+	return (double)ns / 1e9;
 }
 
 int proc_tree_cpu(pid_t pid, double *cpu_s, unsigned *procs)
@@ -224,17 +227,24 @@ static long rollup_kib(const char *text, const char *name)
 	return end == p + strlen(name) || errno || v < 0 ? -1 : v;
 }
 
-/* Rss and Pss of one process in KiB, from its smaps_rollup. */
+/* Rss and Pss of one process in KiB, from its smaps_rollup. Rss is all
+ * of it, as ps shows it. Pss is the anonymous and shared-memory part
+ * (Pss_Anon + Pss_Shmem): what heaps, stacks and copied-on-write pages
+ * cost. File-backed Pss is left out because it moves whenever any other
+ * process maps the same libc, which would be noise in a difference. */
 static int read_memory(pid_t pid, long *rss, long *pss)
 {
 	char path[64], text[2048];
+	long anon, shmem;
 
 	snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
 	if (read_small(path, text, sizeof text) < 0)
 		return -1;
 	*rss = rollup_kib(text, "\nRss:");
-	*pss = rollup_kib(text, "\nPss:");
-	return *rss < 0 || *pss < 0 ? -1 : 0;
+	anon = rollup_kib(text, "\nPss_Anon:");
+	shmem = rollup_kib(text, "\nPss_Shmem:");
+	*pss = anon + shmem;
+	return *rss < 0 || anon < 0 || shmem < 0 ? -1 : 0;
 }
 
 /* A descendant that ends meanwhile is left out; the root may not be. */

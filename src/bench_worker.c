@@ -445,7 +445,7 @@ static void conn_event(struct worker *w, struct conn *c, uint32_t events)
 		return;
 	}
 	if (c->state == CONN_CONNECTING) {
-		int err = events & (EPOLLERR | EPOLLHUP) ? socket_error(c->fd) : 0;
+		int err = (events & (EPOLLERR | EPOLLHUP)) ? socket_error(c->fd) : 0;
 
 		/* A reset that came before the connect was seen to complete
 		 * still broke an established connection. */
