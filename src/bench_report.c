@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "logline.h"
 
 /* The quantiles reported, as fractions and as JSON keys. */
 static const struct {
@@ -57,20 +58,11 @@ uint64_t errors_total(const struct bench_stats *s)
 
 void bench_log(const char *fmt, ...)
 {
-	char line[1024];
 	va_list ap;
-	int n;
 
-	n = snprintf(line, sizeof line, "muxbench: ");
 	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	log_vline("muxbench", fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof line - 2)
-		n = (int)sizeof line - 2;
-	line[n++] = '\n';
-	/* Nothing sensible to do if standard error is gone. */
-	if (write(STDERR_FILENO, line, (size_t)n) < 0)
-		return;
 }
 
 static const char *plural(unsigned long long n)

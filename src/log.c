@@ -1,14 +1,10 @@
-/* log.c -- logging to standard error.
- *
- * Each message is formatted into one buffer and written with one write(2),
- * so lines from several processes or threads never interleave.
- */
+/* log.c -- logging to standard error, one line per message (logline.c). */
 #include "log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <unistd.h>
 
+#include "logline.h"
 #include "net.h"
 #include "service.h"
 
@@ -16,22 +12,13 @@ enum log_level log_threshold = LOG_INFO;
 
 void log_msg(enum log_level level, const char *fmt, ...)
 {
-	char line[1024];
 	va_list ap;
-	int n;
 
 	if (level > log_threshold)
 		return;
-	n = snprintf(line, sizeof line, "muxd: ");
 	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+	log_vline("muxd", fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof line - 2)
-		n = (int)sizeof line - 2;
-	line[n++] = '\n';
-	/* Nothing sensible to do if standard error is gone. */
-	if (write(STDERR_FILENO, line, (size_t)n) < 0)
-		return;
 }
 
 void log_conn_open(const struct listener *l,

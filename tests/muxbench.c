@@ -612,23 +612,33 @@ static void case_echo(void)
 		skip(1, "no JSON");
 }
 
-/* A port bound but not listening refuses every connection. */
-static void case_refused(void)
+/* A TCP socket on 127.0.0.1 and a free port, listening if asked; the
+ * port as text in port[8]. */
+static int loopback_socket(bool listening, char port[8])
 {
 	struct sockaddr_in a = { .sin_family = AF_INET,
 				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof a;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    (listening && listen(fd, 64) < 0) ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		bail_out("a loopback socket: %s", strerror(errno));
+	snprintf(port, 8, "%u", ntohs(a.sin_port));
+	return fd;
+}
+
+/* A port bound but not listening refuses every connection. */
+static void case_refused(void)
+{
 	char port[8];
+	int fd = loopback_socket(false, port);
 	const char *args[] = { "--json", "-d", "1", "-w", "0", "-p", port,
 			       "-c", "2", "pingpong", NULL };
 	struct bench b;
 	struct json j;
 
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-		bail_out("a closed port: %s", strerror(errno));
-	snprintf(port, sizeof port, "%u", ntohs(a.sin_port));
 	if (!is_int(bench_run(&b, args), 1, "refused: exit status 1, no crash"))
 		diag_outputs(&b);
 	close(fd);
@@ -689,21 +699,14 @@ static _Noreturn void reset_forever(int listener)
  * errors.connect, since every connect succeeded. */
 static void case_reset(void)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof a;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	char port[8];
+	int fd = loopback_socket(true, port);
 	const char *args[] = { "--json", "-d", "1", "-w", "0", "-p", port,
 			       "-c", "2", "pingpong", NULL };
 	struct bench b;
 	struct json j;
 	pid_t child;
 
-	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
-	    listen(fd, 64) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-		bail_out("a resetting listener: %s", strerror(errno));
-	snprintf(port, sizeof port, "%u", ntohs(a.sin_port));
 	fflush(stdout);
 	child = fork();
 	if (child == 0)
