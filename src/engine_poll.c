@@ -87,8 +87,10 @@ static int poll_wait(void *p, int timeout_ms, struct poller_event *events)
 	int n = poll(s->fds, (nfds_t)s->count, timeout_ms);
 	int count = 0, k = 0;
 
+	if (s->next >= s->count)
+		s->next = 0;	/* the set shrank since */
 	for (; n > 0 && k < s->count && count < s->max_events; k++) {
-		int i = (s->next + k) % s->count;
+		int i = s->next + k < s->count ? s->next + k : s->next + k - s->count;
 		short re = s->fds[i].revents;
 		unsigned ready = 0;
 
@@ -99,8 +101,7 @@ static int poll_wait(void *p, int timeout_ms, struct poller_event *events)
 		if (ready)
 			events[count++] = (struct poller_event){ s->fds[i].fd, ready };
 	}
-	if (s->count)
-		s->next = (s->next + k) % s->count;
+	s->next = s->next + k < s->count ? s->next + k : s->next + k - s->count;
 	return n < 0 ? -1 : count;
 }
 

@@ -83,16 +83,17 @@ static int select_wait(void *p, int timeout_ms, struct poller_event *events)
 	int n = select(s->max_fd + 1, &r, &w, NULL, timeout_ms < 0 ? NULL : &tv);
 	int count = 0, span = s->max_fd + 1, k = 0;
 
+	if (s->next >= span)
+		s->next = 0;	/* the highest descriptor went since */
 	for (; n > 0 && k < span && count < s->max_events; k++) {
-		int fd = (s->next + k) % span;
+		int fd = s->next + k < span ? s->next + k : s->next + k - span;
 		unsigned ready = (FD_ISSET(fd, &r) ? POLLER_READ : 0) |
 				 (FD_ISSET(fd, &w) ? POLLER_WRITE : 0);
 
 		if (ready)
 			events[count++] = (struct poller_event){ fd, ready };
 	}
-	if (span > 0)
-		s->next = (s->next + k) % span;
+	s->next = s->next + k < span ? s->next + k : s->next + k - span;
 	return n < 0 ? -1 : count;
 }
 
