@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net.h"
-#include "service.h"
+#include "base/net.h"
+#include "services/service.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -23,7 +23,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "service.h"
+#include "services/service.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -15,13 +15,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine.h"
-#include "log.h"
-#include "net.h"
-#include "server.h"
-#include "service.h"
-#include "signals.h"
-#include "stats.h"
+#include "base/log.h"
+#include "base/net.h"
+#include "base/signals.h"
+#include "base/stats.h"
+#include "core/server.h"
+#include "engines/engine.h"
+#include "services/service.h"
 
 #define EXIT_USAGE 2
 #define DEFAULT_ENGINE "epoll-lt"

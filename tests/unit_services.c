@@ -6,7 +6,7 @@
  * ring, dates, RFC 868 counters) are written out here independently of
  * src/services.c, so a shared mistake cannot pass.
  */
-#include "service.h"
+#include "services/service.h"
 #include "tap.h"
 
 #include <stdint.h>

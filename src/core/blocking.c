@@ -1,0 +1,313 @@
+/* blocking.c -- the accept loop and serve loop of the blocking engines. */
+#include "core/blocking.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "base/signals.h"
+#include "base/stats.h"
+#include "services/service.h"
+
+int acceptor_init(struct acceptor *a, const struct server *srv, int wake_fd)
+{
+	size_t n = srv->n_listeners;
+
+	memset(a, 0, sizeof *a);
+	a->srv = srv;
+	a->fds = calloc(n + 1, sizeof *a->fds);
+	if (!a->fds)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		a->fds[i] = (struct pollfd){ srv->listeners[i].fd, POLLIN, 0 };
+	a->fds[n] = (struct pollfd){ wake_fd, POLLIN, 0 };
+	return 0;
+}
+
+void acceptor_free(struct acceptor *a)
+{
+	free(a->fds);
+	a->fds = NULL;
+}
+
+void acceptor_close(struct acceptor *a)
+{
+	if (!a->fds)
+		return;
+	for (size_t i = 0; i < a->srv->n_listeners; i++)
+		close(a->srv->listeners[i].fd);
+	acceptor_free(a);
+}
+
+/* Try the listeners poll found ready, starting after the last one served
+ * so that a busy listener does not starve the others. */
+static int try_accept(struct acceptor *a, struct accepted *out)
+{
+	size_t n = a->srv->n_listeners;
+
+	for (size_t k = 0; k < n; k++) {
+		size_t i = (a->next + k) % n;
+
+		if (!(a->fds[i].revents & POLLIN))
+			continue;
+		out->fd = net_accept(a->fds[i].fd, false, &out->peer);
+		if (out->fd >= 0) {
+			accept_pause_end(&a->pause);
+			out->listener = &a->srv->listeners[i];
+			a->next = i + 1;
+			return 0;
+		}
+		if (net_out_of_resources(errno)) {
+			accept_pause_start(&a->pause, errno, clock_ms());
+			return -1;
+		}
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			log_error("accept %s: %s",
+				  a->srv->listeners[i].service->name, strerror(errno));
+	}
+	return -1;
+}
+
+/* poll(2) the listeners and the signal pipe; while accepting is paused,
+ * only the pipe. Returns what the pipe said, or ACCEPT_CONN to try. */
+static enum accept_result wait_ready(struct acceptor *a)
+{
+	size_t n = a->srv->n_listeners;
+	int64_t pause = a->pause.until - clock_ms();
+	struct pollfd *fds = pause > 0 ? &a->fds[n] : a->fds;
+	nfds_t count = pause > 0 ? 1 : (nfds_t)n + 1;
+
+	for (size_t i = 0; i <= n; i++)
+		a->fds[i].revents = 0;
+	stat_add(STAT_SYS_WAIT, 1);
+	if (poll(fds, count, pause > 0 ? (int)pause : -1) < 0 && errno != EINTR)
+		log_error("poll: %s", strerror(errno));
+	if (a->fds[n].revents) {
+		if (a->fds[n].fd == sig_wakeup_fd())
+			sig_drain();
+		return sig_stop_requested() ? ACCEPT_STOP : ACCEPT_WAKEUP;
+	}
+	return sig_stop_requested() ? ACCEPT_STOP : ACCEPT_CONN;
+}
+
+enum accept_result acceptor_next(struct acceptor *a, struct accepted *out)
+{
+	for (;;) {
+		enum accept_result r = a->fds ? wait_ready(a) : ACCEPT_STOP;
+
+		if (r != ACCEPT_CONN || try_accept(a, out) == 0)
+			return r;
+	}
+}
+
+bool blocking_admit(const struct server *srv, unsigned active,
+		    const struct accepted *conn)
+{
+	if (active < srv->max_conns)
+		return true;
+	stat_add(STAT_REFUSED, 1);
+	log_conn("refused %s connection: %u open (--max-conns)",
+		 conn->listener->service->name, active);
+	close(conn->fd);
+	return false;
+}
+
+struct blocking_conn {
+	int fd;
+	const struct server *srv;
+	struct acceptor *listeners;	/* to close at a stop, or NULL */
+	bool input_closed;		/* the client shut down its side */
+	struct svc_session session;
+	size_t head, tail;		/* a producer's unsent output: buf[head, tail) */
+	unsigned long long bytes_in, bytes_out;
+	unsigned char buf[CONN_BUF_SIZE];
+};
+
+/* --idle-timeout for a blocking read: no byte for this long, EAGAIN. */
+static void set_read_timeout(int fd, int64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+}
+
+/* Wait until the socket is ready for `events` (which of them: *ready), at
+ * most --idle-timeout. In a thread that also takes the signals (iterative,
+ * where `listeners` is set) the signal pipe is watched too, as a stop that
+ * comes just before a blocking call would otherwise go unseen until the
+ * client moves. Returns 0, or -1 with errno EAGAIN (idle) or EINTR (grace
+ * over). */
+static int wait_socket(struct blocking_conn *c, short events, short *ready)
+{
+	struct pollfd fds[2] = { { c->fd, events, 0 },
+				 { sig_wakeup_fd(), POLLIN, 0 } };
+	int64_t idle = c->srv->idle_timeout
+		? (int64_t)c->srv->idle_timeout * 1000 : -1;
+
+	for (;;) {
+		int64_t left = c->listeners ? sig_grace_left_ms() : -1;
+		int64_t timeout = idle;
+		int n;
+
+		if (left >= 0) {
+			acceptor_close(c->listeners);
+			if (timeout < 0 || left < timeout)
+				timeout = left;
+		}
+		stat_add(STAT_SYS_WAIT, 1);
+		n = poll(fds, c->listeners ? 2 : 1, (int)timeout);
+		if (n == 0) {
+			errno = c->listeners && sig_grace_left_ms() == 0 ? EINTR : EAGAIN;
+			return -1;
+		}
+		if (n < 0 && errno != EINTR)
+			return -1;
+		if (n > 0 && fds[1].revents)
+			sig_drain();
+		if (n > 0 && fds[0].revents) {
+			*ready = fds[0].revents;
+			return 0;
+		}
+	}
+}
+
+/* Send without blocking, and wait for room only when the socket has none:
+ * the idle timeout then counts from the last byte that moved, which a
+ * blocking write under SO_SNDTIMEO would not do (it returns a partial
+ * count only when its whole timeout is spent). */
+static int send_all(struct blocking_conn *c, size_t len)
+{
+	const unsigned char *p = c->buf;
+	short ready;
+
+	while (len > 0) {
+		ssize_t n = send(c->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		stat_write(n);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			c->bytes_out += (size_t)n;
+		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (wait_socket(c, POLLOUT, &ready) < 0)
+				return -1;
+		} else if (n == 0 || errno != EINTR) {
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A producer's input is thrown away as it comes, so that a client that
+ * sends to chargen before reading is never blocked by it. */
+static int discard_input(struct blocking_conn *c)
+{
+	unsigned char sink[4096];
+	ssize_t n;
+
+	while ((n = recv(c->fd, sink, sizeof sink, MSG_DONTWAIT)) != 0) {
+		stat_read(n);
+		if (n > 0)
+			c->bytes_in += (size_t)n;
+		else if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		else if (errno != EINTR)
+			return -1;
+	}
+	stat_read(0);
+	c->input_closed = true;
+	return 0;
+}
+
+/* A producer writes whatever fits, never blocking in write, and reads
+ * whenever input comes. */
+static int produce_step(struct blocking_conn *c)
+{
+	short want = POLLOUT | (c->input_closed ? 0 : POLLIN), ready;
+	ssize_t n;
+
+	if (c->head == c->tail) {
+		c->head = 0;
+		c->tail = svc_fill(&c->session, c->buf, sizeof c->buf);
+	}
+	if (wait_socket(c, want, &ready) < 0)
+		return -1;
+	if ((ready & (POLLIN | POLLHUP | POLLERR)) && !c->input_closed &&
+	    discard_input(c) < 0)
+		return -1;
+	if (!(ready & (POLLOUT | POLLHUP | POLLERR)))
+		return 0;
+	n = send(c->fd, c->buf + c->head, c->tail - c->head, MSG_DONTWAIT);
+	stat_write(n);
+	if (n > 0) {
+		c->head += (size_t)n;
+		c->bytes_out += (size_t)n;
+		return 0;
+	}
+	return n < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+}
+
+/* One step: produce, or read and send. Returns 0 to go on, -1 with errno
+ * when the connection is over. */
+static int serve_step(struct blocking_conn *c)
+{
+	short ready;
+	ssize_t n;
+
+	if (svc_is_producer(&c->session))
+		return produce_step(c);
+	/* Elsewhere signals never reach this thread and SO_RCVTIMEO bounds
+	 * the read: a read returns as soon as any byte comes. */
+	if (c->listeners && wait_socket(c, POLLIN, &ready) < 0)
+		return -1;
+	n = read(c->fd, c->buf, sizeof c->buf);
+	stat_read(n);
+	if (n > 0) {
+		c->bytes_in += (size_t)n;
+		return send_all(c, svc_input(&c->session, c->buf, (size_t)n));
+	}
+	if (n == 0)
+		svc_eof(&c->session);
+	return n == 0 || errno == EINTR ? 0 : -1;
+}
+
+/* Why the connection ends; one given up on is reset when closed. */
+static const char *end_reason(const struct blocking_conn *c, int err)
+{
+	if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
+		net_reset_if_stuck(c->fd);
+	if (err == EAGAIN || err == EWOULDBLOCK) {
+		stat_add(STAT_TIMED_OUT, 1);
+		return "idle timeout";
+	}
+	if (err == EINTR)
+		return "grace period over";
+	return strerror(err);
+}
+
+void blocking_serve(const struct server *srv, const struct accepted *conn,
+		    struct acceptor *listeners)
+{
+	struct blocking_conn c = { .fd = conn->fd, .srv = srv,
+				   .listeners = listeners };
+	const char *why = NULL;
+	size_t greeting;
+
+	log_conn_open(conn->listener, &conn->peer, conn->fd);
+	stat_add(STAT_ACCEPTED, 1);
+	greeting = svc_open(&c.session, conn->listener->service, time(NULL),
+			    c.buf);
+	if (send_all(&c, greeting) < 0)
+		why = end_reason(&c, errno);
+	else if (!c.session.close_after_flush && srv->idle_timeout && !listeners)
+		set_read_timeout(c.fd, (int64_t)srv->idle_timeout * 1000);
+	while (!why && !c.session.close_after_flush)
+		if (serve_step(&c) < 0)
+			why = end_reason(&c, errno);
+	log_conn_close(conn->listener, &conn->peer, conn->fd,
+		       why ? why : "done", c.bytes_in, c.bytes_out);
+}

@@ -1,0 +1,65 @@
+/* blocking.h -- what the blocking engines share.
+ *
+ * iterative, fork and pthread differ only in who accepts and where a
+ * connection is served; the accept loop over every listener and the
+ * read -> service -> write loop are here, once.
+ */
+#ifndef MUXD_BLOCKING_H
+#define MUXD_BLOCKING_H
+
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/server.h"
+
+struct accepted {
+	int fd;
+	const struct listener *listener;
+	struct sockaddr_storage peer;
+};
+
+struct acceptor {
+	const struct server *srv;
+	struct pollfd *fds;	/* the listeners, then the wakeup descriptor */
+	size_t next;		/* listener to try first: round robin */
+	struct accept_pause pause;
+};
+
+enum accept_result {
+	ACCEPT_CONN,	/* *out holds a new blocking connection */
+	ACCEPT_WAKEUP,	/* a signal other than a stop came (SIGCHLD) */
+	ACCEPT_STOP,	/* SIGINT/SIGTERM: stop accepting */
+};
+
+/* Wait on srv's listeners and wake_fd: the signal pipe in the thread that
+ * takes the signals, else a descriptor that becomes readable at a stop. */
+int acceptor_init(struct acceptor *a, const struct server *srv, int wake_fd);
+
+/* Wait on every listener and the signal pipe, then accept one connection.
+ * Non-blocking listeners: a worker that loses the race for a connection
+ * goes back to waiting. ACCEPT_STOP once the acceptor is closed. */
+enum accept_result acceptor_next(struct acceptor *a, struct accepted *out);
+
+/* Close the listeners (new connections are refused from now on); again is
+ * harmless. */
+void acceptor_close(struct acceptor *a);
+/* Forget the acceptor but leave the listeners open: another thread owns
+ * them. */
+void acceptor_free(struct acceptor *a);
+
+/* With `active` connections being served, may conn be served too? If not
+ * (--max-conns), it is closed at once and false returned. */
+bool blocking_admit(const struct server *srv, unsigned active,
+		    const struct accepted *conn);
+
+/* Serve one connection to its end; the caller closes it. The socket is
+ * blocking; --idle-timeout becomes its receive and send timeouts. When a
+ * stop signal interrupts a read or write in this thread, the grace period
+ * shortens them and `listeners` (if not NULL: the serving thread is also
+ * the accepting one) are closed; other threads and processes are ended by
+ * their engine. */
+void blocking_serve(const struct server *srv, const struct accepted *conn,
+		    struct acceptor *listeners);
+
+#endif

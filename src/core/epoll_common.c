@@ -1,0 +1,70 @@
+/* epoll_common.c -- the epoll instance behind epoll-lt and epoll-et. */
+#include "base/stats.h"
+#include "core/epoll_common.h"
+
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+struct epoll_state {
+	int epfd;
+	int max_events;
+	struct epoll_event events[];
+};
+
+void *epoll_common_create(int max_fds, int max_events)
+{
+	struct epoll_state *s;
+
+	(void)max_fds;
+	s = malloc(sizeof *s + (size_t)max_events * sizeof s->events[0]);
+	if (!s)
+		return NULL;
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0) {
+		free(s);
+		return NULL;
+	}
+	s->max_events = max_events;
+	return s;
+}
+
+int epoll_common_ctl(void *p, int fd, unsigned old_mask, uint32_t events)
+{
+	struct epoll_state *s = p;
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+	int op = !old_mask ? EPOLL_CTL_ADD
+		: !events ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+
+	stat_add(STAT_SYS_CTL, 1);
+	return epoll_ctl(s->epfd, op, fd, &ev);
+}
+
+void epoll_common_forget(void *p, int fd, unsigned mask)
+{
+	(void)p; (void)fd; (void)mask;
+}
+
+int epoll_common_wait(void *p, int timeout_ms, struct poller_event *events)
+{
+	struct epoll_state *s = p;
+	int n = epoll_wait(s->epfd, s->events, s->max_events, timeout_ms);
+
+	for (int i = 0; i < n; i++) {
+		uint32_t e = s->events[i].events;
+
+		events[i].fd = s->events[i].data.fd;
+		events[i].ready =
+			((e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ? POLLER_READ : 0) |
+			((e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) ? POLLER_WRITE : 0);
+	}
+	return n;
+}
+
+void epoll_common_destroy(void *p)
+{
+	struct epoll_state *s = p;
+
+	close(s->epfd);
+	free(s);
+}

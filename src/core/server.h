@@ -1,0 +1,35 @@
+/* server.h -- what every engine is handed: the listeners and the limits. */
+#ifndef MUXD_SERVER_H
+#define MUXD_SERVER_H
+
+#include <stddef.h>
+
+#include "base/net.h"
+
+/* Every engine's buffer per connection: input is read into it and output
+ * sent from it, so it is also the ceiling of memory per connection. */
+#define CONN_BUF_SIZE (16 * 1024)
+
+/* How prefork workers share the listeners (--accept), after UNP ch. 30. */
+enum accept_strategy {
+	ACCEPT_PLAIN,		/* each worker polls and accepts; the kernel serialises */
+	ACCEPT_FLOCK,		/* a file lock around accept (UNP serv03) */
+	ACCEPT_MUTEX,		/* a process-shared mutex around accept (serv04) */
+	ACCEPT_PASS,		/* the parent accepts, passes the socket (serv05) */
+	ACCEPT_REUSEPORT,	/* a SO_REUSEPORT listener per worker */
+};
+
+struct server {
+	struct listener *listeners;
+	size_t n_listeners;
+	unsigned workers;	/* pool size, for the pool engines */
+	unsigned max_conns;	/* connections served at once */
+	unsigned idle_timeout;	/* seconds; 0 = never */
+	unsigned grace;		/* seconds open connections get after SIGTERM */
+	int backlog;
+	enum accept_strategy accept;
+	unsigned min_spare, max_spare;	/* prefork-dynamic: idle workers */
+	unsigned max_requests;		/* per worker; 0 = no limit */
+};
+
+#endif

@@ -1,0 +1,47 @@
+/* engine.h -- the concurrency models, one row each in one table.
+ *
+ * Each engine is one file exporting one `struct engine`; engines.c lists
+ * them. --engine, --list-engines, --help and the tests all read that list,
+ * and tests decide what to expect from the feature flags, never the names.
+ */
+#ifndef MUXD_ENGINE_H
+#define MUXD_ENGINE_H
+
+#include "core/server.h"
+
+enum engine_feature {
+	ENGINE_SERIAL = 1 << 0,		/* serves one connection at a time */
+	ENGINE_PROCESSES = 1 << 1,	/* connections served in child processes */
+	ENGINE_THREADS = 1 << 2,	/* connections served in threads */
+	ENGINE_READINESS = 1 << 3,	/* one thread multiplexes non-blocking sockets */
+	ENGINE_EDGE = 1 << 4,		/* edge-triggered: drains until EAGAIN */
+	ENGINE_O1_WAIT = 1 << 5,	/* wait cost independent of idle connections */
+	ENGINE_FD_SETSIZE = 1 << 6,	/* descriptors must stay below FD_SETSIZE */
+	ENGINE_POOL = 1 << 7,		/* a pool of workers made before serving (--workers) */
+};
+
+struct poller;
+
+struct engine {
+	const char *name;
+	const char *summary;
+	unsigned features;
+	/* Readiness engines: the kernel mechanism reactor.c drives. */
+	const struct poller *poller;
+	/* Pool engines: the --accept strategies they offer, as a mask of
+	 * 1 << enum accept_strategy, and the one they use by default. */
+	unsigned accept_strategies;
+	enum accept_strategy default_accept;
+	/* Serve until stopped; returns the exit status. */
+	int (*run)(const struct engine *self, const struct server *srv);
+};
+
+/* NULL-ended, in --list-engines order. */
+extern const struct engine *const engines[];
+
+const struct engine *engine_find(const char *name);
+
+/* " [serial] [processes]"-style tags for the engine's features. */
+void engine_feature_tags(const struct engine *e, char *out, size_t len);
+
+#endif

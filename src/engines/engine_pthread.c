@@ -1,0 +1,86 @@
+/* engine_pthread.c -- one detached thread per connection.
+ *
+ * The main thread accepts and starts a thread that serves the connection
+ * and ends; the threads share nothing but the registry of open sockets
+ * (threads.c), which counts them for --max-conns and lets the main thread,
+ * the only one the stop signals reach, shut down those still open when the
+ * grace period is over.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/signals.h"
+#include "core/blocking.h"
+#include "core/threads.h"
+#include "engines/engine.h"
+
+struct job {
+	const struct server *srv;
+	struct conn_registry *registry;
+	struct accepted conn;
+};
+
+static void *serve_thread(void *arg)
+{
+	struct job *job = arg;
+
+	blocking_serve(job->srv, &job->conn, NULL);
+	registry_close(job->registry, job->conn.fd);
+	free(job);
+	return NULL;
+}
+
+static void spawn(const struct server *srv, struct conn_registry *registry,
+		  const struct accepted *conn)
+{
+	struct job *job = malloc(sizeof *job);
+	pthread_t tid;
+	int rc;
+
+	if (!job || registry_add(registry, conn->fd) < 0) {
+		log_error("out of memory; connection closed");
+		close(conn->fd);
+		free(job);
+		return;
+	}
+	*job = (struct job){ srv, registry, *conn };
+	rc = thread_start(&tid, true, serve_thread, job);
+	if (rc != 0) {
+		log_error("pthread_create: %s; connection closed", strerror(rc));
+		registry_close(registry, conn->fd);
+		free(job);
+	}
+}
+
+static int pthread_run(const struct engine *self, const struct server *srv)
+{
+	struct conn_registry registry;
+	struct acceptor acceptor;
+	struct accepted conn;
+	enum accept_result r;
+
+	(void)self;
+	if (acceptor_init(&acceptor, srv, sig_wakeup_fd()) < 0)
+		return 1;
+	registry_init(&registry);
+	while ((r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP)
+		if (r == ACCEPT_CONN &&
+		    blocking_admit(srv, registry_count(&registry), &conn))
+			spawn(srv, &registry, &conn);
+	acceptor_close(&acceptor);
+	log_stopping(registry_count(&registry), srv->grace);
+	registry_finish(&registry);
+	/* Threads that outlived the shutdown wait still use the registry. */
+	if (registry_count(&registry) == 0)
+		registry_destroy(&registry);
+	return 0;
+}
+
+const struct engine engine_pthread = {
+	.name = "pthread",
+	.summary = "one detached thread per connection",
+	.features = ENGINE_THREADS,
+	.run = pthread_run,
+};

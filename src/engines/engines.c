@@ -1,0 +1,58 @@
+/* engines.c -- the dispatch table. Adding an engine is one file and one
+ * line here; the options, the listings and the tests follow from it. */
+#include "engines/engine.h"
+
+#include <stdio.h>
+#include <string.h>
+
+extern const struct engine engine_iterative, engine_fork, engine_prefork,
+	engine_prefork_dynamic, engine_pthread, engine_pthread_pool,
+	engine_select, engine_poll, engine_epoll_lt, engine_epoll_et;
+
+const struct engine *const engines[] = {
+	&engine_iterative,
+	&engine_fork,
+	&engine_prefork,
+	&engine_prefork_dynamic,
+	&engine_pthread,
+	&engine_pthread_pool,
+	&engine_select,
+	&engine_poll,
+	&engine_epoll_lt,
+	&engine_epoll_et,
+	NULL,
+};
+
+const struct engine *engine_find(const char *name)
+{
+	for (const struct engine *const *e = engines; *e; e++)
+		if (strcmp((*e)->name, name) == 0)
+			return *e;
+	return NULL;
+}
+
+/* One documented tag per feature flag, as --list-engines prints them. */
+static const struct {
+	unsigned flag;
+	const char *tag;
+} feature_tags[] = {
+	{ ENGINE_SERIAL, "serial" },
+	{ ENGINE_PROCESSES, "processes" },
+	{ ENGINE_THREADS, "threads" },
+	{ ENGINE_READINESS, "readiness" },
+	{ ENGINE_EDGE, "edge-triggered" },
+	{ ENGINE_O1_WAIT, "o1-wait" },
+	{ ENGINE_FD_SETSIZE, "fd-setsize" },
+	{ ENGINE_POOL, "pool" },
+};
+
+void engine_feature_tags(const struct engine *e, char *out, size_t len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof feature_tags / sizeof feature_tags[0]; i++)
+		if ((e->features & feature_tags[i].flag) && used < len)
+			used += (size_t)snprintf(out + used, len - used, " [%s]",
+						 feature_tags[i].tag);
+}
