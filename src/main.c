@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,11 +18,11 @@
 #include "base/net.h"
 #include "base/signals.h"
 #include "base/stats.h"
+#include "common/cli.h"
 #include "core/server.h"
 #include "engines/engine.h"
 #include "services/service.h"
 
-#define EXIT_USAGE 2
 #define DEFAULT_ENGINE "epoll-lt"
 /* A pool as large as a thread-per-connection server's 10000 clients, and
  * more; the real bounds are the kernel's (pid_max, memory), and a pool
@@ -80,21 +79,6 @@ static const struct option long_options[] = {
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
-
-static _Noreturn void usage_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
-static _Noreturn void usage_error(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	log_error("%s; see 'muxd --help'", msg);
-	exit(EXIT_USAGE);
-}
 
 static void print_help(void)
 {
@@ -172,18 +156,11 @@ static void list_services(void)
 	}
 }
 
+/* --option's whole number, within unsigned's range by the callers' bounds. */
 static unsigned parse_number(const char *option, const char *text,
 			     unsigned long min, unsigned long max)
 {
-	unsigned long v;
-	char *end;
-
-	errno = 0;
-	v = strtoul(text, &end, 10);
-	if (text[0] < '0' || text[0] > '9' || *end || errno || v < min || v > max)
-		usage_error("bad --%s '%s': expected a whole number from %lu to %lu",
-			    option, text, min, max);
-	return (unsigned)v;
+	return (unsigned)cli_parse_number(option, text, min, max);
 }
 
 static enum accept_strategy parse_accept(const char *text)
@@ -191,7 +168,7 @@ static enum accept_strategy parse_accept(const char *text)
 	for (int i = 0; accept_names[i]; i++)
 		if (strcmp(accept_names[i], text) == 0)
 			return (enum accept_strategy)i;
-	usage_error("bad --accept '%s': expected plain, flock, mutex, pass "
+	cli_usage_error("bad --accept '%s': expected plain, flock, mutex, pass "
 		    "or reuseport", text);
 }
 
@@ -206,13 +183,13 @@ static void add_listener(struct options *o, const char *spec)
 		struct listener *l = realloc(srv->listeners, cap * sizeof *l);
 
 		if (!l)
-			usage_error("too many --listen");
+			cli_usage_error("too many --listen");
 		srv->listeners = l;
 		o->listeners_cap = cap;
 	}
 	n = net_parse_listen(spec, &srv->listeners[srv->n_listeners], err);
 	if (n < 0)
-		usage_error("%s", err);
+		cli_usage_error("%s", err);
 	srv->n_listeners += (size_t)n;
 }
 
@@ -235,7 +212,7 @@ static void parse_option(struct options *o, int c, char *const argv[])
 	case 'e':
 		o->engine = engine_find(optarg);
 		if (!o->engine)
-			usage_error("unknown engine '%s' (see --list-engines)", optarg);
+			cli_usage_error("unknown engine '%s' (see --list-engines)", optarg);
 		break;
 	case 'l': add_listener(o, optarg); break;
 	case 'w': o->srv.workers = parse_number("workers", optarg, 1, MAX_WORKERS); break;
@@ -271,11 +248,11 @@ static void parse_option(struct options *o, int c, char *const argv[])
 	case 'h': print_help(); exit(0);
 	case 'V': printf("muxd %s\n", PACKAGE_VERSION); exit(0);
 	case ':':
-		usage_error("option '%s' needs a value", argv[optind - 1]);
+		cli_usage_error("option '%s' needs a value", argv[optind - 1]);
 	default:
 		if (optopt)
-			usage_error("unknown option '-%c'", optopt);
-		usage_error("unknown option '%s'", argv[optind - 1]);
+			cli_usage_error("unknown option '-%c'", optopt);
+		cli_usage_error("unknown option '%s'", argv[optind - 1]);
 	}
 }
 
@@ -289,14 +266,14 @@ static void parse_args(struct options *o, int argc, char *argv[])
 	while ((c = getopt_long(argc, argv, ":e:l:w:vqhV", long_options, NULL)) != -1)
 		parse_option(o, c, argv);
 	if (optind < argc)
-		usage_error("unexpected argument '%s'", argv[optind]);
+		cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!o->accept_given)
 		o->srv.accept = o->engine->default_accept;
 	else if (!(o->engine->accept_strategies & 1u << o->srv.accept))
-		usage_error("engine %s does not take --accept=%s",
+		cli_usage_error("engine %s does not take --accept=%s",
 			    o->engine->name, accept_names[o->srv.accept]);
 	if (o->srv.min_spare > o->srv.max_spare)
-		usage_error("bad --min-spare %u: more than --max-spare %u",
+		cli_usage_error("bad --min-spare %u: more than --max-spare %u",
 			    o->srv.min_spare, o->srv.max_spare);
 	if (!o->srv.n_listeners)
 		add_default_listeners(o);
@@ -340,6 +317,7 @@ int main(int argc, char *argv[])
 	struct options o = { 0 };
 	int status;
 
+	cli_set_program("muxd");
 	parse_args(&o, argc, argv);
 	if (o.stats && stats_init() < 0) {
 		log_error("cannot make the --stats counters: %s", strerror(errno));
@@ -357,7 +335,7 @@ int main(int argc, char *argv[])
 	log_info("%s engine serving %zu listener%s, pid %d", o.engine->name,
 		 o.srv.n_listeners, o.srv.n_listeners == 1 ? "" : "s", (int)getpid());
 	status = o.engine->run(o.engine, &o.srv);
-	stats_print();
+	log_stats();
 	log_info("stopped");
 	free(o.srv.listeners);
 	return status;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "base/net.h"
+#include "base/stats.h"
 #include "common/logline.h"
 #include "services/service.h"
 
@@ -50,4 +51,15 @@ void log_stopping(unsigned open_conns, unsigned grace)
 {
 	log_info("stopping: %u connection%s may finish within %u s",
 		 open_conns, open_conns == 1 ? "" : "s", grace);
+}
+
+void log_stats(void)
+{
+	char line[768];
+
+	if (!stats)
+		return;
+	stats_format(line, sizeof line);
+	/* Shown even with --quiet: it was asked for. */
+	log_msg(LOG_ERROR, "stats: %s", line);
 }

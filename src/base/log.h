@@ -31,6 +31,9 @@ void log_conn_close(const struct listener *l,
 		    const char *why, unsigned long long in,
 		    unsigned long long out);
 
+/* With --stats: "stats: accepted=N ...", the counters on one line. */
+void log_stats(void);
+
 /* The line every engine logs when a stop signal ends accepting. */
 void log_stopping(unsigned open_conns, unsigned grace);
 

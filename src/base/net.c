@@ -11,7 +11,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "base/log.h"
 #include "base/stats.h"
 #include "services/service.h"
 
@@ -304,21 +303,4 @@ int net_accept(int listen_fd, bool nonblocking, struct sockaddr_storage *peer)
 		if (fd >= 0 || !connection_error(errno))
 			return fd;
 	}
-}
-
-void accept_pause_start(struct accept_pause *p, int err, int64_t now)
-{
-	if (!p->short_of_fds)
-		log_error("accept: %s; pausing accepts, %d ms at a time, "
-			  "until descriptors free up", strerror(err),
-			  ACCEPT_PAUSE_MS);
-	p->short_of_fds = true;
-	p->until = now + ACCEPT_PAUSE_MS;
-}
-
-void accept_pause_end(struct accept_pause *p)
-{
-	if (p->short_of_fds)
-		log_info("accepting again");
-	p->short_of_fds = false;
 }

@@ -8,7 +8,6 @@
 
 #include <netinet/in.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <sys/socket.h>
 
 #define NET_ERR_LEN 256
@@ -68,20 +67,5 @@ void net_reset_if_stuck(int fd);
 
 /* True for the accept errors that mean "out of descriptors or memory". */
 bool net_out_of_resources(int err);
-
-/* Rest after EMFILE/ENFILE before accepting again: the listener stays
- * readable, and retrying at once would spin. */
-#define ACCEPT_PAUSE_MS 100
-
-/* Accepting paused for lack of descriptors; each shortage is logged once
- * when it starts and once when it ends, not every ACCEPT_PAUSE_MS. */
-struct accept_pause {
-	int64_t until;		/* monotonic ms; accept again from then on */
-	bool short_of_fds;	/* a shortage is under way */
-};
-
-void accept_pause_start(struct accept_pause *p, int err, int64_t now);
-/* An accept succeeded: a shortage, if any, is over. */
-void accept_pause_end(struct accept_pause *p);
 
 #endif

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
-#include "base/stats.h"
+#include "base/log.h"
 
 static int wake_pipe[2] = { -1, -1 };
 static int64_t grace_ms;
@@ -96,7 +96,7 @@ void sig_drain(void)
 		continue;
 	/* Printed here, by whichever loop drains the pipe: not in a handler. */
 	if (atomic_exchange(&stats_wanted, false))
-		stats_print();
+		log_stats();
 }
 
 bool sig_stop_requested(void)

@@ -1,10 +1,9 @@
-/* stats.c -- the shared counters and their one-line report. */
+/* stats.c -- the shared counters and their one-line form. */
 #include "base/stats.h"
 
 #include <stdio.h>
 #include <sys/mman.h>
 
-#include "base/log.h"
 
 _Atomic unsigned long long *stats;
 
@@ -35,17 +34,14 @@ int stats_init(void)
 	return 0;
 }
 
-void stats_print(void)
+size_t stats_format(char *out, size_t len)
 {
-	char line[768];
 	size_t used = 0;
 
-	if (!stats)
-		return;
-	for (int i = 0; i < STAT_COUNT && used < sizeof line; i++)
-		used += (size_t)snprintf(line + used, sizeof line - used, "%s%s=%llu",
+	out[0] = '\0';
+	for (int i = 0; i < STAT_COUNT && used < len; i++)
+		used += (size_t)snprintf(out + used, len - used, "%s%s=%llu",
 					 i ? " " : "", stat_names[i],
 					 atomic_load(&stats[i]));
-	/* Shown even with --quiet: it was asked for. */
-	log_msg(LOG_ERROR, "stats: %s", line);
+	return used;
 }

@@ -11,6 +11,7 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 enum stat_counter {
 	STAT_ACCEPTED,		/* connections served */
@@ -34,8 +35,9 @@ extern _Atomic unsigned long long *stats;
 /* Make the counters (before any fork or thread). Returns 0 or -1. */
 int stats_init(void);
 
-/* One line on standard error, "muxd: stats: accepted=N ..." */
-void stats_print(void);
+/* "accepted=N refused=N ...": every counter, NAME=VALUE, on one line
+ * (stats must have been made). Returns the length written or wanted. */
+size_t stats_format(char *out, size_t len);
 
 static inline void stat_add(enum stat_counter s, unsigned long long n)
 {

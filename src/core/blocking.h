@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/accept_pause.h"
 #include "core/server.h"
 
 struct accepted {

@@ -28,6 +28,7 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/stats.h"
+#include "core/accept_pause.h"
 #include "services/service.h"
 
 #define IO_BUDGET 16		/* system calls per connection per turn */

@@ -18,16 +18,15 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "common/cli.h"
 #include "loadgen/bench.h"
 
-#define EXIT_USAGE 2
 #define MAX_CONNECTIONS 1000000
 #define MAX_THREADS 256
 #define MAX_SIZE (16 * 1024 * 1024)
@@ -70,21 +69,6 @@ struct args {
 	bool port_given, size_given, sources_given, progress_given;
 	const char *mode_text;
 };
-
-static _Noreturn void usage_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
-
-static _Noreturn void usage_error(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	bench_log("%s; see 'muxbench --help'", msg);
-	exit(EXIT_USAGE);
-}
 
 static void print_help(void)
 {
@@ -129,20 +113,6 @@ static void print_help(void)
 	       "Report bugs to: %s\n", PORTS_PER_SOURCE, PACKAGE_BUGREPORT);
 }
 
-static unsigned long parse_count(const char *option, const char *text,
-				 unsigned long min, unsigned long max)
-{
-	unsigned long v;
-	char *end;
-
-	errno = 0;
-	v = strtoul(text, &end, 10);
-	if (text[0] < '0' || text[0] > '9' || *end || errno || v < min || v > max)
-		usage_error("bad --%s '%s': expected a whole number from %lu to %lu",
-			    option, text, min, max);
-	return v;
-}
-
 /* Decimal seconds: digits with an optional fraction, nothing else. */
 static double parse_seconds(const char *option, const char *text,
 			    bool zero_allowed)
@@ -156,7 +126,7 @@ static double parse_seconds(const char *option, const char *text,
 	v = strtod(text, &end);
 	if (!digits || text[digits] || end != text + digits ||
 	    (!zero_allowed && v <= 0) || v > MAX_SECONDS)
-		usage_error("bad --%s '%s': expected seconds from %s to %.0f, "
+		cli_usage_error("bad --%s '%s': expected seconds from %s to %.0f, "
 			    "e.g. 2.5", option, text, zero_allowed ? "0" : "0.001",
 			    MAX_SECONDS);
 	return v;
@@ -167,23 +137,23 @@ static enum bench_mode parse_mode(const char *text)
 	for (int m = MODE_PINGPONG; m <= MODE_IDLE; m++)
 		if (strcmp(text, mode_name((enum bench_mode)m)) == 0)
 			return (enum bench_mode)m;
-	usage_error("unknown mode '%s': expected pingpong, stream, connrate "
+	cli_usage_error("unknown mode '%s': expected pingpong, stream, connrate "
 		    "or idle", text);
 }
 
 static void parse_host(struct bench_config *cfg, const char *text)
 {
 	if (inet_pton(AF_INET, text, &cfg->server.sin_addr) != 1)
-		usage_error("bad --host '%s': expected an IPv4 address such as "
+		cli_usage_error("bad --host '%s': expected an IPv4 address such as "
 			    "127.0.0.1", text);
 }
 
 static pid_t parse_server_pid(const char *text)
 {
-	pid_t pid = (pid_t)parse_count("server-pid", text, 1, 0x7fffffff);
+	pid_t pid = (pid_t)cli_parse_number("server-pid", text, 1, 0x7fffffff);
 
 	if (kill(pid, 0) < 0 && errno == ESRCH)
-		usage_error("bad --server-pid '%s': no such process", text);
+		cli_usage_error("bad --server-pid '%s': no such process", text);
 	return pid;
 }
 
@@ -196,29 +166,29 @@ static void parse_option(struct args *a, int c, char *const argv[])
 	case 'H': parse_host(cfg, optarg); break;
 	case 'p':
 		cfg->server.sin_port =
-			htons((unsigned short)parse_count("port", optarg, 1, 65535));
+			htons((unsigned short)cli_parse_number("port", optarg, 1, 65535));
 		a->port_given = true;
 		break;
 	case 'c':
-		cfg->connections = (unsigned)parse_count("connections", optarg, 1,
+		cfg->connections = (unsigned)cli_parse_number("connections", optarg, 1,
 							 MAX_CONNECTIONS);
 		break;
 	case 's':
-		cfg->size = parse_count("size", optarg, 1, MAX_SIZE);
+		cfg->size = cli_parse_number("size", optarg, 1, MAX_SIZE);
 		a->size_given = true;
 		break;
 	case 'd': cfg->duration = parse_seconds("duration", optarg, false); break;
 	case 'w': cfg->warmup = parse_seconds("warmup", optarg, true); break;
 	case 't':
-		cfg->threads = (unsigned)parse_count("threads", optarg, 1, MAX_THREADS);
+		cfg->threads = (unsigned)cli_parse_number("threads", optarg, 1, MAX_THREADS);
 		break;
 	case 'e':
 		if (strcmp(optarg, "upper") != 0 && strcmp(optarg, "echo") != 0)
-			usage_error("bad --expect '%s': expected upper or echo", optarg);
+			cli_usage_error("bad --expect '%s': expected upper or echo", optarg);
 		cfg->expect_upper = strcmp(optarg, "upper") == 0;
 		break;
 	case OPT_SOURCES:
-		cfg->sources = (unsigned)parse_count("sources", optarg, 1, MAX_SOURCES);
+		cfg->sources = (unsigned)cli_parse_number("sources", optarg, 1, MAX_SOURCES);
 		a->sources_given = true;
 		break;
 	case OPT_SERVER_PID: cfg->server_pid = parse_server_pid(optarg); break;
@@ -231,11 +201,11 @@ static void parse_option(struct args *a, int c, char *const argv[])
 		break;
 	case 'h': print_help(); exit(0);
 	case 'V': printf("muxbench %s\n", PACKAGE_VERSION); exit(0);
-	case ':': usage_error("option '%s' needs a value", argv[optind - 1]);
+	case ':': cli_usage_error("option '%s' needs a value", argv[optind - 1]);
 	default:
 		if (optopt)
-			usage_error("unknown option '-%c'", optopt);
-		usage_error("unknown option '%s'", argv[optind - 1]);
+			cli_usage_error("unknown option '-%c'", optopt);
+		cli_usage_error("unknown option '%s'", argv[optind - 1]);
 	}
 }
 
@@ -247,15 +217,15 @@ static void complete_config(struct args *a)
 
 	cfg->mode = parse_mode(a->mode_text);
 	if (!a->port_given)
-		usage_error("--port is required");
+		cli_usage_error("--port is required");
 	if (cfg->server_stats && !cfg->server_pid)
-		usage_error("--server-stats needs --server-pid");
+		cli_usage_error("--server-stats needs --server-pid");
 	if (cfg->mode == MODE_CONNRATE || cfg->mode == MODE_IDLE)
 		cfg->size = 0;
 	else if (!a->size_given)
 		cfg->size = cfg->mode == MODE_STREAM ? 16384 : 64;
 	if (a->sources_given && cfg->sources > 1 && !loopback)
-		usage_error("bad --sources %u: more than one source address needs "
+		cli_usage_error("bad --sources %u: more than one source address needs "
 			    "a 127.x --host", cfg->sources);
 	if (!a->sources_given)
 		cfg->sources = loopback ? (cfg->connections + PORTS_PER_SOURCE - 1)
@@ -281,10 +251,10 @@ static void parse_args(struct bench_config *cfg, int argc, char *argv[])
 				NULL)) != -1)
 		parse_option(&a, c, argv);
 	if (optind == argc)
-		usage_error("no MODE given: expected pingpong, stream, connrate "
+		cli_usage_error("no MODE given: expected pingpong, stream, connrate "
 			    "or idle");
 	if (optind + 1 < argc)
-		usage_error("unexpected argument '%s'", argv[optind + 1]);
+		cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
 	a.mode_text = argv[optind];
 	complete_config(&a);
 	*cfg = a.cfg;
@@ -649,6 +619,7 @@ int main(int argc, char *argv[])
 	static struct bench_result res;	/* a histogram: keep it off the stack */
 	bool failed;
 
+	cli_set_program("muxbench");
 	parse_args(&cfg, argc, argv);
 	if (prepare(&run) < 0)
 		return 1;

@@ -1,0 +1,55 @@
+/* cli.c -- usage errors and numbers, the same in muxd and muxbench. */
+#include "common/cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "common/logline.h"
+
+static const char *program = "muxd";
+
+void cli_set_program(const char *name)
+{
+	program = name;
+}
+
+/* log_vline takes a va_list: hand it the finished message. */
+static void log_usage_line(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+static void log_usage_line(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vline(program, fmt, ap);
+	va_end(ap);
+}
+
+_Noreturn void cli_usage_error(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_usage_line("%s; see '%s --help'", msg, program);
+	exit(EXIT_USAGE);
+}
+
+unsigned long cli_parse_number(const char *option, const char *text,
+			       unsigned long min, unsigned long max)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (text[0] < '0' || text[0] > '9' || *end || errno || v < min || v > max)
+		cli_usage_error("bad --%s '%s': expected a whole number from %lu to %lu",
+				option, text, min, max);
+	return v;
+}

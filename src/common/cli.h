@@ -1,0 +1,22 @@
+/* cli.h -- what muxd's and muxbench's command lines share: one way to say
+ * "usage error" and one strict number parser. */
+#ifndef MUXD_CLI_H
+#define MUXD_CLI_H
+
+/* The exit status of a usage error, in both programs. */
+#define EXIT_USAGE 2
+
+/* The program's name in messages ("muxd", "muxbench"); set before any
+ * option is parsed. */
+void cli_set_program(const char *name);
+
+/* "PROGRAM: message; see 'PROGRAM --help'" on standard error, exit 2. */
+_Noreturn void cli_usage_error(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2)));
+
+/* A whole decimal number from min to max for --option, or a usage error
+ * naming the option and the text: no sign, no blanks, nothing after. */
+unsigned long cli_parse_number(const char *option, const char *text,
+			       unsigned long min, unsigned long max);
+
+#endif
