@@ -54,10 +54,6 @@ enum {
 };
 
 /* --accept values, in enum accept_strategy order. */
-static const char *const accept_names[] = {
-	"plain", "flock", "mutex", "pass", "reuseport", NULL,
-};
-
 static const struct option long_options[] = {
 	{ "engine", required_argument, NULL, 'e' },
 	{ "listen", required_argument, NULL, 'l' },
@@ -99,10 +95,8 @@ static void print_help(void)
 	       "      --backlog=N            listen(2) backlog (default %d)\n"
 	       "      --grace=SECONDS        how long open connections may finish after\n"
 	       "                             SIGINT/SIGTERM (default %u; a second signal ends it)\n"
-	       "      --accept=STRATEGY      how pool workers share the listeners: plain,\n"
-	       "                             flock, mutex, pass or reuseport for prefork\n"
-	       "                             and prefork-dynamic, mutex or pass for\n"
-	       "                             pthread-pool (each engine's default: below)\n"
+	       "      --accept=STRATEGY      how an engine's workers share the listeners;\n"
+	       "                             each engine's strategies and default: below\n"
 	       "      --min-spare=N          prefork-dynamic: fewest idle workers (default %u)\n"
 	       "      --max-spare=N          prefork-dynamic: most idle workers (default %u)\n"
 	       "      --max-requests-per-worker=N\n"
@@ -121,26 +115,25 @@ static void print_help(void)
 	       defaults.idle_timeout, defaults.backlog, defaults.grace,
 	       defaults.min_spare, defaults.max_spare);
 	for (const struct engine *const *e = engines; *e; e++) {
-		printf("  %-16s %s", (*e)->name, (*e)->summary);
-		if ((*e)->accept_strategies)
-			printf(" (default --accept=%s)",
-			       accept_names[(*e)->default_accept]);
-		printf("\n");
+		char text[512];
+
+		engine_describe(*e, text, sizeof text);
+		printf("  %-16s %s\n", (*e)->name, text);
 	}
 	printf("\nServices:\n");
 	for (const struct service *const *s = services; *s; s++)
 		printf("  %-16s %s\n", (*s)->name, (*s)->summary);
 	printf("\nExit status: 0 after a clean stop, 1 if start-up fails, "
-	       "2 for a usage error.\nReport bugs to: %s\n", PACKAGE_BUGREPORT);
+	       "2 for a usage error.\nReport bugs: see README, \"Reporting bugs\".\n");
 }
 
 static void list_engines(void)
 {
 	for (const struct engine *const *e = engines; *e; e++) {
-		char tags[128];
+		char text[512];
 
-		engine_feature_tags(*e, tags, sizeof tags);
-		printf("%-16s %s%s\n", (*e)->name, (*e)->summary, tags);
+		engine_describe(*e, text, sizeof text);
+		printf("%-16s %s\n", (*e)->name, text);
 	}
 }
 
@@ -168,8 +161,8 @@ static enum accept_strategy parse_accept(const char *text)
 	for (int i = 0; accept_names[i]; i++)
 		if (strcmp(accept_names[i], text) == 0)
 			return (enum accept_strategy)i;
-	cli_usage_error("bad --accept '%s': expected plain, flock, mutex, pass "
-		    "or reuseport", text);
+	cli_usage_error("bad --accept '%s': no engine has that strategy "
+			"(see --list-engines)", text);
 }
 
 static void add_listener(struct options *o, const char *spec)
@@ -256,6 +249,18 @@ static void parse_option(struct options *o, int c, char *const argv[])
 	}
 }
 
+static _Noreturn void refuse_accept(const struct engine *e, const char *name)
+{
+	char strategies[128];
+
+	if (!e->accept_strategies)
+		cli_usage_error("engine %s does not take --accept=%s: it has no "
+				"strategies to choose from", e->name, name);
+	engine_accept_list(e, strategies, sizeof strategies);
+	cli_usage_error("engine %s does not take --accept=%s; it takes: %s",
+			e->name, name, strategies);
+}
+
 static void parse_args(struct options *o, int argc, char *argv[])
 {
 	int c;
@@ -270,8 +275,7 @@ static void parse_args(struct options *o, int argc, char *argv[])
 	if (!o->accept_given)
 		o->srv.accept = o->engine->default_accept;
 	else if (!(o->engine->accept_strategies & 1u << o->srv.accept))
-		cli_usage_error("engine %s does not take --accept=%s",
-			    o->engine->name, accept_names[o->srv.accept]);
+		refuse_accept(o->engine, accept_names[o->srv.accept]);
 	if (o->srv.min_spare > o->srv.max_spare)
 		cli_usage_error("bad --min-spare %u: more than --max-spare %u",
 			    o->srv.min_spare, o->srv.max_spare);

@@ -12,7 +12,7 @@
  *                 spin or leak;
  *   [pool]        serves at most --workers clients at once: cases that
  *                 need more pass their own --workers (each says so in a
- *                 diagnostic), the others keep the wrapper's;
+ *                 diagnostic), the others keep POOL_TEST_WORKERS (client.h);
  *   [processes]   serves in child processes: memory and CPU are summed
  *                 over muxd and its children, and a descriptor limit
  *                 applies to each process on its own;
@@ -105,8 +105,8 @@ static void begin(const char *name)
 
 /* ---- starting servers ---- */
 
-/* --engine ENGINE, the wrapper's extra args, then the case's options (so
- * a case's --workers wins over the wrapper's), then the listeners. */
+/* --engine ENGINE, the engine's test args, then the case's options (so
+ * a case's --workers wins over the test's), then the listeners. */
 static int start_server(struct muxd_server *srv, const char *const services[],
 			const char *const options[])
 {
@@ -157,7 +157,7 @@ static long proc_nofile(pid_t pid)
 	return soft;
 }
 
-/* The pool size muxd will use: the last --workers/-w among the wrapper's
+/* The pool size muxd will use: the last --workers/-w among the test's
  * args and the case's options, else muxd's default of 8. */
 static unsigned workers_of(const char *const options[])
 {
@@ -175,18 +175,6 @@ static unsigned workers_of(const char *const options[])
 				workers = (unsigned)atoi(a + 10);
 		}
 	return workers;
-}
-
-static void find_engine(void)
-{
-	const char *line = muxd_engine_line(engine);
-
-	diag("engine line: %s", line);
-	serial = strstr(line, "[serial]") != NULL;
-	pool = strstr(line, "[pool]") != NULL;
-	processes = strstr(line, "[processes]") != NULL;
-	threads = strstr(line, "[threads]") != NULL;
-	fd_setsize = strstr(line, "[fd-setsize]") != NULL;
 }
 
 /* The test holds up to ~2300 sockets at once (its clients and, on
@@ -1792,17 +1780,19 @@ static void case_shutdown(void)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: abuse ENGINE [extra muxd args...]\n");
-		return 2;
-	}
-	engine = argv[1];
-	extra_args = (const char *const *)(argv + 2);
+	struct engine_tags tags;
+
 	run_start = now_ms();
 	signal(SIGPIPE, SIG_IGN);
 	adopt_orphans();
 	raise_own_nofile();
-	find_engine();
+	engine = argv[1];
+	extra_args = engine_under_test(argc, argv, &tags);
+	serial = tags.serial;
+	pool = tags.pool;
+	processes = tags.processes;
+	threads = tags.threads;
+	fd_setsize = tags.fd_setsize;
 	if (!have_smaps_rollup())
 		diag("no Pss_Anon in /proc/PID/smaps_rollup: memory is summed Pss "
 		     "(or Rss), which moves with other processes mapping libc");

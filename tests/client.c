@@ -613,6 +613,75 @@ const char *muxd_engine_line(const char *engine)
 	bail_out("engine %s is not listed by muxd --list-engines", engine);
 }
 
+void engine_tags_of(const char *engine, struct engine_tags *tags)
+{
+	const char *line = muxd_engine_line(engine);
+
+	diag("engine line: %s", line);
+	tags->serial = strstr(line, "[serial]") != NULL;
+	tags->pool = strstr(line, "[pool]") != NULL;
+	tags->processes = strstr(line, "[processes]") != NULL;
+	tags->threads = strstr(line, "[threads]") != NULL;
+	tags->readiness = strstr(line, "[readiness]") != NULL;
+	tags->fd_setsize = strstr(line, "[fd-setsize]") != NULL;
+}
+
+bool engine_refused(const char *engine, const char *const extra[],
+		    char *why, size_t why_size)
+{
+	const char *const services[] = { "echo", NULL }, *const none[] = { NULL };
+	struct muxd_server srv;
+	FILE *log = tmpfile();
+	char line[512];
+	bool refused = false;
+	int name_len = (int)strlen(engine);
+
+	if (!log)
+		bail_out("tmpfile: %s", strerror(errno));
+	if (muxd_start_engine_logged(&srv, engine, extra, none, services, log) == 0) {
+		muxd_stop(&srv, 5000);
+		fclose(log);
+		return false;
+	}
+	rewind(log);
+	while (!refused && fgets(line, sizeof line, log)) {
+		char *engine_at = strstr(line, "engine ");
+
+		line[strcspn(line, "\n")] = '\0';
+		refused = srv.reaped && exit_code_of(srv.wait_status) == 1 &&
+			  engine_at && strncmp(engine_at + 7, engine, name_len) == 0 &&
+			  strchr(": ", engine_at[7 + name_len]);
+	}
+	if (refused)
+		snprintf(why, why_size, "%s", line);
+	fclose(log);
+	return refused;
+}
+
+const char *const *engine_under_test(int argc, char **argv,
+				     struct engine_tags *tags)
+{
+	static const char *args[MAX_ARGS];
+	char why[512];
+	int n = 0;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s ENGINE [extra muxd args...]\n", argv[0]);
+		exit(2);
+	}
+	engine_tags_of(argv[1], tags);
+	if (tags->pool) {
+		args[n++] = "--workers";
+		args[n++] = POOL_TEST_WORKERS;
+	}
+	for (int i = 2; i < argc && n < MAX_ARGS - 1; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	if (engine_refused(argv[1], args, why, sizeof why))
+		plan_skip_all("muxd refuses engine %s here: %s", argv[1], why);
+	return args;
+}
+
 int muxd_start_engine(struct muxd_server *srv, const char *engine,
 		      const char *const extra[], const char *const options[],
 		      const char *const services[])

@@ -109,6 +109,34 @@ int proc_tcp_fd_count(pid_t pid);
  * call reuses. Bails out when muxd fails or does not list the engine. */
 const char *muxd_engine_line(const char *engine);
 
+/* What an engine's --list-engines tags say; tests decide what to expect
+ * from these, never from the engine's name. */
+struct engine_tags {
+	bool serial, pool, processes, threads, readiness, fd_setsize;
+};
+
+void engine_tags_of(const char *engine, struct engine_tags *tags);
+
+/* The pool size every test gives a [pool] engine unless told otherwise:
+ * conform and abuse hold up to 64 clients at once, which the default pool
+ * of 8 would serve 8 at a time. */
+#define POOL_TEST_WORKERS "64"
+
+/* A test program's engine from its argv, "ENGINE [extra muxd args...]":
+ * fills tags and returns the NULL-ended args every server of it gets
+ * (--workers POOL_TEST_WORKERS for a [pool], then argv's, which win).
+ * Skips the whole program, with muxd's reason, when this system refuses
+ * the engine (see engine_refused). */
+const char *const *engine_under_test(int argc, char **argv,
+				     struct engine_tags *tags);
+
+/* True, with muxd's one line in why, when muxd --engine ENGINE exits 1
+ * at start-up naming the engine: the kernel refuses its mechanism (the
+ * contract's way, e.g. io_uring switched off). Any other failure is not a
+ * refusal: the tests that follow will show it. */
+bool engine_refused(const char *engine, const char *const extra[],
+		    char *why, size_t why_size);
+
 /* muxd --engine ENGINE EXTRA... OPTIONS... then --listen S=127.0.0.1:0 for
  * each of services; options come after extra so that a case's own
  * --workers wins over a wrapper's. extra may be NULL. Returns as

@@ -16,6 +16,7 @@
  */
 #include "client.h"
 #include "flow.h"
+#include "oracle.h"
 #include "tap.h"
 
 #include <dirent.h>
@@ -55,21 +56,6 @@ static unsigned char *pattern_upper;	/* the same through upper */
 
 /* ---- test data ---- */
 
-static uint64_t prng_next(uint64_t *state)
-{
-	*state ^= *state >> 12;
-	*state ^= *state << 25;
-	*state ^= *state >> 27;
-	return *state * 2685821657736338717u;
-}
-
-static void upcase_ascii(unsigned char *dst, const unsigned char *src, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		dst[i] = src[i] >= 'a' && src[i] <= 'z'
-			? (unsigned char)(src[i] - 'a' + 'A') : src[i];
-}
-
 static void make_patterns(void)
 {
 	uint64_t state = 0x6d757864;	/* "muxd" */
@@ -83,20 +69,6 @@ static void make_patterns(void)
 	upcase_ascii(pattern_upper, pattern, PATTERN_LEN);
 }
 
-/* RFC 864 as the contract words it, computed here on purpose rather
- * than taken from src/services.c. */
-static void expected_chargen(unsigned char *buf, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		size_t line = i / 74, col = i % 74;
-
-		if (col < 72)
-			buf[i] = (unsigned char)(0x20 + (line + col) % 95);
-		else
-			buf[i] = col == 72 ? '\r' : '\n';
-	}
-}
-
 /* ---- starting servers ---- */
 
 /* --engine ENGINE, the caller's extra args, case options, listeners. */
@@ -104,16 +76,6 @@ static int start_server(struct muxd_server *srv, const char *const services[],
 			const char *const options[])
 {
 	return muxd_start_engine(srv, engine, extra_args, options, services);
-}
-
-static void find_engine(void)
-{
-	const char *line = muxd_engine_line(engine);
-
-	diag("engine line: %s", line);
-	serial = strstr(line, "[serial]") != NULL;
-	pool = strstr(line, "[pool]") != NULL;
-	readiness = strstr(line, "[readiness]") != NULL;
 }
 
 static void ok_flow(bool passed, const struct flow *f, const char *name)
@@ -986,15 +948,15 @@ static void case_max_conns(void)
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: conform ENGINE [extra muxd args...]\n");
-		return 2;
-	}
-	engine = argv[1];
-	extra_args = (const char *const *)(argv + 2);
+	struct engine_tags tags;
+
 	signal(SIGPIPE, SIG_IGN);
 	adopt_orphans();
-	find_engine();
+	engine = argv[1];
+	extra_args = engine_under_test(argc, argv, &tags);
+	serial = tags.serial;
+	pool = tags.pool;
+	readiness = tags.readiness;
 	make_patterns();
 	cases_on_main_server();
 	case_idle_timeout();

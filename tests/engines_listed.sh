@@ -1,11 +1,11 @@
 #!/bin/sh
-# engines_listed.sh -- guard: the engine tests and muxd's engine table agree.
+# engines_listed.sh -- guard: `muxd --list-engines` is a table the test
+# matrix (tests/matrix.sh) and scripts can read.
 #
-# Every engine that `muxd --list-engines` prints needs tests/engine/NAME.sh
-# running conform for that same NAME (extra muxd options may follow it, as
-# the pool engines' --workers 64 does), and tests/abuse-engine/NAME.sh
-# running abuse for it; no wrapper may name an engine muxd does not have:
-# a matrix kept by hand drifts, this one cannot.
+# Each line is a unique name, a description and at least one [tag] at its
+# end; an engine with --accept strategies shows them as "(--accept: A B;
+# default A)", with its default among them, and muxd refuses any other
+# strategy for it with a usage error that lists the ones it takes.
 
 top=${top_srcdir:-${srcdir:-$(dirname "$0")/..}}
 . "$top/tests/tap.sh"
@@ -15,40 +15,54 @@ listing=$("$MUXD" --list-engines) || bail_out "muxd --list-engines failed"
 names=$(printf '%s\n' "$listing" | awk 'NF { print $1 }')
 [ -n "$names" ] || bail_out "muxd --list-engines printed no engine"
 
-# check_wrappers DIR PROGRAM: every listed engine has an executable
-# tests/DIR/NAME.sh that runs PROGRAM for that NAME, and every
-# tests/DIR/*.sh names a listed engine.
-check_wrappers() {
-	dir=$1
-	program=$2
-	for name in $names; do
-		wrapper=$top/tests/$dir/$name.sh
-		what="engine $name has an executable tests/$dir/$name.sh"
-		if [ ! -x "$wrapper" ]; then
-			ok 1 "$what"
-			diag "missing or not executable: $wrapper"
-		elif ! grep -Eq "/$program\" $name( |\$)" "$wrapper"; then
-			ok 1 "$what"
-			diag "$wrapper does not run $program for $name:"
-			diag "$(cat "$wrapper")"
-		else
-			ok 0 "$what"
-		fi
-	done
-
-	unknown=
-	for wrapper in "$top"/tests/$dir/*.sh; do
-		[ -e "$wrapper" ] || continue
-		name=$(basename "$wrapper" .sh)
-		printf '%s\n' "$names" | grep -qxF -- "$name" || unknown="$unknown $name"
-	done
-	is "$unknown" "" "every tests/$dir/*.sh names an engine muxd lists"
-}
-
 duplicates=$(printf '%s\n' "$names" | sort | uniq -d)
 is "$duplicates" "" "no engine is listed twice"
 
-check_wrappers engine conform
-check_wrappers abuse-engine abuse
+untagged=$(printf '%s\n' "$listing" | grep -Ev '(\[[a-z0-9-]+\])+$' | awk '{ print $1 }')
+is "$untagged" "" "every engine's line ends with its [tags]"
 
-tap_done
+all_strategies=$(printf '%s\n' "$listing" |
+	sed -n 's/.*(--accept: \([a-z ]*\);.*/\1/p' | tr ' ' '\n' | sort -u)
+[ -n "$all_strategies" ] || bail_out "no engine lists an --accept strategy"
+
+# check_accept NAME REST: the engine's strategies as listed are the ones
+# muxd lets it take.
+check_accept() {
+	name=$1 rest=$2
+	strategies=$(printf '%s\n' "$rest" | sed -n 's/.*(--accept: \([a-z ]*\); default \([a-z]*\)).*/\1/p')
+	default=$(printf '%s\n' "$rest" | sed -n 's/.*(--accept: \([a-z ]*\); default \([a-z]*\)).*/\2/p')
+	for other in $all_strategies; do
+		case " $strategies " in *" $other "*) continue ;; esac
+		# timeout: a strategy wrongly taken would start serving.
+		msg=$(timeout 10 "$MUXD" --engine "$name" --accept="$other" \
+			--listen echo=127.0.0.1:0 2>&1 >/dev/null)
+		is "$?" 2 "$name: --accept=$other is a usage error (exit 2)"
+		case $msg in
+		*"$name"*"$other"*)
+			ok 0 "$name: the refusal names the engine and the strategy" ;;
+		*)
+			ok 1 "$name: the refusal names the engine and the strategy"
+			diag "muxd said: $msg" ;;
+		esac
+		if [ -n "$strategies" ]; then
+			case $msg in
+			*"$strategies"*) ok 0 "$name: the refusal lists what it takes ($strategies)" ;;
+			*) ok 1 "$name: the refusal lists what it takes ($strategies)"
+			   diag "muxd said: $msg" ;;
+			esac
+		fi
+		break
+	done
+	[ -z "$strategies" ] && return
+	case " $strategies " in
+	*" $default "*) ok 0 "$name: its default --accept=$default is one it takes" ;;
+	*) ok 1 "$name: its default --accept=$default is one it takes" ;;
+	esac
+}
+
+printf '%s\n' "$listing" | {
+	while read -r name rest; do
+		[ -n "$name" ] && check_accept "$name" "$rest"
+	done
+	tap_done
+}

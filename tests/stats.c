@@ -165,14 +165,19 @@ int main(void)
 		bail_out("muxd --list-engines failed");
 	for (char *line = strtok(list, "\n"); line; line = strtok(NULL, "\n")) {
 		bool serial = strstr(line, "[serial]") != NULL;
+		char why[512];
 
 		line[strcspn(line, " \t")] = '\0';
+		engines++;
+		if (engine_refused(line, NULL, why, sizeof why)) {
+			skip(1, "muxd refuses engine %s here: %s", line, why);
+			continue;
+		}
 		check_exchange(line);
 		if (serial)
 			skip(5, "%s: [serial] has no --max-conns", line);
 		else
 			check_limits(line);
-		engines++;
 	}
 	ok(engines >= 10, "every engine of --list-engines was checked (%d)", engines);
 	return done_testing();

@@ -7,6 +7,7 @@
  * src/services.c, so a shared mistake cannot pass.
  */
 #include "services/service.h"
+#include "oracle.h"
 #include "tap.h"
 
 #include <stdint.h>
@@ -24,15 +25,6 @@ static const char *const service_names[] = {
 };
 #define SERVICE_COUNT (sizeof service_names / sizeof service_names[0])
 
-/* xorshift64*: reproducible across libcs, unlike rand(). */
-static uint64_t prng_next(uint64_t *state)
-{
-	*state ^= *state >> 12;
-	*state ^= *state << 25;
-	*state ^= *state >> 27;
-	return *state * 2685821657736338717u;
-}
-
 static size_t prng_range(uint64_t *state, size_t lo, size_t hi)
 {
 	return lo + (size_t)(prng_next(state) % (hi - lo + 1));
@@ -44,20 +36,6 @@ static void fill_random(unsigned char *buf, size_t len, uint64_t seed)
 
 	for (size_t i = 0; i < len; i++)
 		buf[i] = (unsigned char)(prng_next(&state) >> 56);
-}
-
-/* RFC 864 as the contract words it: line k is 72 characters of the
- * printable ring 0x20..0x7e from position k mod 95, then CRLF. */
-static void expected_chargen(unsigned char *buf, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		size_t line = i / 74, col = i % 74;
-
-		if (col < 72)
-			buf[i] = (unsigned char)(0x20 + (line + col) % 95);
-		else
-			buf[i] = col == 72 ? '\r' : '\n';
-	}
 }
 
 static void expected_stream(const char *name, const unsigned char *in,

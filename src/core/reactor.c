@@ -58,7 +58,6 @@ struct spare_buffer {
 };
 
 struct reactor {
-	const struct engine *engine;
 	const struct poller *ops;
 	void *poller;
 	const struct server *srv;
@@ -496,7 +495,6 @@ static int reactor_init(struct reactor *r, const struct engine *self,
 			const struct server *srv)
 {
 	memset(r, 0, sizeof *r);
-	r->engine = self;
 	r->ops = self->poller;
 	r->srv = srv;
 	r->edge_triggered = (self->features & ENGINE_EDGE) != 0;

@@ -36,6 +36,9 @@ struct engine {
 	int (*run)(const struct engine *self, const struct server *srv);
 };
 
+/* --accept's names by enum accept_strategy, NULL-ended. */
+extern const char *const accept_names[];
+
 /* NULL-ended, in --list-engines order. */
 extern const struct engine *const engines[];
 
@@ -43,5 +46,13 @@ const struct engine *engine_find(const char *name);
 
 /* " [serial] [processes]"-style tags for the engine's features. */
 void engine_feature_tags(const struct engine *e, char *out, size_t len);
+
+/* "plain flock mutex": the --accept strategies the engine takes. */
+void engine_accept_list(const struct engine *e, char *out, size_t len);
+
+/* The engine's --list-engines text after its name: the summary, its
+ * --accept strategies if it has any ("(--accept: pass mutex; default
+ * pass)", so that scripts can derive the variants), then its tags. */
+void engine_describe(const struct engine *e, char *out, size_t len);
 
 #endif

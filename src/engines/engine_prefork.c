@@ -29,7 +29,7 @@ static int prefork_static_run(const struct engine *self, const struct server *sr
 
 const struct engine engine_prefork = {
 	.name = "prefork",
-	.summary = "static pool of --workers processes, sharing the listeners as --accept says",
+	.summary = "static pool of --workers processes, each serving one connection at a time",
 	.features = ENGINE_PROCESSES | ENGINE_POOL,
 	.accept_strategies = PREFORK_STRATEGIES,
 	.default_accept = PREFORK_DEFAULT_ACCEPT,

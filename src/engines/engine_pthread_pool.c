@@ -244,7 +244,7 @@ static int pthread_pool_run(const struct engine *self, const struct server *srv)
 
 const struct engine engine_pthread_pool = {
 	.name = "pthread-pool",
-	.summary = "fixed pool of --workers threads; --accept mutex or pass",
+	.summary = "fixed pool of --workers threads",
 	.features = ENGINE_THREADS | ENGINE_POOL,
 	.accept_strategies = 1 << ACCEPT_MUTEX | 1 << ACCEPT_PASS,
 	.default_accept = ACCEPT_PASS,	/* fastest here: README */

@@ -23,6 +23,15 @@ const struct engine *const engines[] = {
 	NULL,
 };
 
+const char *const accept_names[] = {
+	[ACCEPT_PLAIN] = "plain",
+	[ACCEPT_FLOCK] = "flock",
+	[ACCEPT_MUTEX] = "mutex",
+	[ACCEPT_PASS] = "pass",
+	[ACCEPT_REUSEPORT] = "reuseport",
+	NULL,
+};
+
 const struct engine *engine_find(const char *name)
 {
 	for (const struct engine *const *e = engines; *e; e++)
@@ -55,4 +64,28 @@ void engine_feature_tags(const struct engine *e, char *out, size_t len)
 		if ((e->features & feature_tags[i].flag) && used < len)
 			used += (size_t)snprintf(out + used, len - used, " [%s]",
 						 feature_tags[i].tag);
+}
+
+void engine_accept_list(const struct engine *e, char *out, size_t len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (int i = 0; accept_names[i] && used < len; i++)
+		if (e->accept_strategies & 1u << i)
+			used += (size_t)snprintf(out + used, len - used, "%s%s",
+						 used ? " " : "", accept_names[i]);
+}
+
+void engine_describe(const struct engine *e, char *out, size_t len)
+{
+	char tags[128], strategies[128];
+
+	engine_feature_tags(e, tags, sizeof tags);
+	engine_accept_list(e, strategies, sizeof strategies);
+	if (e->accept_strategies)
+		snprintf(out, len, "%s (--accept: %s; default %s)%s", e->summary,
+			 strategies, accept_names[e->default_accept], tags);
+	else
+		snprintf(out, len, "%s%s", e->summary, tags);
 }

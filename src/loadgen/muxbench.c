@@ -110,7 +110,7 @@ static void print_help(void)
 	       "  -V, --version           show the version, then exit\n\n"
 	       "Exit status: 0 for a run without errors, 1 if any error was counted or\n"
 	       "the run could not start, 2 for a usage error.\n"
-	       "Report bugs to: %s\n", PORTS_PER_SOURCE, PACKAGE_BUGREPORT);
+	       "Report bugs: see muxd's README, \"Reporting bugs\".\n", PORTS_PER_SOURCE);
 }
 
 /* Decimal seconds: digits with an optional fraction, nothing else. */

@@ -1,2 +1,0 @@
-#!/bin/sh
-exec "${MUXD_TESTS_BUILDDIR:?}/conform" iterative
