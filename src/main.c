@@ -53,7 +53,6 @@ enum {
 	OPT_MAX_SPARE, OPT_MAX_REQUESTS, OPT_STATS,
 };
 
-/* --accept values, in enum accept_strategy order. */
 static const struct option long_options[] = {
 	{ "engine", required_argument, NULL, 'e' },
 	{ "listen", required_argument, NULL, 'l' },

@@ -107,11 +107,18 @@ engine_runs() {
 	case $rest in *"[pool]"*) run "$name" --workers 8 ;; esac
 }
 
-printf '%s\n' "$listing" >"$out.list"
-while read -r name rest; do
-	[ -n "$name" ] && wanted "$name" "$rest" && engine_runs "$name" "$rest"
-done <"$out.list"
-rm -f "$out.list"
+# One line at a time, in this shell: a redirected loop would make the
+# shell keep a copy of its standard input that every muxd inherits.
+set -f
+IFS='
+'
+for line in $listing; do
+	unset IFS
+	set -- $line
+	name=$1
+	shift
+	wanted "$name" "$*" && engine_runs "$name" "$*"
+done
 
 [ "$count" -gt 0 ] || { echo "Bail out! no engine matched (MUXD_MATRIX_ENGINES, MUXD_MATRIX_TAG)"; exit 1; }
 echo "1..$count"
