@@ -309,7 +309,7 @@ static void announce(const struct server *srv)
 		const struct listener *l = &srv->listeners[i];
 		char host[NET_ADDR_LEN];
 
-		net_format_host(&l->addr, host, sizeof host);
+		net_format_host((const struct sockaddr *)&l->addr, host, sizeof host);
 		printf("listening %s %s %u\n", l->service->name, host, l->port);
 	}
 	fflush(stdout);

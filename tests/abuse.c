@@ -80,11 +80,11 @@
 
 /* The bounds, with what they are measured against. */
 #define STALL_CAP (64 * MIB)		/* a never-reading sender stops here */
-#define STALL_GROWTH_KIB (4 * 1024)	/* 16 KiB buffer + a process or thread */
+#define STALL_GROWTH_KIB (4 * 1024)	/* 64 KiB buffer + a process or thread */
 #define IDLE_CONNS 500
 #define STALLED 32			/* of them, made to fill their buffers */
 #define IDLE_KIB_PROCESSES 256		/* per connection, all children summed */
-#define IDLE_KIB_OTHERS 64		/* threads and reactors */
+#define IDLE_KIB_OTHERS 96		/* threads and reactors: a 64 KiB buffer */
 #define EMFILE_NOFILE 64
 #define EMFILE_CONNS 100
 #define EMFILE_CPU_PCT 30

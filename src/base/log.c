@@ -23,7 +23,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 }
 
 void log_conn_open(const struct listener *l,
-		   const struct sockaddr_storage *peer, int fd)
+		   const struct sockaddr *peer, int fd)
 {
 	char addr[NET_ADDR_LEN];
 
@@ -34,7 +34,7 @@ void log_conn_open(const struct listener *l,
 }
 
 void log_conn_close(const struct listener *l,
-		    const struct sockaddr_storage *peer, int fd,
+		    const struct sockaddr *peer, int fd,
 		    const char *why, unsigned long long in,
 		    unsigned long long out)
 {

@@ -25,9 +25,9 @@ struct listener;
 
 /* The --verbose lines for a connection opened and closed. */
 void log_conn_open(const struct listener *l,
-		   const struct sockaddr_storage *peer, int fd);
+		   const struct sockaddr *peer, int fd);
 void log_conn_close(const struct listener *l,
-		    const struct sockaddr_storage *peer, int fd,
+		    const struct sockaddr *peer, int fd,
 		    const char *why, unsigned long long in,
 		    unsigned long long out);
 

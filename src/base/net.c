@@ -176,11 +176,11 @@ static void set_port(struct sockaddr_storage *ss, unsigned short port)
 		((struct sockaddr_in *)ss)->sin_port = htons(port);
 }
 
-static unsigned short get_port(const struct sockaddr_storage *ss)
+static unsigned short get_port(const struct sockaddr *sa)
 {
-	if (ss->ss_family == AF_INET6)
-		return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
-	return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+	if (sa->sa_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)sa)->sin_port);
 }
 
 /* Without IPv6 in the kernel, "every address" falls back to IPv4's. */
@@ -217,7 +217,7 @@ int net_listen(struct listener *l, int backlog, bool reuseport, char *err)
 	int one = 1, zero = 0, fd;
 
 	set_port(&l->addr, l->port);
-	net_format_addr(&l->addr, addr, sizeof addr);
+	net_format_addr((const struct sockaddr *)&l->addr, addr, sizeof addr);
 	fd = open_socket(l);
 	if (fd < 0)
 		return fail(fd, "socket", addr, err);
@@ -239,28 +239,28 @@ int net_listen(struct listener *l, int backlog, bool reuseport, char *err)
 	l->addr_len = sizeof l->addr;
 	if (getsockname(fd, (struct sockaddr *)&l->addr, &l->addr_len) < 0)
 		return fail(fd, "getsockname", addr, err);
-	l->port = get_port(&l->addr);
+	l->port = get_port((const struct sockaddr *)&l->addr);
 	l->fd = fd;
 	return 0;
 }
 
-void net_format_host(const struct sockaddr_storage *ss, char *out, size_t len)
+void net_format_host(const struct sockaddr *sa, char *out, size_t len)
 {
-	const void *a = ss->ss_family == AF_INET6
-		? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
-		: (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+	const void *a = sa->sa_family == AF_INET6
+		? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+		: (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
 
-	if (!inet_ntop(ss->ss_family, a, out, (socklen_t)len))
+	if (!inet_ntop(sa->sa_family, a, out, (socklen_t)len))
 		snprintf(out, len, "?");
 }
 
-void net_format_addr(const struct sockaddr_storage *ss, char *out, size_t len)
+void net_format_addr(const struct sockaddr *sa, char *out, size_t len)
 {
 	char host[INET6_ADDRSTRLEN];
 
-	net_format_host(ss, host, sizeof host);
-	snprintf(out, len, ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-		 host, get_port(ss));
+	net_format_host(sa, host, sizeof host);
+	snprintf(out, len, sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
+		 host, get_port(sa));
 }
 
 /* Errors accept(2) reports for a connection that already failed; the

@@ -46,10 +46,19 @@ int net_parse_listen(const char *spec, struct listener *out, char *err);
  * system's reason in err. */
 int net_listen(struct listener *l, int backlog, bool reuseport, char *err);
 
-/* Numeric address (no port) of a socket address, for the listening line. */
-void net_format_host(const struct sockaddr_storage *ss, char *out, size_t len);
+/* A TCP peer, IPv4 or IPv6: what a connection keeps of its address for
+ * the -v log lines, 28 bytes where a sockaddr_storage takes 128. */
+union net_peer {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+/* Numeric address (no port) of an IPv4 or IPv6 socket address, for the
+ * listening line. */
+void net_format_host(const struct sockaddr *sa, char *out, size_t len);
 /* "host:port", with IPv6 in brackets, for logs. */
-void net_format_addr(const struct sockaddr_storage *ss, char *out, size_t len);
+void net_format_addr(const struct sockaddr *sa, char *out, size_t len);
 
 /* accept4 with close-on-exec (and O_NONBLOCK when asked), retried on EINTR
  * and on the errors that belong to the connection rather than the

@@ -297,7 +297,8 @@ void blocking_serve(const struct server *srv, const struct accepted *conn,
 	const char *why = NULL;
 	size_t greeting;
 
-	log_conn_open(conn->listener, &conn->peer, conn->fd);
+	log_conn_open(conn->listener, (const struct sockaddr *)&conn->peer,
+		      conn->fd);
 	stat_add(STAT_ACCEPTED, 1);
 	greeting = svc_open(&c.session, conn->listener->service, time(NULL),
 			    c.buf);
@@ -308,6 +309,6 @@ void blocking_serve(const struct server *srv, const struct accepted *conn,
 	while (!why && !c.session.close_after_flush)
 		if (serve_step(&c) < 0)
 			why = end_reason(&c, errno);
-	log_conn_close(conn->listener, &conn->peer, conn->fd,
-		       why ? why : "done", c.bytes_in, c.bytes_out);
+	log_conn_close(conn->listener, (const struct sockaddr *)&conn->peer,
+		       conn->fd, why ? why : "done", c.bytes_in, c.bytes_out);
 }

@@ -56,7 +56,8 @@ int epoll_common_wait(void *p, int timeout_ms, struct poller_event *events)
 		events[i].fd = s->events[i].data.fd;
 		events[i].ready =
 			((e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ? POLLER_READ : 0) |
-			((e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) ? POLLER_WRITE : 0);
+			((e & (EPOLLOUT | EPOLLHUP | EPOLLERR)) ? POLLER_WRITE : 0) |
+			((e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) ? POLLER_HANGUP : 0);
 	}
 	return n;
 }

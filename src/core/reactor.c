@@ -41,12 +41,13 @@ struct conn {
 	int fd;
 	unsigned watched;	/* mask registered with the poller */
 	bool can_read, can_write;
+	bool peer_shut;		/* the poller reported POLLER_HANGUP */
 	bool read_eof;
 	struct list ready;	/* on reactor.ready while readiness is left */
 	struct list idle;	/* reactor.idle is ordered by last_active */
 	int64_t last_active;
 	const struct listener *listener;
-	struct sockaddr_storage peer;
+	union net_peer peer;	/* for the -v lines only */
 	unsigned long long bytes_in, bytes_out;
 	struct svc_session session;
 	size_t head, tail;	/* unsent output is buf[head, tail) */
@@ -70,7 +71,6 @@ struct reactor {
 	unsigned n_conns;
 	bool listening;		/* listeners watched (not paused or closed) */
 	bool stopping;
-	bool edge_triggered;
 	int64_t now;
 	struct accept_pause pause;
 	struct spare_buffer *spares;
@@ -145,7 +145,7 @@ static void touch(struct reactor *r, struct conn *c)
 
 static void conn_close(struct reactor *r, struct conn *c, const char *why)
 {
-	log_conn_close(c->listener, &c->peer, c->fd, why, c->bytes_in,
+	log_conn_close(c->listener, &c->peer.sa, c->fd, why, c->bytes_in,
 		       c->bytes_out);
 	r->ops->forget(r->poller, c->fd, c->watched);
 	r->conns[c->fd] = NULL;
@@ -170,11 +170,11 @@ static int conn_read(struct reactor *r, struct conn *c)
 	if (n > 0) {
 		c->bytes_in += (size_t)n;
 		c->tail += svc_input(&c->session, into, (size_t)n);
-		/* Level-triggered, a short read means drained: the poller
-		 * reports again whatever is left. Edge-triggered, the FIN may
-		 * have come with the data, and its edge is already spent: read
-		 * on until EAGAIN. */
-		if ((size_t)n < space && !r->edge_triggered)
+		/* A short read has drained the socket: whatever comes next,
+		 * data or a FIN, raises a new report, level- or edge-triggered.
+		 * Only a FIN that came with this data has no report of its own
+		 * to come, and the poller said so: read on to its end of file. */
+		if ((size_t)n < space && !c->peer_shut)
 			c->can_read = false;
 		touch(r, c);
 		return 0;
@@ -324,10 +324,10 @@ static void conn_open(struct reactor *r, int fd, const struct listener *l,
 	}
 	c->fd = fd;
 	c->watched = 0;
-	c->can_read = c->read_eof = false;
+	c->can_read = c->read_eof = c->peer_shut = false;
 	c->can_write = true;	/* a new socket has room: greet at once */
 	c->listener = l;
-	c->peer = *peer;
+	memcpy(&c->peer, peer, sizeof c->peer);	/* IPv4 and IPv6 fit */
 	c->bytes_in = c->bytes_out = 0;
 	c->head = 0;
 	c->tail = svc_open(&c->session, l->service, time(NULL), c->buf);
@@ -337,7 +337,7 @@ static void conn_open(struct reactor *r, int fd, const struct listener *l,
 	r->n_conns++;
 	stat_add(STAT_ACCEPTED, 1);
 	touch(r, c);
-	log_conn_open(l, peer, fd);
+	log_conn_open(l, &c->peer.sa, fd);
 	conn_run(r, c);
 }
 
@@ -468,6 +468,7 @@ static void dispatch(struct reactor *r, const struct poller_event *ev)
 	} else if (c) {
 		c->can_read |= (ev->ready & POLLER_READ) != 0;
 		c->can_write |= (ev->ready & POLLER_WRITE) != 0;
+		c->peer_shut |= (ev->ready & POLLER_HANGUP) != 0;
 		list_remove(&c->ready);
 		list_append(&r->ready, &c->ready);
 	} else {
@@ -497,7 +498,6 @@ static int reactor_init(struct reactor *r, const struct engine *self,
 	memset(r, 0, sizeof *r);
 	r->ops = self->poller;
 	r->srv = srv;
-	r->edge_triggered = (self->features & ENGINE_EDGE) != 0;
 	r->max_fds = table_size();
 	list_init(&r->ready);
 	list_init(&r->idle);

@@ -13,11 +13,17 @@
 enum {
 	POLLER_READ = 1 << 0,
 	POLLER_WRITE = 1 << 1,
+	/* The peer has shut down its sending side (EPOLLRDHUP), or the
+	 * socket has failed: what is queued is all the input there is. The
+	 * reactor takes a short read as "drained" unless it was told this, so
+	 * an edge-triggered poller must report it, or a FIN that came with the
+	 * last data would never be read. */
+	POLLER_HANGUP = 1 << 2,
 };
 
 struct poller_event {
 	int fd;
-	unsigned ready;		/* POLLER_READ | POLLER_WRITE; errors set both */
+	unsigned ready;		/* POLLER_*; errors set all three */
 };
 
 struct poller {
