@@ -266,6 +266,44 @@ static void case_discard_echo(unsigned short discard_port, unsigned short echo_p
 		&f, "echo: 100 KiB of every byte value come back identical");
 }
 
+/* Data and FIN back to back, again and again, in sizes from one byte to
+ * more than a buffer: the FIN often lands in the same receive queue as
+ * the data, and an engine that takes a short read as "drained" must still
+ * see it (epoll-et learns of it from EPOLLRDHUP) or the client waits for
+ * ever. Each answer is checked in full. */
+#define DATA_FIN_ROUNDS 200
+
+static void case_data_then_fin(unsigned short port)
+{
+	static const size_t sizes[] = { 1, 5, 100, 1460, 4096, 70000 };
+	static unsigned char got[80000];
+	int failures = 0;
+	char why[160] = "";
+
+	for (int i = 0; i < DATA_FIN_ROUNDS; i++) {
+		size_t len = sizes[i % (sizeof sizes / sizeof sizes[0])];
+		const unsigned char *in = pattern + (size_t)i * 7;
+		int fd = tcp_connect(port);
+		enum read_end end = READ_ERROR;
+		size_t n = 0;
+
+		if (fd >= 0 && write_all(fd, in, len, 5000) == len &&
+		    shutdown(fd, SHUT_WR) == 0)
+			n = read_until_eof(fd, got, sizeof got, 10000, &end);
+		if (fd >= 0)
+			close(fd);
+		if (end != READ_EOF || n != len ||
+		    memcmp(got, pattern_upper + (size_t)i * 7, len) != 0) {
+			if (!failures++)
+				snprintf(why, sizeof why, "round %d, %zu bytes: %zu back, %s",
+					 i, len, n, describe_read_end(end));
+		}
+	}
+	if (!ok(failures == 0, "upper: data then FIN at once, %d times, 1 B to "
+		"68 KiB: every answer whole, then EOF", DATA_FIN_ROUNDS))
+		diag("%d failed; the first: %s", failures, why);
+}
+
 static void case_upper_all_bytes(unsigned short port)
 {
 	unsigned char in[16 * 256], want[sizeof in];
@@ -735,6 +773,7 @@ static void cases_on_main_server(void)
 	case_chargen_input(port[4]);
 	case_discard_echo(port[3], port[2]);
 	case_upper_all_bytes(port[1]);
+	case_data_then_fin(port[1]);
 	case_pipelined(port[1]);
 	case_half_close(port[2]);
 	case_many_clients(port[2], port[1]);
