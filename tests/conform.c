@@ -187,7 +187,7 @@ static void case_stamp(unsigned short port)
 {
 	char buf[64];
 	enum read_end end;
-	size_t n = fetch_greeting(port, buf, sizeof buf, 3000, &end);
+	size_t n = fetch_greeting(port, buf, sizeof buf, SAFETY_MS, &end);
 	size_t digits = strspn(buf, "0123456789");
 	bool shaped = end == READ_EOF && digits > 0 && digits < 20 &&
 		      n == digits + 2 && strcmp(buf + digits, "\r\n") == 0;
@@ -219,7 +219,7 @@ static void case_daytime(unsigned short port)
 	char buf[64], now_text[32];
 	time_t now = time(NULL);
 	enum read_end end;
-	size_t n = fetch_greeting(port, buf, sizeof buf, 3000, &end);
+	size_t n = fetch_greeting(port, buf, sizeof buf, SAFETY_MS, &end);
 	bool shaped = end == READ_EOF && n == 26 && strcmp(buf + 24, "\r\n") == 0;
 
 	if (!ok(shaped && matches_recent_ctime(buf),
@@ -233,7 +233,7 @@ static void case_time(unsigned short port)
 {
 	unsigned char buf[16];
 	enum read_end end;
-	size_t n = fetch_greeting(port, (char *)buf, sizeof buf, 3000, &end);
+	size_t n = fetch_greeting(port, (char *)buf, sizeof buf, SAFETY_MS, &end);
 	uint32_t got = (uint32_t)buf[0] << 24 | (uint32_t)buf[1] << 16 |
 		       (uint32_t)buf[2] << 8 | buf[3];
 	/* RFC 868 counts from 1900, modulo 2^32. */
@@ -261,7 +261,7 @@ static void case_chargen_input(unsigned short port)
 		bail_out("out of memory");
 	if (fd != -1) {
 		sent = write_all(fd, junk, size, 5000);
-		n = read_until_eof(fd, got, sizeof got, 5000, &end);
+		n = read_until_eof(fd, got, sizeof got, SAFETY_MS, &end);
 		close(fd);
 	}
 	expected_chargen(want, sizeof want);
@@ -285,7 +285,7 @@ static void case_chargen(unsigned short port)
 		bail_out("out of memory");
 	expected_chargen(want, CHARGEN_LONG);
 	if (fd != -1) {
-		n = read_until_eof(fd, got, CHARGEN_LONG, 5000, &end);
+		n = read_until_eof(fd, got, CHARGEN_LONG, SAFETY_MS, &end);
 		close(fd);
 	}
 	if (!is_mem(got, n < CHARGEN_CHECK ? n : CHARGEN_CHECK, want, CHARGEN_CHECK,
@@ -304,10 +304,10 @@ static void case_discard_echo(unsigned short discard_port, unsigned short echo_p
 {
 	struct flow f;
 
-	ok_flow(flow_exchange(discard_port, pattern, 64 * KIB, pattern, 0, true, 5000, &f),
+	ok_flow(flow_exchange(discard_port, pattern, 64 * KIB, pattern, 0, true, SAFETY_MS, &f),
 		&f, "discard: 64 KiB in, half-close, EOF with nothing back");
 	ok_flow(flow_exchange(echo_port, pattern, 100 * KIB, pattern, 100 * KIB, true,
-			 5000, &f),
+			 SAFETY_MS, &f),
 		&f, "echo: 100 KiB of every byte value come back identical");
 }
 
@@ -319,7 +319,7 @@ static void case_upper_all_bytes(unsigned short port)
 	for (size_t i = 0; i < sizeof in; i++)
 		in[i] = (unsigned char)i;
 	upcase_ascii(want, in, sizeof in);
-	ok_flow(flow_exchange(port, in, sizeof in, want, sizeof want, true, 5000, &f),
+	ok_flow(flow_exchange(port, in, sizeof in, want, sizeof want, true, SAFETY_MS, &f),
 		&f, "upper: all 256 byte values, only a-z changed");
 }
 
@@ -329,7 +329,7 @@ static void case_pipelined(unsigned short upper_port)
 {
 	struct flow f;
 	bool passed = flow_exchange(upper_port, pattern, PATTERN_LEN, pattern_upper,
-			       PATTERN_LEN, false, 10000, &f);
+			       PATTERN_LEN, false, SAFETY_MS, &f);
 
 	ok_flow(passed, &f, "upper: 4 MiB pipelined before reading all come back");
 	diag("the server took %zu bytes before the client read anything",
@@ -340,7 +340,7 @@ static void case_half_close(unsigned short echo_port)
 {
 	struct flow f;
 
-	ok_flow(flow_exchange(echo_port, pattern, MIB, pattern, MIB, false, 10000, &f),
+	ok_flow(flow_exchange(echo_port, pattern, MIB, pattern, MIB, false, SAFETY_MS, &f),
 		&f, "echo: 1 MiB, half-close, exactly 1 MiB back then EOF");
 }
 
@@ -371,14 +371,14 @@ static void case_many_clients(unsigned short echo_port, unsigned short upper_por
 		client_data(i, echo_port, upper_port, &port, &expect);
 		if (serial) {
 			flow_exchange(port, client_out(i), CLIENT_BYTES, expect,
-				 CLIENT_BYTES, true, 10000, &flows[i]);
+				 CLIENT_BYTES, true, SAFETY_MS, &flows[i]);
 			continue;
 		}
 		flow_init(&flows[i], tcp_connect(port), client_out(i),
 			  CLIENT_BYTES, expect, CLIENT_BYTES, true);
 	}
 	if (!serial)
-		run_flows(flows, CLIENTS, 10000);
+		run_flows(flows, CLIENTS, SAFETY_MS);
 	for (int i = 0; i < CLIENTS; i++) {
 		if (flows[i].failed && failed++ < 5)
 			diag("client %d: %s", i, flows[i].why);
@@ -523,13 +523,13 @@ static void reset_beside_exchange(unsigned short echo_port,
 	if (f->failed)
 		return;
 	if (write_all(fd, pattern, first, 3000) != first ||
-	    read_until_eof(fd, back, half, 3000, &end) != half ||
+	    read_until_eof(fd, back, half, SAFETY_MS, &end) != half ||
 	    memcmp(back, pattern, half) != 0)
 		flow_fail(f, "first 64 KiB / 32 KiB back failed before the reset");
 	f->sent = first;
 	f->got = half;
 	reset_client(upper_port);
-	run_flows(f, 1, 10000);
+	run_flows(f, 1, SAFETY_MS);
 	close(fd);
 }
 
@@ -542,7 +542,7 @@ static void case_reset(struct muxd_server *srv, unsigned short echo_port,
 	if (serial) {
 		reset_client(upper_port);
 		passed = flow_exchange(echo_port, pattern, 256 * KIB, pattern,
-				  256 * KIB, true, 10000, &f);
+				  256 * KIB, true, SAFETY_MS, &f);
 		ok_flow(passed, &f, "after a client reset mid-stream, the next client "
 			"is served in full ([serial]: one after another)");
 	} else {
@@ -551,7 +551,7 @@ static void case_reset(struct muxd_server *srv, unsigned short echo_port,
 			"another client mid-exchange");
 	}
 	passed = flow_exchange(upper_port, pattern, 10 * KIB, pattern_upper, 10 * KIB,
-			  true, 5000, &f);
+			  true, SAFETY_MS, &f);
 	ok_flow(passed, &f, "the server keeps serving new clients after the reset");
 	if (!muxd_alive(srv)) {
 		char why[64];
@@ -777,7 +777,7 @@ static void cases_on_main_server(void)
 		int fd = tcp_connect(port[0]);
 
 		if (fd >= 0) {
-			read_until_eof(fd, buf, sizeof buf, 2000, &end);
+			read_until_eof(fd, buf, sizeof buf, SAFETY_MS, &end);
 			close(fd);
 		}
 	}
