@@ -90,7 +90,13 @@
 #define EMFILE_CPU_PCT 30
 #define SETSIZE_CONNS 1100
 #define SETSIZE_NOFILE 4096
-#define PROMPT_MS 1000			/* "promptly": a round trip within */
+/* "Promptly": a round trip within, while a client misbehaves. What it
+ * would be delayed by lasts at least as long, so any bound tells them
+ * apart; this one leaves a loaded machine room. */
+#define PROMPT_MS 3000
+/* For what must happen at some point (served again, back to the baseline):
+ * only a hung server takes this long, so it is never the bound asserted. */
+#define SAFETY_MS 30000
 
 static const char *engine;
 static long long run_start;		/* for the timings in the log */
@@ -645,7 +651,7 @@ static void take_baseline(struct muxd_server *srv, struct baseline *b)
 	     b->kids, b->worker_tcp);
 }
 
-/* Back to the baseline within 2 s (scaled). muxd's own descriptors must
+/* Back to the baseline (within SAFETY_MS, scaled). muxd's own descriptors must
  * come back to their number; a [pool] may keep one more descriptor per
  * worker it grew (a pass socket) but no TCP socket beyond its listeners,
  * and no worker may keep a client's socket; a per-connection process
@@ -653,7 +659,7 @@ static void take_baseline(struct muxd_server *srv, struct baseline *b)
 static void check_no_leak(struct muxd_server *srv, const struct baseline *b,
 			  const char *label)
 {
-	long long deadline = now_ms() + scaled_ms(2000);
+	long long deadline = now_ms() + scaled_ms(SAFETY_MS);
 	int fds, tcp, thr, kids, wtcp, zombies, allowance;
 	bool fds_ok, kids_ok, thr_ok;
 
@@ -675,7 +681,7 @@ static void check_no_leak(struct muxd_server *srv, const struct baseline *b,
 	}
 	if (!ok(fds_ok && kids_ok && thr_ok,
 		"%s: muxd's descriptors, threads and children back to the "
-		"baseline within 2 s", label)) {
+		"baseline", label)) {
 		diag("%d fds (%d TCP; %d fds, %d TCP after start-up; %d more "
 		     "allowed for %d grown worker(s))", fds, tcp, b->fds,
 		     b->tcp_fds, allowance, allowance);
@@ -757,7 +763,7 @@ static void case_stalled_writer(struct muxd_server *srv, const struct baseline *
 	if (serial) {
 		skip(1, "[serial] engine serves one connection at a time by design");
 	} else if (!ok(prompt_client(upper, &worst, why, sizeof why),
-		       "stalled writer: another client is served within 1 s meanwhile")) {
+		       "stalled writer: another client is served within 3 s meanwhile")) {
 		diag("%s after %lld ms", why, worst);
 	}
 	if (fd != -1)
@@ -961,27 +967,30 @@ static void case_slowloris(struct muxd_server *srv, const struct baseline *b,
 	   SLOW, serial ? " ([serial]: the first, while they hold on)" : "");
 	if (serial)
 		skip(1, "[serial] engine serves one connection at a time by design");
-	else if (!ok(during, "slowloris: meanwhile another client is served within 1 s, "
+	else if (!ok(during, "slowloris: meanwhile another client is served within 3 s, "
 		     "each time"))
 		diag("%s; slowest %lld ms", why, worst);
 	diag("slowloris: slowest normal client %lld ms", worst);
 	close_all(slow, SLOW);
-	ok(served_within(upper, 2000, NULL),
-	   "slowloris: once they are gone a new client is served within 2 s");
+	ok(served_within(upper, SAFETY_MS, NULL),
+	   "slowloris: once they are gone a new client is served");
 	check_no_leak(srv, b, "slowloris");
 }
 
-/* 2000 connect-and-reset (SO_LINGER 0), some after a few bytes, in a
- * loop bounded in time. */
+/* Up to 2000 connect-and-reset (SO_LINGER 0), some after a few bytes, in
+ * a loop bounded in time: 3 s, or longer until 200 have been made, since a
+ * loaded machine may make fewer in that time. */
 static void case_connect_reset(struct muxd_server *srv, const struct baseline *b,
 			       unsigned short upper)
 {
 	long long start = now_ms(), deadline = start + scaled_ms(3000), worst = 0;
+	long long give_up = start + scaled_ms(SAFETY_MS);
 	int count = 0, failed = 0, served = 0;
 	bool during = true;
 	char why[256] = "";
 
-	while (count < 2000 && now_ms() < deadline) {
+	while (count < 2000 && (count < 200 || now_ms() < deadline) &&
+	       now_ms() < give_up) {
 		int fd = tcp_connect(upper);
 
 		if (fd == -1) {
@@ -993,7 +1002,7 @@ static void case_connect_reset(struct muxd_server *srv, const struct baseline *b
 		/* Most reset at once (often before muxd accepted them); some
 		 * after a few bytes; every tenth once it is being served. */
 		if (count % 10 == 5)
-			served += round_trip(fd, "hello", "HELLO", 2000, why, sizeof why);
+			served += round_trip(fd, "hello", "HELLO", SAFETY_MS, why, sizeof why);
 		else if (count % 3 == 1)
 			send(fd, "hello", 5, MSG_NOSIGNAL);
 		close_with_reset(fd);
@@ -1006,16 +1015,16 @@ static void case_connect_reset(struct muxd_server *srv, const struct baseline *b
 	     "%d served before their reset", count, now_ms() - start, failed, served);
 	if (!ok(count >= 200 && failed == 0 && served == (count + 4) / 10,
 		"connect-and-reset: every connect succeeds, every tenth is served "
-		"before its reset (at least 200 in 3 s)"))
+		"before its reset (at least 200)"))
 		diag("%s", why);
 	check_alive(srv, "connect-and-reset");
 	if (serial)
 		skip(1, "[serial] engine serves one connection at a time by design");
 	else if (!ok(during, "connect-and-reset: meanwhile a normal client is "
-		     "served within 1 s, each time"))
+		     "served within 3 s, each time"))
 		diag("%s; slowest %lld ms", why, worst);
-	ok(served_within(upper, 2000, NULL),
-	   "connect-and-reset: afterwards a new client is served within 2 s");
+	ok(served_within(upper, SAFETY_MS, NULL),
+	   "connect-and-reset: afterwards a new client is served");
 	check_no_leak(srv, b, "connect-and-reset");
 }
 
@@ -1040,12 +1049,12 @@ static void case_half_open(struct muxd_server *srv, const struct baseline *b,
 		skip(1, "[serial] engine serves one connection at a time by design");
 	else if (!ok(prompt_client(upper, &worst, why, sizeof why),
 		     "half-closed clients that never read: meanwhile another client "
-		     "is served within 1 s"))
+		     "is served within 3 s"))
 		diag("%s after %lld ms", why, worst);
-	closed = wait_all_closed(fds, HALF, 3000);
+	closed = wait_all_closed(fds, HALF, SAFETY_MS);
 	if (!ok(connected == HALF && closed == HALF,
-		"half-closed clients that never read: the server closes all %d "
-		"within 3 s", HALF))
+		"half-closed clients that never read: the server closes all %d",
+		HALF))
 		diag("%d connected, %d closed by the server", connected, closed);
 	for (int i = 0; i < HALF; i++) {
 		char back[16];
@@ -1069,8 +1078,8 @@ static void case_half_open(struct muxd_server *srv, const struct baseline *b,
 		close_with_reset(fds[i]);
 	}
 	diag("%d clients connected and vanished with a reset", connected);
-	ok(served_within(upper, 2000, NULL),
-	   "clients that vanish with a reset: a new client is served within 2 s");
+	ok(served_within(upper, SAFETY_MS, NULL),
+	   "clients that vanish with a reset: a new client is served");
 	check_no_leak(srv, b, "half-open");
 }
 
@@ -1117,11 +1126,11 @@ static void case_chargen_reset(struct muxd_server *srv, const struct baseline *b
 	if (serial)
 		skip(1, "[serial] engine serves one connection at a time by design");
 	else if (!ok(during, "chargen resetters: while they stream, another client "
-		     "is served within 1 s"))
+		     "is served within 3 s"))
 		diag("%s after %lld ms", why, worst);
 	check_alive(srv, "resets while the server writes");
-	ok(served_within(upper, 2000, NULL),
-	   "resets while the server writes: a new client is served within 2 s");
+	ok(served_within(upper, SAFETY_MS, NULL),
+	   "resets while the server writes: a new client is served");
 	check_no_leak(srv, b, "resets while writing");
 }
 
@@ -1131,7 +1140,7 @@ static void case_one_byte(struct muxd_server *srv, const struct baseline *b,
 			  unsigned short upper)
 {
 	enum { BYTES = 20000 };
-	long long start = now_ms(), deadline = start + scaled_ms(10000), worst = 0;
+	long long start = now_ms(), deadline = start + scaled_ms(SAFETY_MS), worst = 0;
 	int fd = tcp_connect(upper), one = 1;
 	size_t sent = 0, got = 0, wrong_at = (size_t)-1;
 	bool during = true, probed = false;
@@ -1175,12 +1184,12 @@ static void case_one_byte(struct muxd_server *srv, const struct baseline *b,
 	diag("1-byte writes: %d bytes in %lld ms", BYTES, now_ms() - start);
 	if (serial)
 		skip(1, "[serial] engine serves one connection at a time by design");
-	else if (!ok(during, "1-byte writes: midway another client is served within 1 s"))
+	else if (!ok(during, "1-byte writes: midway another client is served within 3 s"))
 		diag("%s after %lld ms", why, worst);
 	if (fd != -1)
 		close(fd);
-	ok(served_within(upper, 2000, NULL),
-	   "1-byte writes: afterwards a new client is served within 2 s");
+	ok(served_within(upper, SAFETY_MS, NULL),
+	   "1-byte writes: afterwards a new client is served");
 	check_no_leak(srv, b, "1-byte writes");
 }
 
@@ -1201,7 +1210,7 @@ static void cases_on_main_server(void)
 	/* Warm up: the first connections touch code and heap that every
 	 * later one shares; that is not a per-connection cost. */
 	for (int i = 0; i < 3; i++)
-		served_within(upper, 2000, NULL);
+		served_within(upper, SAFETY_MS, NULL);
 	take_baseline(&srv, &b);
 
 	begin("a stalled writer");
@@ -1306,8 +1315,8 @@ static void case_emfile(void)
 		close(early);	/* it holds the one connection served */
 		early = -1;
 	}
-	if (!ok(served_within(upper, 2000, &took),
-		"EMFILE: once the excess is closed, a new client is served within 2 s"))
+	if (!ok(served_within(upper, SAFETY_MS, &took),
+		"EMFILE: once the excess is closed, a new client is served"))
 		diag("after %lld ms", took);
 	diag("EMFILE: recovered in %lld ms", took);
 	if (early != -1)
@@ -1368,7 +1377,7 @@ static void case_pool_emfile(void)
 		"descriptors: refused at start-up (exit 1) or served, without "
 		"spinning", EMFILE_NOFILE))
 		diag("CPU %ld%% (< %d%% wanted); a client %s", pct, EMFILE_CPU_PCT,
-		     served ? "was served" : "was not served within 2 s");
+		     served ? "was served" : "was not served");
 	stop_server(&srv, "pool past RLIMIT_NOFILE");
 }
 
@@ -1412,7 +1421,7 @@ static void case_max_conns(void)
 			worst = now_ms() - start;
 	}
 	if (!ok(refused == EXCESS, "--max-conns 4: %d more are each accepted and "
-		"closed at once (EOF or reset within 1 s)", EXCESS))
+		"closed at once (EOF or reset within 3 s)", EXCESS))
 		diag("%d of %d were; slowest %lld ms", refused, EXCESS, worst);
 	served = 0;
 	for (int i = 0; i < HOLD; i++)
@@ -1421,8 +1430,8 @@ static void case_max_conns(void)
 	if (!ok(served == HOLD, "--max-conns 4: the four are still served"))
 		diag("%d served; %s", served, why);
 	close(hold[0]);
-	ok(served_within(upper, 2000, NULL),
-	   "--max-conns 4: once one closes, a new client is served within 2 s");
+	ok(served_within(upper, SAFETY_MS, NULL),
+	   "--max-conns 4: once one closes, a new client is served");
 	for (int i = 1; i < HOLD; i++)
 		if (hold[i] != -1)
 			close(hold[i]);
@@ -1450,7 +1459,7 @@ static long long socket_queues(int fd)
  * on reading what the client sent for as long as it can write the echo,
  * so "idle" starts when those queues stop changing, not when the client
  * stopped sending; from then, --idle-timeout 1 must close it within 1 s
- * (+ 700 ms for timers and scheduling). */
+ * (+ 3 s for timers and a loaded machine's scheduling). */
 static void case_idle_timeout(void)
 {
 	const char *const options[] = { "--idle-timeout", "1", NULL };
@@ -1490,7 +1499,7 @@ static void case_idle_timeout(void)
 	     pushed);
 	last_move = now_ms();
 	queues = stalled == -1 ? 0 : socket_queues(stalled);
-	deadline = now_ms() + scaled_ms(8000);
+	deadline = now_ms() + scaled_ms(12000);
 	while (now_ms() < deadline &&
 	       ((silent != -1 && closed_silent < 0) ||
 		(stalled != -1 && closed_stalled < 0) ||
@@ -1519,17 +1528,17 @@ static void case_idle_timeout(void)
 		}
 		sleep_ms(10);
 	}
-	if (!ok(closed_silent >= 900 && closed_silent <= scaled_ms(3000),
-		"--idle-timeout 1: a silent client is closed within 1-3 s"))
-		diag("closed after %lld ms (-1: not within 8 s)", closed_silent);
-	if (!ok(closed_stalled >= 0 && closed_stalled <= 1000 + scaled_ms(700),
+	if (!ok(closed_silent >= 900 && closed_silent <= scaled_ms(5000),
+		"--idle-timeout 1: a silent client is closed within 1-5 s"))
+		diag("closed after %lld ms (-1: not within 12 s)", closed_silent);
+	if (!ok(closed_stalled >= 0 && closed_stalled <= 1000 + scaled_ms(3000),
 		"--idle-timeout 1: a client that sent %zu bytes and never reads is "
-		"closed within 1.7 s of its last byte moving", pushed))
-		diag("closed %lld ms after the last byte moved (-1: not within 8 s)",
+		"closed within 4 s of its last byte moving", pushed))
+		diag("closed %lld ms after the last byte moved (-1: not within 12 s)",
 		     closed_stalled);
-	if (!ok(served_waiting >= 0 && served_waiting <= scaled_ms(5000) &&
+	if (!ok(served_waiting >= 0 && served_waiting <= scaled_ms(8000) &&
 		memcmp(back, "NEXT", 4) == 0,
-		"--idle-timeout 1: the client waiting behind them is served within 5 s"))
+		"--idle-timeout 1: the client waiting behind them is served within 8 s"))
 		diag("%zu bytes of NEXT after %lld ms", got, now_ms() - t_waiting);
 	diag("--idle-timeout: silent closed after %lld ms, stalled %lld ms after its "
 	     "last byte moved, the waiting client served after %lld ms",
@@ -1580,18 +1589,19 @@ static void case_backlog_flood(void)
 		     "are checked once it is gone",
 		     serial ? "[serial]" : "[pool]");
 	} else {
-		/* A SYN dropped by the full queue is retried after 1 s. */
+		/* A SYN dropped by the full queue is retried after 1, 3 and
+		 * 7 s: 10 s leaves room for three drops. */
 		start = now_ms();
-		if (!ok(normal_client(upper, 5000, why, sizeof why) &&
-			now_ms() - start <= scaled_ms(5000),
-			"--backlog 4: during the flood a new client is served within 5 s"))
+		if (!ok(normal_client(upper, 10000, why, sizeof why) &&
+			now_ms() - start <= scaled_ms(10000),
+			"--backlog 4: during the flood a new client is served within 10 s"))
 			diag("%s", why);
 		diag("--backlog 4: served during the flood after %lld ms",
 		     now_ms() - start);
 	}
 	close_all(fds, FLOOD);
-	if (!ok(served_within(upper, 3000, &took),
-		"--backlog 4: after the flood a new client is served within 3 s"))
+	if (!ok(served_within(upper, SAFETY_MS, &took),
+		"--backlog 4: after the flood a new client is served"))
 		diag("after %lld ms", took);
 	check_no_leak(&srv, &b, "--backlog 4 flood");
 	stop_server(&srv, "--backlog 4");
@@ -1635,7 +1645,7 @@ static void case_fd_setsize(void)
 	expect_kept = 1024 - b.fds;
 	expect_closed = SETSIZE_CONNS - expect_kept;
 	connected = open_many(fds, SETSIZE_CONNS, port, 5000);
-	deadline = now_ms() + scaled_ms(3000);
+	deadline = now_ms() + scaled_ms(SAFETY_MS);
 	do {
 		sleep_ms(100);
 		closed = 0;
@@ -1678,9 +1688,9 @@ static void case_fd_setsize(void)
 			fds[i] = -1;
 			freed++;
 		}
-	if (!ok(served_within(port, 2000, NULL),
+	if (!ok(served_within(port, SAFETY_MS, NULL),
 		"FD_SETSIZE: once 10 low descriptors free up, a new client is "
-		"served within 2 s"))
+		"served"))
 		diag("closed %d low connections first", freed);
 	close_all(fds, SETSIZE_CONNS);
 	check_no_leak(&srv, &b, "FD_SETSIZE");
@@ -1755,11 +1765,11 @@ static void case_shutdown(void)
 	     proc_thread_count(srv.pid), fam.n);
 	start = now_ms();
 	kill(srv.pid, SIGTERM);
-	exited = muxd_wait(&srv, 5000) == 0;
+	exited = muxd_wait(&srv, 7000) == 0;
 	took = now_ms() - start;
-	if (!ok(exited && exit_code_of(srv.wait_status) == 0 && took <= scaled_ms(5000),
+	if (!ok(exited && exit_code_of(srv.wait_status) == 0 && took <= scaled_ms(7000),
 		"shutdown: SIGTERM with %d open connections: exit 0 within the "
-		"grace (2 s) + 3 s", count))
+		"grace (2 s) + 5 s", count))
 		diag("%s after %lld ms", exited ? describe_status(srv.wait_status, why,
 								 sizeof why)
 			 : "still running", took);
@@ -1768,7 +1778,7 @@ static void case_shutdown(void)
 	check_nothing_left(&fam, "shutdown");
 	/* A stream's FIN waits behind the chargen bytes still queued for it:
 	 * read them away. */
-	closed = wait_all_closed(fds, count, 1000);
+	closed = wait_all_closed(fds, count, SAFETY_MS);
 	for (int i = 0; i < 2; i++)
 		closed += streams[i] != -1 && drained_to_end(streams[i], 2000);
 	if (!ok(closed == connected + (serial ? 0 : 2),

@@ -729,6 +729,10 @@ int muxd_start_engine_logged(struct muxd_server *srv, const char *engine,
 
 	if (saved < 0)
 		bail_out("dup: %s", strerror(errno));
+	/* muxd shares the log's file offset with the test, which rewinds it
+	 * to read: appending, muxd never writes over what is being read. */
+	if (fcntl(fileno(log), F_SETFL, fcntl(fileno(log), F_GETFL) | O_APPEND) < 0)
+		bail_out("fcntl O_APPEND: %s", strerror(errno));
 	fflush(stderr);
 	dup2(fileno(log), STDERR_FILENO);
 	rc = muxd_start_engine(srv, engine, extra, options, services);
@@ -831,11 +835,11 @@ int served_connection(unsigned short port, long timeout_ms, char *why,
 
 bool served_again(unsigned short port)
 {
-	long long deadline = now_ms() + scaled_ms(2000);
+	long long deadline = now_ms() + scaled_ms(10000);
 	char why[256] = "";
 
 	do {
-		int fd = served_connection(port, 300, why, sizeof why);
+		int fd = served_connection(port, 1000, why, sizeof why);
 
 		if (fd != -1) {
 			close(fd);
@@ -858,7 +862,7 @@ bool closed_at_once(unsigned short port, char *why, size_t why_size)
 		snprintf(why, why_size, "connect: %s", strerror(errno));
 		return false;
 	}
-	n = read_until_eof(fd, buf, sizeof buf, 1000, &end);
+	n = read_until_eof(fd, buf, sizeof buf, 3000, &end);
 	err = errno;	/* close may change it */
 	close(fd);
 	snprintf(why, why_size, "%zu bytes, then %s", n, describe_read_end(end));
@@ -934,10 +938,11 @@ static int collect_leftovers(const struct family *fam, pid_t *left, int max)
 void check_nothing_left(struct family *fam, const char *label)
 {
 	static pid_t left[MAX_KIDS];
-	long long deadline = now_ms() + scaled_ms(1000);
+	long long deadline = now_ms() + scaled_ms(5000);
 	int n;
 
-	/* An orphan that is just exiting is a zombie of ours for a moment. */
+	/* An orphan that is just exiting is a zombie of ours for a moment, a
+	 * little longer on a loaded machine. */
 	while ((n = collect_leftovers(fam, left, MAX_KIDS)) > 0 &&
 	       now_ms() < deadline) {
 		while (waitpid(-1, NULL, WNOHANG) > 0)

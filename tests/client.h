@@ -165,11 +165,11 @@ bool round_trip(int fd, const char *text, const char *want, long timeout_ms,
  * within timeout_ms (scaled); -1 with the reason in why otherwise. */
 int served_connection(unsigned short port, long timeout_ms, char *why,
 		      size_t why_size);
-/* Try served_connection (300 ms each) for up to 2 s (scaled), since a
+/* Try served_connection (1 s each) for up to 10 s (scaled), since a
  * server may need a moment to take clients again; says why when not. */
 bool served_again(unsigned short port);
 /* A connection "accepted and closed at once": no data, then EOF (or a
- * reset), within 1 s (scaled). */
+ * reset), within 3 s (scaled); one being served would stay open. */
 bool closed_at_once(unsigned short port, char *why, size_t why_size);
 /* Close every descriptor in fds that is not -1, and set it to -1. */
 void close_all(int *fds, int n);

@@ -29,7 +29,13 @@
 
 #define MAX_HELD 32
 #define SAMPLE_MS 20		/* between two looks at the pool */
-#define ZOMBIE_MS 300		/* longest a worker may wait to be reaped */
+/* Longest a worker may wait to be reaped: a parent on a loaded machine
+ * may be scheduled late, one that never reaps leaves it for good. */
+#define ZOMBIE_MS 2000
+/* Waits for what must happen at some point (a worker replaced, a client
+ * served): only a hung server takes this long, so it is never the bound
+ * a case asserts. */
+#define SAFETY_MS 30000
 
 static const char *const strategies[] = {
 	"plain", "flock", "mutex", "pass", "reuseport", NULL,
@@ -243,14 +249,14 @@ static void case_prefork_supervision(const char *strategy)
 		skip(3, "no server");
 		return;
 	}
-	deadline = now_ms() + scaled_ms(2000);
+	deadline = now_ms() + scaled_ms(SAFETY_MS);
 	do {
 		take_census(srv.pid, &first, &zw);
 		if (first.n == 4)
 			break;
 		sleep_ms(SAMPLE_MS);
 	} while (now_ms() < deadline);
-	if (!ok(first.n == 4, "%s: exactly 4 worker children within 2 s", label)) {
+	if (!ok(first.n == 4, "%s: exactly 4 worker children", label)) {
 		diag_pids("children of muxd", first.live, first.n);
 		stop(&srv, label);
 		skip(3, "no pool of 4 to watch");
@@ -259,7 +265,7 @@ static void case_prefork_supervision(const char *strategy)
 	victim = first.live[first.n / 2];
 	kill(victim, SIGKILL);
 	start_at = now_ms();
-	deadline = start_at + scaled_ms(1500);
+	deadline = start_at + scaled_ms(SAFETY_MS);
 	do {
 		bool fresh = false;
 
@@ -269,15 +275,15 @@ static void case_prefork_supervision(const char *strategy)
 			fresh |= !has_pid(first.live, first.n, c.live[i]);
 		replaced = c.n == 4 && !has_pid(c.live, c.n, victim) && fresh;
 	} while (!replaced && now_ms() < deadline);
-	if (ok(replaced, "%s: a worker killed with SIGKILL is replaced by a new one "
-	       "within 1.5 s", label)) {
+	if (ok(replaced, "%s: a worker killed with SIGKILL is replaced by a new one",
+	       label)) {
 		diag("%s: replaced after %lld ms", label, now_ms() - start_at);
 	} else {
 		diag("killed pid %d", (int)victim);
 		diag_pids("workers before", first.live, first.n);
-		diag_pids("workers 1.5 s after", c.live, c.n);
+		diag_pids("workers at the end", c.live, c.n);
 	}
-	fd = served_connection(muxd_port(&srv, "upper"), 2000, why, sizeof why);
+	fd = served_connection(muxd_port(&srv, "upper"), SAFETY_MS, why, sizeof why);
 	if (!ok(fd != -1, "%s: a client is served after the replacement", label))
 		diag("%s", why);
 	if (fd != -1)
@@ -289,58 +295,151 @@ static void case_prefork_supervision(const char *strategy)
 
 /* ---- b. prefork-dynamic: the pool breathes between its bounds ---- */
 
+/* How the pool moves is proved from muxd's -v log, which has a line for
+ * each maintenance step ("pool: 19 idle, 0 busy: retiring 4, now 15
+ * workers"), not from how soon a busy machine lets the steps run: the
+ * deadlines of this case only keep a hung server from hanging the run. */
 #define DYN_HELD 20
+#define DYN_WORKERS 32
+#define DYN_MAX_SPARE 6
+#define DYN_RATE_MAX 32		/* the most one step starts or retires */
+#define DYN_MAX_STEPS 4096
 
-static void case_dynamic_breathes(void)
+struct pool_step {
+	char action[16];	/* "starting", "retiring" or "topping up" */
+	unsigned idle, busy, n, size;
+};
+
+/* muxd's pool lines, read as the log grows. */
+struct pool_log {
+	FILE *file;
+	long read_to;		/* the end of the last whole line read */
+	int n;
+	struct pool_step step[DYN_MAX_STEPS];
+};
+
+/* The shrink as the retiring steps tell it. */
+struct shrink {
+	int done;		/* the step that left --max-spare idle, or -1 */
+	unsigned steps, largest;
+	char why[128];		/* the step that went too far, if one did */
+};
+
+static bool parse_pool_step(const char *line, struct pool_step *s)
 {
-	const char *const options[] = {
-		"--workers", "32", "--min-spare", "2", "--max-spare", "6", NULL,
-	};
-	const char *label = "prefork-dynamic --workers 32 --min-spare 2 --max-spare 6";
-	static struct zombie_watch zw;
-	static struct census c;
-	struct muxd_server srv;
-	int fds[DYN_HELD], max_seen = 0, answered, lo = MAX_KIDS, hi = 0;
-	int churned = 0, dropped = 0;
-	char why[256] = "";
-	bool got[DYN_HELD], settled = false, grown = false, shrunk = false;
-	unsigned short port;
-	long long start_at, deadline;
+	const char *at = strstr(line, "muxd: pool: ");
+	char action[32];
+	size_t len;
 
-	memset(&zw, 0, sizeof zw);
-	c.n = 0;
+	if (!at || sscanf(at, "muxd: pool: %u idle, %u busy: %31[a-z ] %u, now %u workers",
+		   &s->idle, &s->busy, action, &s->n, &s->size) != 5)
+		return false;
+	len = strlen(action);
+	while (len > 0 && action[len - 1] == ' ')
+		action[--len] = '\0';
+	snprintf(s->action, sizeof s->action, "%s", action);
+	return true;
+}
 
-	if (start(&srv, "prefork-dynamic", "upper", options) != 0) {
-		ok(false, "%s: starts", label);
-		skip(7, "no server");
-		return;
+/* Add the pool lines muxd has logged since the last call; a line still
+ * being written is left for the next. */
+static void read_pool_log(struct pool_log *pl)
+{
+	char line[512];
+
+	fflush(pl->file);
+	fseek(pl->file, pl->read_to, SEEK_SET);
+	while (pl->n < DYN_MAX_STEPS && fgets(line, sizeof line, pl->file) &&
+	       strchr(line, '\n')) {
+		pl->n += parse_pool_step(line, &pl->step[pl->n]);
+		pl->read_to = ftell(pl->file);
 	}
-	port = muxd_port(&srv, "upper");
+}
 
-	/* In range, and still in range over more than one maintenance step. */
-	deadline = now_ms() + scaled_ms(3000);
+/* Follows the retiring steps from steps[from] on. Each may retire at most
+ * its rate, 1 at the first and doubling at each step after it, and never
+ * so many that fewer than --max-spare stay idle; it may retire fewer (a
+ * worker went busy, or with --accept=pass one may have a client on its
+ * way). A step without surplus resets the rate, which only lowers it. */
+static bool follow_shrink(const struct pool_log *pl, int from, struct shrink *sh)
+{
+	unsigned rate = 1;
+
+	*sh = (struct shrink){ .done = -1 };
+	for (int i = from; i < pl->n && sh->done < 0; i++) {
+		const struct pool_step *s = &pl->step[i];
+		unsigned surplus, most;
+
+		if (strcmp(s->action, "retiring") != 0)
+			continue;
+		sh->steps++;
+		surplus = s->idle > DYN_MAX_SPARE ? s->idle - DYN_MAX_SPARE : 0;
+		most = rate < surplus ? rate : surplus;
+		if (s->n > most || surplus == 0) {
+			snprintf(sh->why, sizeof sh->why, "step %u: %u idle, "
+				 "retired %u, at most %u", sh->steps, s->idle,
+				 s->n, most);
+			return false;
+		}
+		sh->largest = s->n > sh->largest ? s->n : sh->largest;
+		rate = rate * 2 > DYN_RATE_MAX ? DYN_RATE_MAX : rate * 2;
+		if (s->idle - s->n <= DYN_MAX_SPARE)
+			sh->done = i;
+	}
+	return true;
+}
+
+static void diag_pool_log(const struct pool_log *pl, int from)
+{
+	for (int i = from; i < pl->n; i++) {
+		const struct pool_step *s = &pl->step[i];
+
+		diag("pool: %u idle, %u busy: %s %u, now %u workers", s->idle,
+		     s->busy, s->action, s->n, s->size);
+	}
+}
+
+/* With no client, the pool settles within [2, 6] workers and stays there
+ * over more than one maintenance step. */
+static void dyn_settles(pid_t server, struct zombie_watch *zw, const char *label)
+{
+	static struct census c;
+	long long deadline = now_ms() + scaled_ms(SAFETY_MS);
+	int lo = MAX_KIDS, hi = 0;
+	bool settled;
+
 	do {
-		take_census(srv.pid, &c, &zw);
-		settled = c.n >= 2 && c.n <= 6;
+		take_census(server, &c, zw);
+		settled = c.n >= 2 && c.n <= DYN_MAX_SPARE;
 		if (!settled)
 			sleep_ms(SAMPLE_MS);
 	} while (!settled && now_ms() < deadline);
 	deadline = now_ms() + 1200;
 	while (settled && now_ms() < deadline) {
 		sleep_ms(SAMPLE_MS);
-		take_census(srv.pid, &c, &zw);
+		take_census(server, &c, zw);
 		lo = c.n < lo ? c.n : lo;
 		hi = c.n > hi ? c.n : hi;
-		settled = c.n >= 2 && c.n <= 6;
+		settled = c.n >= 2 && c.n <= DYN_MAX_SPARE;
 	}
 	if (!ok(settled, "%s: with no client, the idle pool settles within [2, 6] "
 		"workers and stays there", label))
 		diag_pids("workers", c.live, c.n);
 	else
 		diag("idle pool: %d to %d workers over 1.2 s", lo, hi);
+}
 
-	/* 20 held clients, each really served: one byte there and back. */
-	start_at = now_ms();
+/* 20 held clients, each really served (one byte there and back), make the
+ * pool grow to 20 busy and at least 2 spare, never beyond --workers. */
+static void dyn_grows(pid_t server, unsigned short port, int *fds,
+		      struct pool_log *pl, struct zombie_watch *zw, const char *label)
+{
+	static struct census c;
+	long long start_at = now_ms(), deadline;
+	int answered, max_seen = 0;
+	unsigned logged_max = 0;
+	bool got[DYN_HELD], grown = false;
+
 	for (int i = 0; i < DYN_HELD; i++) {
 		fds[i] = tcp_connect(port);
 		if (fds[i] == -1 || write_all(fds[i], "h", 1, 1000) != 1) {
@@ -350,19 +449,16 @@ static void case_dynamic_breathes(void)
 			fds[i] = -1;
 		}
 	}
-	answered = await_echoes(fds, DYN_HELD, 'h', got, 8000, srv.pid, &zw, &max_seen);
-	if (!ok(answered == DYN_HELD, "%s: 20 held clients are all served within 8 s",
-		label))
+	answered = await_echoes(fds, DYN_HELD, 'h', got, SAFETY_MS, server, zw,
+				&max_seen);
+	if (!ok(answered == DYN_HELD, "%s: 20 held clients are all served", label))
 		diag("%d of 20 answered", answered);
 	else
 		diag("all 20 served after %lld ms", now_ms() - start_at);
 
-	/* 20 busy, so at least 2 more as spares; never beyond 32 in all. */
-	deadline = start_at + scaled_ms(8000);
-	if (now_ms() + scaled_ms(3000) > deadline)
-		deadline = now_ms() + scaled_ms(3000);
+	deadline = now_ms() + scaled_ms(SAFETY_MS);
 	do {
-		take_census(srv.pid, &c, &zw);
+		take_census(server, &c, zw);
 		max_seen = c.n > max_seen ? c.n : max_seen;
 		grown = c.n >= DYN_HELD + 2;
 		if (!grown)
@@ -372,17 +468,23 @@ static void case_dynamic_breathes(void)
 		diag("%d workers after %lld ms", c.n, now_ms() - start_at);
 	else
 		diag("22 or more workers after %lld ms", now_ms() - start_at);
+
 	/* Another full step: growth must stop at --workers. */
 	deadline = now_ms() + 1200;
 	while (now_ms() < deadline) {
 		sleep_ms(SAMPLE_MS);
-		take_census(srv.pid, &c, &zw);
+		take_census(server, &c, zw);
 		max_seen = c.n > max_seen ? c.n : max_seen;
 	}
-	if (!ok(max_seen <= 32, "%s: never more than 32 workers", label))
-		diag("%d workers seen at once", max_seen);
+	read_pool_log(pl);
+	for (int i = 0; i < pl->n; i++)
+		if (pl->step[i].size > logged_max)
+			logged_max = pl->step[i].size;
+	if (!ok(max_seen <= DYN_WORKERS && logged_max <= DYN_WORKERS,
+		"%s: never more than 32 workers", label))
+		diag("%d workers seen at once, %u logged", max_seen, logged_max);
 	else
-		diag("at most %d workers seen", max_seen);
+		diag("at most %d workers seen, %u logged", max_seen, logged_max);
 
 	/* Shrinking never cuts a busy worker's client off. */
 	for (int i = 0; i < DYN_HELD; i++)
@@ -390,22 +492,32 @@ static void case_dynamic_breathes(void)
 			close(fds[i]);
 			fds[i] = -1;
 		}
-	answered = await_echoes(fds, DYN_HELD, 'k', got, 2000, srv.pid, &zw, &max_seen);
+	answered = await_echoes(fds, DYN_HELD, 'k', got, SAFETY_MS, server, zw,
+				NULL);
 	if (!ok(answered == DYN_HELD, "%s: the 20 held clients are still served once "
 		"the pool has grown", label))
 		diag("%d of 20 answered", answered);
-	close_all(fds, DYN_HELD);
+}
 
-	/* While it shrinks, new clients come one after another between the
-	 * samples: a worker retired with a socket on its way to it would drop
-	 * one of them. */
-	start_at = now_ms();
-	deadline = start_at + scaled_ms(8000);
+/* New clients one after another until the log shows the pool back at
+ * --max-spare idle workers: a worker retired with a socket on its way to
+ * it would drop one of them. */
+static void dyn_shrinks(pid_t server, unsigned short port, struct pool_log *pl,
+			struct zombie_watch *zw, const char *label)
+{
+	static struct census c;
+	int from = pl->n;
+	long long start_at = now_ms(), deadline = start_at + scaled_ms(SAFETY_MS);
+	struct shrink sh = { .done = -1 };
+	int churned = 0, dropped = 0;
+	bool sane = true, shrunk;
+	char why[256] = "";
+
 	do {
 		long long sample_at = now_ms() + SAMPLE_MS;
 
 		while (now_ms() < sample_at) {
-			int fd = served_connection(port, 1000, why, sizeof why);
+			int fd = served_connection(port, SAFETY_MS, why, sizeof why);
 
 			churned++;
 			if (fd == -1)
@@ -413,26 +525,74 @@ static void case_dynamic_breathes(void)
 			else
 				close(fd);
 		}
-		take_census(srv.pid, &c, &zw);
-		max_seen = c.n > max_seen ? c.n : max_seen;
-		shrunk = c.n <= 6;
-	} while (!shrunk && now_ms() < deadline);
-	if (!ok(shrunk, "%s: within 8 s of the clients leaving, back to 6 workers or fewer",
-		label))
-		diag("%d workers after %lld ms", c.n, now_ms() - start_at);
-	else
-		diag("%d workers after %lld ms", c.n, now_ms() - start_at);
+		take_census(server, &c, zw);
+		read_pool_log(pl);
+		sane = follow_shrink(pl, from, &sh);
+	} while (sane && sh.done < 0 && now_ms() < deadline);
+	diag("%d clients while the pool shrank, %lld ms", churned, now_ms() - start_at);
 	if (!ok(dropped == 0, "%s: while the pool shrinks, every new client is served",
 		label))
 		diag("%d of %d not served; the last: %s", dropped, churned, why);
+	if (!ok(sane, "%s: each step retires at most 1, 2, 4, ... idle workers and "
+		"never leaves fewer than 6 idle", label)) {
+		diag("%s", sh.why);
+		diag_pool_log(pl, from);
+	}
+	if (!ok(sh.done >= 0 && sh.largest > 1, "%s: once the clients leave, steps "
+		"retiring more at each step bring the pool back to 6 idle", label))
+		diag_pool_log(pl, from);
 	else
-		diag("%d clients served while the pool shrank", churned);
-	if (max_seen > 32)
-		diag("(%d workers were seen at once)", max_seen);
+		diag("back to 6 idle in %u steps, the largest retiring %u", sh.steps,
+		     sh.largest);
+
+	/* With no client left, the retired workers are gone. */
+	deadline = now_ms() + scaled_ms(SAFETY_MS);
+	do {
+		take_census(server, &c, zw);
+		shrunk = c.n <= DYN_MAX_SPARE;
+		if (!shrunk)
+			sleep_ms(SAMPLE_MS);
+	} while (!shrunk && now_ms() < deadline);
+	if (!ok(shrunk, "%s: with no client, back to 6 workers or fewer", label))
+		diag_pids("workers", c.live, c.n);
+}
+
+static void case_dynamic_breathes(void)
+{
+	const char *const options[] = {
+		"--verbose", "--workers", "32", "--min-spare", "2", "--max-spare", "6",
+		NULL,
+	};
+	const char *const services[] = { "upper", NULL };
+	const char *label = "prefork-dynamic --workers 32 --min-spare 2 --max-spare 6";
+	static struct pool_log pl;
+	static struct zombie_watch zw;
+	struct muxd_server srv;
+	int fds[DYN_HELD];
+	unsigned short port;
+
+	memset(&zw, 0, sizeof zw);
+	pl = (struct pool_log){ .file = tmpfile() };
+	if (!pl.file)
+		bail_out("tmpfile: %s", strerror(errno));
+	if (muxd_start_engine_logged(&srv, "prefork-dynamic", NULL, options,
+				     services, pl.file) != 0) {
+		ok(false, "%s: starts", label);
+		skip(9, "no server");
+		fclose(pl.file);
+		return;
+	}
+	port = muxd_port(&srv, "upper");
+	dyn_settles(srv.pid, &zw, label);
+	dyn_grows(srv.pid, port, fds, &pl, &zw, label);
+	read_pool_log(&pl);
+	close_all(fds, DYN_HELD);
+	dyn_shrinks(srv.pid, port, &pl, &zw, label);
 	if (!served_again(port))
 		diag("%s: not served after shrinking", label);
 	ok_zombies(&zw, label);
 	stop(&srv, label);
+	fclose(pl.file);
 }
 
 /* ---- c. --max-requests-per-worker recycles workers ---- */
@@ -485,7 +645,7 @@ static void case_max_requests(void)
 		return;
 	}
 	port = muxd_port(&srv, "stamp");
-	deadline = now_ms() + scaled_ms(2000);
+	deadline = now_ms() + scaled_ms(SAFETY_MS);
 	do {
 		take_census(srv.pid, &first, &zw);
 		if (first.n == 0)
@@ -544,7 +704,7 @@ static void case_thread_pool(const char *strategy)
 		return;
 	}
 	port = muxd_port(&srv, "upper");
-	deadline = now_ms() + scaled_ms(2000);
+	deadline = now_ms() + scaled_ms(SAFETY_MS);
 	do {
 		threads = proc_thread_count(srv.pid);
 		if (threads < TP_WORKERS + 1)
@@ -563,10 +723,10 @@ static void case_thread_pool(const char *strategy)
 			close(fds[i]);
 			fds[i] = -1;
 		}
-	answered = await_echoes(fds, TP_WORKERS, 'p', got, 2000, 0, NULL, NULL);
+	answered = await_echoes(fds, TP_WORKERS, 'p', got, SAFETY_MS, 0, NULL, NULL);
 	if (!ok(answered == TP_WORKERS, "%s: 6 concurrent clients are all served "
 		"while all 6 stay open", label))
-		diag("%d of 6 answered within 2 s", answered);
+		diag("%d of 6 answered", answered);
 
 	/* A 7th: served once a thread is free (it may wait until then). */
 	seventh = tcp_connect(port);
@@ -582,10 +742,10 @@ static void case_thread_pool(const char *strategy)
 		close(fds[0]);
 	fds[0] = -1;
 	seventh_served = seventh != -1 &&
-			 await_echoes(&seventh, 1, 's', got, 2000, 0, NULL, NULL) == 1;
+			 await_echoes(&seventh, 1, 's', got, SAFETY_MS, 0, NULL, NULL) == 1;
 	if (!ok(seventh_served, "%s: a 7th client is served once one of the 6 closes",
 		label))
-		diag("%s", seventh == -1 ? strerror(errno) : "no echo within 2 s");
+		diag("%s", seventh == -1 ? strerror(errno) : "no echo");
 	if (seventh_served && recv(seventh, &extra, 1, MSG_DONTWAIT) > 0)
 		diag("the 7th client got more than its one byte back");
 	diag("%s: %d threads with 7 clients", label, threads);
@@ -615,7 +775,7 @@ static void case_max_conns(const char *engine)
 	}
 	port = muxd_port(&srv, "upper");
 	for (int i = 0; i < MC_HELD; i++) {
-		fds[i] = served_connection(port, 2000, why, sizeof why);
+		fds[i] = served_connection(port, SAFETY_MS, why, sizeof why);
 		if (fds[i] != -1)
 			held++;
 		else
@@ -623,7 +783,7 @@ static void case_max_conns(const char *engine)
 	}
 	ok(held == MC_HELD, "%s: 3 held connections are served", label);
 	if (!ok(closed_at_once(port, why, sizeof why),
-		"%s: a 4th is accepted and closed at once (no data, EOF within 1 s)",
+		"%s: a 4th is accepted and closed at once (no data, EOF within 3 s)",
 		label))
 		diag("%s", why);
 	if (fds[0] != -1)
@@ -635,6 +795,10 @@ static void case_max_conns(const char *engine)
 }
 
 /* ---- f. SIGTERM and SIGINT: graceful, nothing left behind ---- */
+
+/* A stop must end muxd within the grace period and this much (scaled):
+ * room for a loaded machine to schedule the parent and its workers. */
+#define STOP_SLACK_MS 5000
 
 static void case_stop_held(const char *engine)
 {
@@ -649,7 +813,8 @@ static void case_stop_held(const char *engine)
 
 	snprintf(label, sizeof label, "%s SIGTERM --grace 2", engine);
 	if (start(&srv, engine, "upper", options) != 0 ||
-	    (fd = served_connection(muxd_port(&srv, "upper"), 2000, why, sizeof why)) == -1) {
+	    (fd = served_connection(muxd_port(&srv, "upper"), SAFETY_MS, why,
+				    sizeof why)) == -1) {
 		ok(false, "%s: starts and serves a connection", label);
 		diag("%s", why);
 		muxd_stop(&srv, 5000);
@@ -661,15 +826,15 @@ static void case_stop_held(const char *engine)
 	     fam.n, proc_thread_count(srv.pid));
 	start_at = now_ms();
 	kill(srv.pid, SIGTERM);
-	exited = muxd_wait(&srv, 4000) == 0;
+	exited = muxd_wait(&srv, 2000 + STOP_SLACK_MS) == 0;
 	took = now_ms() - start_at;
 	if (!ok(exited && exit_code_of(srv.wait_status) == 0,
-		"%s, a connection held open: exits 0 within grace + 2 s", label))
+		"%s, a connection held open: exits 0 within grace + 5 s", label))
 		diag("%s after %lld ms", exited ? describe_status(srv.wait_status, why, sizeof why)
 					       : "still running", took);
 	else
 		diag("%s: exited after %lld ms", label, took);
-	read_until_eof(fd, buf, sizeof buf, 1000, &end);
+	read_until_eof(fd, buf, sizeof buf, SAFETY_MS, &end);
 	err = errno;
 	if (!ok(end == READ_EOF || (end == READ_ERROR && err == ECONNRESET),
 		"%s: the held connection is closed", label))
@@ -698,9 +863,9 @@ static void case_sigint_idle(const char *engine)
 	note_family(&srv, &fam);
 	start_at = now_ms();
 	kill(srv.pid, SIGINT);
-	exited = muxd_wait(&srv, 1500) == 0;
+	exited = muxd_wait(&srv, STOP_SLACK_MS) == 0;
 	if (!ok(exited && exit_code_of(srv.wait_status) == 0,
-		"%s with no connection open: exits 0 within 1.5 s", label))
+		"%s with no connection open: exits 0 within 5 s", label))
 		diag("%s after %lld ms", exited ? describe_status(srv.wait_status, why, sizeof why)
 					       : "still running", now_ms() - start_at);
 	muxd_stop(&srv, 1000);

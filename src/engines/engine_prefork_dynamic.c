@@ -38,11 +38,21 @@ static unsigned shrink(struct prefork *p, unsigned want)
 	return retired;
 }
 
+/* Workers alive and not told to retire: the pool's size after a step. */
+static unsigned pool_size(const struct prefork *p)
+{
+	return prefork_count(p, WORKER_IDLE) + prefork_count(p, WORKER_BUSY);
+}
+
 static unsigned doubled(unsigned rate)
 {
 	return rate * 2 > RATE_MAX ? RATE_MAX : rate * 2;
 }
 
+/* With -v every step that finds too few or too many idle workers says so,
+ * even when it could act on none (a full pool; with --accept=pass, idle
+ * workers that may have a socket on their way), so that the log shows
+ * each step and its size, and the rate's doubling can be followed. */
 static void breathe(struct prefork *p)
 {
 	unsigned idle = prefork_count(p, WORKER_IDLE);
@@ -52,8 +62,8 @@ static void breathe(struct prefork *p)
 	if (idle < srv->min_spare) {
 		unsigned n = grow(p, p->spawn_rate);
 
-		if (n)
-			log_conn("pool: %u idle, %u busy: starting %u", idle, busy, n);
+		log_conn("pool: %u idle, %u busy: starting %u, now %u workers",
+			 idle, busy, n, pool_size(p));
 		p->spawn_rate = doubled(p->spawn_rate);
 	} else {
 		p->spawn_rate = 1;
@@ -62,7 +72,8 @@ static void breathe(struct prefork *p)
 		unsigned surplus = idle - srv->max_spare;
 		unsigned n = shrink(p, p->retire_rate < surplus ? p->retire_rate : surplus);
 
-		log_conn("pool: %u idle, %u busy: retiring %u", idle, busy, n);
+		log_conn("pool: %u idle, %u busy: retiring %u, now %u workers",
+			 idle, busy, n, pool_size(p));
 		p->retire_rate = doubled(p->retire_rate);
 	} else {
 		p->retire_rate = 1;
@@ -73,10 +84,14 @@ static void breathe(struct prefork *p)
  * client never leaves the next one waiting for the step. */
 static void top_up(struct prefork *p)
 {
-	unsigned idle = prefork_count(p, WORKER_IDLE);
+	unsigned idle = prefork_count(p, WORKER_IDLE), n;
 
-	if (idle < p->srv->min_spare)
-		grow(p, p->srv->min_spare - idle);
+	if (idle >= p->srv->min_spare)
+		return;
+	n = grow(p, p->srv->min_spare - idle);
+	if (n)
+		log_conn("pool: %u idle, %u busy: topping up %u, now %u workers",
+			 idle, prefork_count(p, WORKER_BUSY), n, pool_size(p));
 }
 
 static void start_spares(struct prefork *p)
