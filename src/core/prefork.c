@@ -63,9 +63,15 @@ int prefork_spawn(struct prefork *p, unsigned slot)
 
 	if (backing_off(p))
 		return -1;
-	if (p->srv->accept == ACCEPT_PASS &&
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
-		return spawn_failed(p, "socketpair");
+	if (p->pass) {
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+			return spawn_failed(p, "socketpair");
+		/* In the table before the fork, so that the worker closes the
+		 * parent's end with the others': kept, it would hide the
+		 * parent's death from the worker's recvmsg. */
+		p->pass->fd[slot] = pair[0];
+		p->pass->ready[slot] = false;
+	}
 	/* Idle before the fork, not when the worker gets going: the policy
 	 * counts a worker being started as a spare, or it would start
 	 * another one for the same shortage at the next wakeup. */
@@ -81,8 +87,8 @@ int prefork_spawn(struct prefork *p, unsigned slot)
 	if (pair[1] >= 0)
 		close(pair[1]);
 	if (pid < 0) {
-		if (pair[0] >= 0)
-			close(pair[0]);
+		if (p->pass)
+			prefork_pass_forget(p, slot);
 		atomic_store(&row->state, WORKER_EMPTY);
 		return spawn_failed(p, "fork");
 	}
@@ -90,10 +96,6 @@ int prefork_spawn(struct prefork *p, unsigned slot)
 	atomic_store(&row->pid, pid);
 	intset_add(&p->pids, pid);
 	p->started_at[slot] = clock_ms();
-	if (p->pass) {
-		p->pass->fd[slot] = pair[0];
-		p->pass->ready[slot] = false;
-	}
 	log_conn("worker %u started, pid %d", slot, (int)pid);
 	return 0;
 }
