@@ -756,6 +756,20 @@ static bool await_workers(pid_t server, int want, pid_t gone, struct census *c)
 	}
 }
 
+/* Wait up to 1 s (scaled) until pid is a zombie or gone. */
+static bool await_death(pid_t pid)
+{
+	long long deadline = now_ms() + scaled_ms(1000);
+	char state;
+
+	while ((state = proc_state(pid)) != 0 && state != 'Z') {
+		if (now_ms() >= deadline)
+			return false;
+		sleep_ms(1);
+	}
+	return true;
+}
+
 /* A worker keeps its own end of its socketpair and nothing else of the
  * parent's: no listener, no other worker's end, and not the parent's end
  * of its own pair, which would hide the parent's death from it (its
@@ -803,6 +817,56 @@ static void case_pass_worker_sockets(void)
 	stop(&srv, label);
 }
 
+/* A worker that has died, reaped or not, is ready for nothing: a client
+ * that arrives just then waits for another worker and is served, never
+ * accepted and dropped. With one worker, killed just after it served a
+ * client (so it had said "ready" again), the next client must wait for
+ * the replacement; three rounds, each killing the worker of the round
+ * before (dying young, they also make the parent back off first, which
+ * leaves the dead worker's slot empty for a while). */
+static void case_pass_dead_worker(void)
+{
+	const char *const options[] = { "--workers", "1", "--accept=pass", NULL };
+	const char *label = "prefork --workers 1 --accept=pass";
+	static struct census c;
+	struct muxd_server srv;
+	char why[256] = "";
+	int served = 0, rounds = 3;
+	unsigned short port;
+
+	if (start(&srv, "prefork", "stamp", options) != 0) {
+		ok(false, "%s: starts", label);
+		return;
+	}
+	port = muxd_port(&srv, "stamp");
+	for (int r = 0; r < rounds; r++) {
+		pid_t victim;
+
+		if (!await_workers(srv.pid, 1, 0, &c) ||
+		    !stamp_served(port, 3000, why, sizeof why)) {
+			diag("round %d: no worker to kill: %s", r + 1, why);
+			break;
+		}
+		take_census(srv.pid, &c, NULL);
+		victim = c.live[0];
+		kill(victim, SIGKILL);
+		/* Dead first (a zombie, or reaped): a socket passed while it
+		 * still ran would be lost with it, as one it was serving. */
+		if (!await_death(victim))
+			diag("round %d: pid %d still running 1 s after SIGKILL",
+			     r + 1, (int)victim);
+		if (stamp_served(port, 3000, why, sizeof why))
+			served++;
+		else
+			diag("round %d: the client after killing pid %d: %s",
+			     r + 1, (int)victim, why);
+	}
+	ok(served == rounds, "%s: a client that comes as the only worker is "
+	   "killed is served by its replacement (%d of %d)", label, served,
+	   rounds);
+	stop(&srv, label);
+}
+
 static const char *const pool_engines[] = {
 	"prefork", "prefork-dynamic", "pthread-pool", NULL,
 };
@@ -833,5 +897,6 @@ int main(void)
 	for (int i = 0; pool_engines[i]; i++)
 		case_sigint_idle(pool_engines[i]);
 	case_pass_worker_sockets();
+	case_pass_dead_worker();
 	return done_testing();
 }

@@ -22,6 +22,10 @@ struct prefork_pass {
 	unsigned *polled;		/* slot of each notice polled, in order */
 	struct pollfd *fds;		/* listeners, notices, signal pipe */
 	struct accept_pause pause;	/* the parent's EMFILE rest */
+	/* A connection accepted for a worker that turned out to be gone:
+	 * kept for the next ready one, and no other accepted meanwhile. */
+	int held_fd;			/* -1: none */
+	size_t held_listener;
 };
 
 /* ---- prefork_worker.c ---- */
@@ -42,8 +46,8 @@ _Noreturn void prefork_worker_main(struct prefork *p, unsigned slot,
 int prefork_pass_init(struct prefork *p);
 void prefork_pass_free(struct prefork *p);
 
-/* The worker in slot was reaped: close the parent's end; it is ready for
- * nothing any more. */
+/* The worker in slot is gone (its end hung up, it was reaped, or fork
+ * failed): close the parent's end; it is ready for nothing any more. */
 void prefork_pass_forget(struct prefork *p, unsigned slot);
 
 /* One round of the parent's wait: read the workers' notices and, while

@@ -34,6 +34,7 @@ int prefork_pass_init(struct prefork *p)
 	p->pass = pass;
 	if (!pass)
 		return -1;
+	pass->held_fd = -1;
 	pass->fd = malloc(p->n_slots * sizeof *pass->fd);
 	pass->ready = calloc(p->n_slots, sizeof *pass->ready);
 	pass->polled = calloc(p->n_slots, sizeof *pass->polled);
@@ -51,6 +52,11 @@ void prefork_pass_free(struct prefork *p)
 
 	if (!pass)
 		return;
+	if (pass->held_fd >= 0) {
+		log_error("stopping: a connection that waited for a worker "
+			  "is closed unserved");
+		close(pass->held_fd);
+	}
 	for (unsigned i = 0; pass->fd && i < p->n_slots; i++)
 		if (pass->fd[i] >= 0)
 			close(pass->fd[i]);
@@ -70,12 +76,15 @@ void prefork_pass_forget(struct prefork *p, unsigned slot)
 		close(pass->fd[slot]);
 		pass->fd[slot] = -1;
 	}
+	pass->ready[slot] = false;
 }
 
-/* Hand a connection to the first ready worker. The index of its listener
- * rides along as the message's data, so that the worker logs the right
- * service and serves it. */
-static void pass_to_worker(struct prefork *p, int fd, size_t listener)
+/* Hand a connection to the first ready worker that takes it. The index
+ * of its listener rides along as the message's data, so that the worker
+ * serves the right service. A worker that died since it said "ready"
+ * refuses it (EPIPE: its end is closed): the next one is tried. Returns
+ * false when none took it; the connection is then still the caller's. */
+static bool pass_to_worker(struct prefork *p, int fd, size_t listener)
 {
 	struct prefork_pass *pass = p->pass;
 	char ctl[CMSG_SPACE(sizeof(int))] = { 0 };
@@ -96,10 +105,36 @@ static void pass_to_worker(struct prefork *p, int fd, size_t listener)
 		 * or its end failed and it can take none. */
 		pass->ready[i] = false;
 		stat_add(STAT_SYS_WRITE, 1);
-		if (sendmsg(pass->fd[i], &msg, MSG_NOSIGNAL) == sizeof index)
-			break;
+		if (sendmsg(pass->fd[i], &msg, MSG_NOSIGNAL) == sizeof index) {
+			close(fd);	/* the worker has its own copy now */
+			return true;
+		}
+		log_error("passing a connection to worker %u: %s; trying "
+			 "another", i, strerror(errno));
 	}
-	close(fd);	/* the worker has its own copy now, or nobody took it */
+	return false;
+}
+
+/* Pass fd, or keep it until a worker is ready. */
+static void pass_or_hold(struct prefork *p, int fd, size_t listener)
+{
+	if (pass_to_worker(p, fd, listener))
+		return;
+	p->pass->held_fd = fd;
+	p->pass->held_listener = listener;
+}
+
+/* A connection kept from an earlier round goes first, before any new one
+ * is accepted: clients are served in the order they came. */
+static void pass_held(struct prefork *p)
+{
+	struct prefork_pass *pass = p->pass;
+	int fd = pass->held_fd;
+
+	if (fd < 0)
+		return;
+	pass->held_fd = -1;
+	pass_or_hold(p, fd, pass->held_listener);
 }
 
 static bool any_ready(const struct prefork *p)
@@ -112,18 +147,25 @@ static bool any_ready(const struct prefork *p)
 
 /* fds[k] is the parent's end for slot polled[k]. A notice is one byte per
  * message; a worker sends the next only after it was given a socket, so
- * one read per round drains it. */
+ * one read per round drains it. A hang-up means the worker is gone, even
+ * if not yet reaped: its end is closed at once, so that no socket is
+ * passed to it and the dead end is not polled again (it would wake every
+ * round until the SIGCHLD). A last "ready" read with the hang-up is
+ * undone by the same close. */
 static void read_ready_notices(struct prefork *p, const struct pollfd *fds,
 			       size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
+		unsigned slot = p->pass->polled[k];
 		char byte;
 
-		if (!(fds[k].revents & POLLIN))
-			continue;
-		stat_add(STAT_SYS_READ, 1);
-		if (read(fds[k].fd, &byte, 1) == 1)
-			p->pass->ready[p->pass->polled[k]] = true;
+		if (fds[k].revents & POLLIN) {
+			stat_add(STAT_SYS_READ, 1);
+			if (read(fds[k].fd, &byte, 1) == 1)
+				p->pass->ready[slot] = true;
+		}
+		if (fds[k].revents & (POLLHUP | POLLERR | POLLNVAL))
+			prefork_pass_forget(p, slot);
 	}
 }
 
@@ -133,7 +175,7 @@ static void read_ready_notices(struct prefork *p, const struct pollfd *fds,
 static void accept_and_pass(struct prefork *p, const struct pollfd *fds,
 			    size_t nl)
 {
-	for (size_t i = 0; i < nl && any_ready(p); i++) {
+	for (size_t i = 0; i < nl && any_ready(p) && p->pass->held_fd < 0; i++) {
 		struct sockaddr_storage peer;
 		int fd;
 
@@ -142,7 +184,7 @@ static void accept_and_pass(struct prefork *p, const struct pollfd *fds,
 		fd = net_accept(fds[i].fd, false, &peer);
 		if (fd >= 0) {
 			accept_pause_end(&p->pass->pause);
-			pass_to_worker(p, fd, i);
+			pass_or_hold(p, fd, i);
 		} else if (net_out_of_resources(errno)) {
 			accept_pause_start(&p->pass->pause, errno, clock_ms());
 			return;
@@ -159,7 +201,7 @@ void prefork_pass_round(struct prefork *p, int timeout)
 	struct pollfd *fds = pass->fds;
 	size_t nl = p->srv->n_listeners, n = 0, notices;
 	int64_t now = clock_ms(), rest = pass->pause.until - now;
-	bool accepting = any_ready(p) && rest <= 0;
+	bool accepting = any_ready(p) && pass->held_fd < 0 && rest <= 0;
 
 	if (rest > 0 && rest < timeout)
 		timeout = (int)rest;	/* accept again when the rest ends */
@@ -179,6 +221,7 @@ void prefork_pass_round(struct prefork *p, int timeout)
 		return;
 	}
 	read_ready_notices(p, fds + notices, n - 1 - notices);
+	pass_held(p);
 	if (accepting)
 		accept_and_pass(p, fds, nl);
 }
