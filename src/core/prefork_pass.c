@@ -110,7 +110,7 @@ static bool pass_to_worker(struct prefork *p, int fd, size_t listener)
 			return true;
 		}
 		log_error("passing a connection to worker %u: %s; trying "
-			 "another", i, strerror(errno));
+			  "another", i, strerror(errno));
 	}
 	return false;
 }
