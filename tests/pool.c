@@ -17,6 +17,7 @@
 #include "client.h"
 #include "tap.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -872,6 +873,165 @@ static void case_sigint_idle(const char *engine)
 	check_nothing_left(&fam, label);
 }
 
+/* ---- g. prefork --accept=pass: the socketpairs to the workers ---- */
+
+#define MAX_SOCKETS 64
+
+/* The inodes of pid's open sockets, from the "socket:[N]" links in
+ * /proc/PID/fd; the count, or -1 if it is gone. */
+static int socket_inodes(pid_t pid, unsigned long *out, int max)
+{
+	char dir_path[64], link_path[320], target[64];
+	struct dirent *e;
+	DIR *dir;
+	int n = 0;
+
+	snprintf(dir_path, sizeof dir_path, "/proc/%d/fd", (int)pid);
+	dir = opendir(dir_path);
+	if (!dir)
+		return -1;
+	while ((e = readdir(dir)) && n < max) {
+		ssize_t len;
+
+		snprintf(link_path, sizeof link_path, "%s/%s", dir_path, e->d_name);
+		len = readlink(link_path, target, sizeof target - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		if (sscanf(target, "socket:[%lu]", &out[n]) == 1)
+			n++;
+	}
+	closedir(dir);
+	return n;
+}
+
+/* Wait up to 2 s (scaled) for muxd to have `want` live workers, none of
+ * them `gone`; fills c. */
+static bool await_workers(pid_t server, int want, pid_t gone, struct census *c)
+{
+	long long deadline = now_ms() + scaled_ms(2000);
+
+	for (;;) {
+		take_census(server, c, NULL);
+		if (c->n == want && !has_pid(c->live, c->n, gone))
+			return true;
+		if (now_ms() >= deadline)
+			return false;
+		sleep_ms(SAMPLE_MS);
+	}
+}
+
+/* Wait up to 1 s (scaled) until pid is a zombie or gone. */
+static bool await_death(pid_t pid)
+{
+	long long deadline = now_ms() + scaled_ms(1000);
+	char state;
+
+	while ((state = proc_state(pid)) != 0 && state != 'Z') {
+		if (now_ms() >= deadline)
+			return false;
+		sleep_ms(1);
+	}
+	return true;
+}
+
+/* A worker keeps its own end of its socketpair and nothing else of the
+ * parent's: no listener, no other worker's end, and not the parent's end
+ * of its own pair, which would hide the parent's death from it (its
+ * recvmsg could never see end-of-file) and cost a descriptor per worker.
+ * Each end of a socketpair is a socket of its own, so a socket open in
+ * both the parent and a worker is one too many. */
+static void case_pass_worker_sockets(void)
+{
+	const char *const options[] = { "--workers", "3", "--accept=pass", NULL };
+	const char *label = "prefork --workers 3 --accept=pass";
+	static struct census c;
+	unsigned long parent[MAX_SOCKETS], worker[MAX_SOCKETS];
+	struct muxd_server srv;
+	int n_parent, shared = 0, checked = 0;
+
+	if (start(&srv, "prefork", "upper", options) != 0) {
+		ok(false, "%s: starts", label);
+		return;
+	}
+	if (!await_workers(srv.pid, 3, 0, &c)) {
+		ok(false, "%s: 3 workers within 2 s", label);
+		stop(&srv, label);
+		return;
+	}
+	sleep_ms(100);	/* a worker closes what it inherited just after fork */
+	n_parent = socket_inodes(srv.pid, parent, MAX_SOCKETS);
+	for (int i = 0; i < c.n; i++) {
+		int n = socket_inodes(c.live[i], worker, MAX_SOCKETS);
+
+		if (n < 0)
+			continue;
+		checked++;
+		for (int k = 0; k < n; k++)
+			for (int j = 0; j < n_parent; j++)
+				if (worker[k] == parent[j]) {
+					diag("worker pid %d holds socket:[%lu] of the parent",
+					     (int)c.live[i], worker[k]);
+					shared++;
+				}
+	}
+	if (!ok(checked == 3 && n_parent > 3 && shared == 0,
+		"%s: no worker holds a socket the parent holds", label))
+		diag("%d workers looked at, parent has %d sockets, %d shared",
+		     checked, n_parent, shared);
+	stop(&srv, label);
+}
+
+/* A worker that has died, reaped or not, is ready for nothing: a client
+ * that arrives just then waits for another worker and is served, never
+ * accepted and dropped. With one worker, killed just after it served a
+ * client (so it had said "ready" again), the next client must wait for
+ * the replacement; three rounds, each killing the worker of the round
+ * before (dying young, they also make the parent back off first, which
+ * leaves the dead worker's slot empty for a while). */
+static void case_pass_dead_worker(void)
+{
+	const char *const options[] = { "--workers", "1", "--accept=pass", NULL };
+	const char *label = "prefork --workers 1 --accept=pass";
+	static struct census c;
+	struct muxd_server srv;
+	char why[256] = "";
+	int served = 0, rounds = 3;
+	unsigned short port;
+
+	if (start(&srv, "prefork", "stamp", options) != 0) {
+		ok(false, "%s: starts", label);
+		return;
+	}
+	port = muxd_port(&srv, "stamp");
+	for (int r = 0; r < rounds; r++) {
+		pid_t victim;
+
+		if (!await_workers(srv.pid, 1, 0, &c) ||
+		    !stamp_served(port, 3000, why, sizeof why)) {
+			diag("round %d: no worker to kill: %s", r + 1, why);
+			break;
+		}
+		take_census(srv.pid, &c, NULL);
+		victim = c.live[0];
+		kill(victim, SIGKILL);
+		/* Dead first (a zombie, or reaped): a socket passed while it
+		 * still ran would be lost with it, as one it was serving. */
+		if (!await_death(victim))
+			diag("round %d: pid %d still running 1 s after SIGKILL",
+			     r + 1, (int)victim);
+		if (stamp_served(port, 3000, why, sizeof why))
+			served++;
+		else
+			diag("round %d: the client after killing pid %d: %s",
+			     r + 1, (int)victim, why);
+	}
+	ok(served == rounds, "%s: a client that comes as the only worker is "
+	   "killed is served by its replacement (%d of %d)", label, served,
+	   rounds);
+	stop(&srv, label);
+}
+
 static const char *const pool_engines[] = {
 	"prefork", "prefork-dynamic", "pthread-pool", NULL,
 };
@@ -901,5 +1061,7 @@ int main(void)
 		case_stop_held(pool_engines[i]);
 	for (int i = 0; pool_engines[i]; i++)
 		case_sigint_idle(pool_engines[i]);
+	case_pass_worker_sockets();
+	case_pass_dead_worker();
 	return done_testing();
 }

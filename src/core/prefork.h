@@ -1,9 +1,11 @@
 /* prefork.h -- the process pool behind prefork and prefork-dynamic.
  *
- * prefork.c owns the mechanics, as in UNP ch. 30 and Apache's prefork MPM:
- * a scoreboard in shared memory, workers that serve one connection at a
- * time, the five ways they share the listeners (--accept), supervision
- * with back-off, and shutdown. An engine is a policy: which slots to fill
+ * The mechanics, as in UNP ch. 30 and Apache's prefork MPM, are in three
+ * files: prefork.c supervises (a scoreboard in shared memory, spawning,
+ * reaping with back-off, retiring, shutdown), prefork_worker.c is a
+ * worker serving one connection at a time and the five ways workers share
+ * the listeners (--accept), prefork_pass.c the parent's accepting for
+ * --accept=pass. An engine is a policy: which slots to fill
  * at start and what to do at each maintenance step (about once a second,
  * and whenever a worker ends).
  */
@@ -46,10 +48,7 @@ struct prefork {
 	size_t n_listeners;			/* with reuseport, one set per worker */
 	struct intset pids;			/* live workers */
 	int64_t *started_at;			/* per slot, for the back-off */
-	int *pass_fd;				/* --accept=pass: parent's end per slot */
-	bool *ready;				/* --accept=pass: slot waits for a socket */
-	unsigned *polled;			/* --accept=pass: slot of each polled socket */
-	struct accept_pause pause;		/* --accept=pass: the parent's EMFILE rest */
+	struct prefork_pass *pass;		/* --accept=pass: the parent's side */
 	int lock_fd;				/* --accept=flock */
 	unsigned fast_deaths;			/* workers in a row that died young */
 	bool spawn_failing;			/* fork or socketpair failing: said once */

@@ -10,7 +10,6 @@
 #include "base/signals.h"
 #include "base/stats.h"
 
-#define SHUTDOWN_WAIT_MS 1000	/* for threads to notice their shut sockets */
 #define WAIT_SLICE_MS 100	/* a second stop signal is noticed this fast */
 /* A serving thread needs its 16 KiB buffer and little else; 8 MiB of
  * address space each would make thousands of idle connections costly. */
@@ -75,18 +74,26 @@ static void wait_until(struct conn_registry *r, int64_t until)
 	pthread_cond_timedwait(&r->all_done, &r->lock, &ts);
 }
 
+/* The wait after the shutdown has no time limit, on purpose. The
+ * registry, the server and its listeners belong to the engine's caller,
+ * and a serving thread reads them until its registry_close(): returning
+ * while one has not got there would leave it a dead stack frame and freed
+ * listeners. It is short all the same: on a shut-down socket every read,
+ * write and poll returns at once, so each thread only logs its line and
+ * closes. The sockets are shut down again every slice: one registered
+ * after the first pass (accepted just before the stop) is cut too. */
 void registry_finish(struct conn_registry *r)
 {
-	int64_t left, end;
+	int64_t left;
 
 	pthread_mutex_lock(&r->lock);
 	while (r->open_fds.n > 0 && (left = sig_grace_left_ms()) > 0)
 		wait_until(r, clock_ms() + (left < WAIT_SLICE_MS ? left : WAIT_SLICE_MS));
-	for (size_t i = 0; i < r->open_fds.n; i++)
-		shutdown(r->open_fds.v[i], SHUT_RDWR);
-	end = clock_ms() + SHUTDOWN_WAIT_MS;
-	while (r->open_fds.n > 0 && clock_ms() < end)
-		wait_until(r, end);
+	while (r->open_fds.n > 0) {
+		for (size_t i = 0; i < r->open_fds.n; i++)
+			shutdown(r->open_fds.v[i], SHUT_RDWR);
+		wait_until(r, clock_ms() + WAIT_SLICE_MS);
+	}
 	pthread_mutex_unlock(&r->lock);
 }
 

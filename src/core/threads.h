@@ -20,12 +20,15 @@ void registry_init(struct conn_registry *r);
 void registry_destroy(struct conn_registry *r);
 /* Returns 0, or -1 when out of memory. */
 int registry_add(struct conn_registry *r, int fd);
-/* The connection on fd is over: forget it and close it. */
+/* The connection on fd is over: forget it and close it. A serving thread
+ * calls it last: once it returns, registry_finish() may have returned and
+ * the engine's state may be gone. */
 void registry_close(struct conn_registry *r, int fd);
 unsigned registry_count(struct conn_registry *r);
 /* After a stop: wait for the connections until the grace period is over,
  * then shut down the sockets still open (their threads' reads and writes
- * return at once) and wait a moment for those threads to end. */
+ * return at once) and wait until every one of them is closed. When it
+ * returns, no serving thread touches the registry or the server again. */
 void registry_finish(struct conn_registry *r);
 
 /* Start a thread that the stop signals never reach; detached or joinable.

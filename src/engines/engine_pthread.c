@@ -4,7 +4,7 @@
  * and ends; the threads share nothing but the registry of open sockets
  * (threads.c), which counts them for --max-conns and lets the main thread,
  * the only one the stop signals reach, shut down those still open when the
- * grace period is over.
+ * grace period is over and wait until every thread has closed its own.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -71,10 +71,10 @@ static int pthread_run(const struct engine *self, const struct server *srv)
 			spawn(srv, &registry, &conn);
 	acceptor_close(&acceptor);
 	log_stopping(registry_count(&registry), srv->grace);
+	/* Returns once every serving thread is past its registry_close():
+	 * the registry on this stack and srv's listeners outlive them all. */
 	registry_finish(&registry);
-	/* Threads that outlived the shutdown wait still use the registry. */
-	if (registry_count(&registry) == 0)
-		registry_destroy(&registry);
+	registry_destroy(&registry);
 	return 0;
 }
 

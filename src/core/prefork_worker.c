@@ -1,0 +1,241 @@
+/* prefork_worker.c -- the worker side of the process pool: how a worker
+ * waits for a connection (--accept), and the loop it runs until it is
+ * stopped, retired or has served --max-requests-per-worker.
+ *
+ * A worker is an iterative server in a child process. It owns nothing of
+ * the parent's but the listeners (or, with --accept=pass, its end of one
+ * socketpair) and its row of the scoreboard, which is how the parent sees
+ * it: idle or busy, told to retire, connections served. Everything here
+ * runs after fork(), in the child; the parent's side is prefork.c, and
+ * the parent's accepting in pass mode is prefork_pass.c.
+ */
+#include "core/prefork_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/signals.h"
+#include "base/stats.h"
+#include "core/blocking.h"
+
+/* A worker waiting for the mutex wakes this often to look at its orders
+ * (retire) and at the signals: a timed lock is the only way to do both,
+ * since a blocked pthread_mutex_lock is not interrupted by a signal. */
+#define LOCK_SLICE_S 1
+
+struct worker {
+	struct prefork *p;
+	struct worker_slot *row;
+	struct server srv;		/* with the listeners it waits on */
+	struct acceptor acceptor;
+	int lock_fd;			/* --accept=flock: this worker's own open file */
+	int pass_fd;			/* --accept=pass: this worker's end */
+	bool announced;			/* --accept=pass: told the parent it is ready */
+};
+
+/* A lock or a wait ended without a connection: a signal came. Only a
+ * stop ends the loop; anything else (SIGUSR2, a retirement order) sends
+ * the worker back to worker_done() to look at its orders. */
+static enum accept_result after_interrupt(void)
+{
+	return sig_stop_requested() ? ACCEPT_STOP : ACCEPT_WAKEUP;
+}
+
+/* UNP serv03: only the worker holding the lock waits for a connection. */
+static enum accept_result accept_flock(struct worker *w, struct accepted *conn)
+{
+	enum accept_result r;
+
+	stat_add(STAT_SYS_LOCK, 2);	/* the lock and the unlock */
+	/* flock(2) sleeps interruptibly: a signal (stop, retire) ends the
+	 * wait with EINTR, which is why no time slice is needed here. */
+	if (flock(w->lock_fd, LOCK_EX) < 0)
+		return after_interrupt();
+	r = acceptor_next(&w->acceptor, conn);
+	flock(w->lock_fd, LOCK_UN);
+	return r;
+}
+
+/* UNP serv04: the same with a process-shared mutex. Robust: a worker
+ * killed while holding it does not stop the pool. Timed, so that a waiting
+ * worker still sees a stop or a retirement. */
+static enum accept_result accept_mutex(struct worker *w, struct accepted *conn)
+{
+	pthread_mutex_t *m = &w->p->board->accept_mutex;
+	struct timespec until;
+	enum accept_result r;
+	int rc;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += LOCK_SLICE_S;
+	stat_add(STAT_SYS_LOCK, 1);
+	rc = pthread_mutex_timedlock(m, &until);
+	if (rc == EOWNERDEAD)
+		rc = pthread_mutex_consistent(m);
+	if (rc != 0)
+		return after_interrupt();
+	r = atomic_load(&w->row->retire) ? ACCEPT_WAKEUP
+					  : acceptor_next(&w->acceptor, conn);
+	pthread_mutex_unlock(m);
+	return r;
+}
+
+/* UNP serv05: say "ready" to the parent, then wait for a socket. The
+ * listener's index rides along as the message's data. */
+static enum accept_result accept_passed(struct worker *w, struct accepted *conn)
+{
+	char ctl[CMSG_SPACE(sizeof(int))];
+	uint32_t index;
+	struct iovec iov = { &index, sizeof index };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+			      .msg_control = ctl, .msg_controllen = sizeof ctl };
+	struct pollfd fds[2] = { { w->pass_fd, POLLIN, 0 },
+				 { sig_wakeup_fd(), POLLIN, 0 } };
+	struct cmsghdr *cmsg;
+	socklen_t peer_len;
+	ssize_t n;
+
+	/* A socket already passed goes first: it was accepted before any
+	 * stop, so it is an open connection the grace period is for. */
+	stat_add(STAT_SYS_WAIT, 1);
+	if (poll(fds, 2, -1) < 0 || !fds[0].revents) {
+		sig_drain();
+		return after_interrupt();
+	}
+	stat_add(STAT_SYS_READ, 1);
+	n = recvmsg(w->pass_fd, &msg, MSG_CMSG_CLOEXEC);
+	if (n == 0)
+		return ACCEPT_STOP;	/* the parent is gone */
+	cmsg = CMSG_FIRSTHDR(&msg);
+	if (n < 0 || !cmsg || cmsg->cmsg_type != SCM_RIGHTS)
+		return ACCEPT_WAKEUP;
+	memcpy(&conn->fd, CMSG_DATA(cmsg), sizeof conn->fd);
+	if ((size_t)n != sizeof index || index >= w->p->srv->n_listeners) {
+		close(conn->fd);
+		return ACCEPT_WAKEUP;
+	}
+	conn->listener = &w->p->srv->listeners[index];
+	memset(&conn->peer, 0, sizeof conn->peer);
+	peer_len = sizeof conn->peer;
+	getpeername(conn->fd, (struct sockaddr *)&conn->peer, &peer_len);
+	return ACCEPT_CONN;
+}
+
+static enum accept_result worker_accept(struct worker *w, struct accepted *conn)
+{
+	switch (w->p->srv->accept) {
+	case ACCEPT_FLOCK: return accept_flock(w, conn);
+	case ACCEPT_MUTEX: return accept_mutex(w, conn);
+	case ACCEPT_PASS: return accept_passed(w, conn);
+	default: return acceptor_next(&w->acceptor, conn);
+	}
+}
+
+/* What a worker has of the parent's: its listeners as --accept says, its
+ * own lock description and pass socket, nothing of the other slots. */
+static int worker_setup(struct worker *w)
+{
+	for (unsigned i = 0; w->p->pass && i < w->p->n_slots; i++)
+		if (w->p->pass->fd[i] >= 0)
+			close(w->p->pass->fd[i]);
+	if (w->srv.accept == ACCEPT_PASS) {
+		for (size_t i = 0; i < w->srv.n_listeners; i++)
+			close(w->srv.listeners[i].fd);
+		w->srv.n_listeners = 0;
+	}
+	if (w->srv.accept == ACCEPT_FLOCK) {
+		/* flock belongs to the open file description: each worker
+		 * needs its own, not the one inherited from the parent. */
+		char path[64];
+
+		snprintf(path, sizeof path, "/proc/self/fd/%d", w->p->lock_fd);
+		w->lock_fd = open(path, O_RDWR | O_CLOEXEC);
+		close(w->p->lock_fd);
+		if (w->lock_fd < 0)
+			return -1;
+	}
+	return acceptor_init(&w->acceptor, &w->srv, sig_wakeup_fd());
+}
+
+static bool worker_done(const struct worker *w)
+{
+	unsigned max = w->srv.max_requests;
+
+	/* A stop may already have been seen (and its wakeup drained) while
+	 * the last connection was served. */
+	return sig_stop_requested() || atomic_load(&w->row->retire) ||
+	       (max && atomic_load(&w->row->served) >= max);
+}
+
+/* `active` counts the whole pool's connections for --max-conns; the
+ * slot's state is what the parent's policy counts. Busy is set before
+ * the spares are counted, so this worker is already not one of them. */
+static void worker_serve(struct worker *w, struct accepted *conn)
+{
+	unsigned prev = atomic_fetch_add(&w->p->board->active, 1);
+
+	atomic_store(&w->row->state, WORKER_BUSY);
+	if (prefork_count(w->p, WORKER_IDLE) < atomic_load(&w->p->board->wake_below))
+		kill(getppid(), SIGUSR2);	/* the spares ran out: top up now */
+	if (blocking_admit(&w->srv, prev, conn)) {
+		blocking_serve(&w->srv, conn, &w->acceptor);
+		close(conn->fd);
+		atomic_fetch_add(&w->row->served, 1);
+	}
+	atomic_fetch_sub(&w->p->board->active, 1);
+	atomic_store(&w->row->state, WORKER_IDLE);
+}
+
+static void worker_loop(struct worker *w)
+{
+	struct accepted conn = { .fd = -1 };
+
+	while (!worker_done(w)) {
+		enum accept_result r;
+
+		/* One "ready" per connection: a stale one would make the
+		 * parent pass a socket to a busy worker. */
+		if (w->srv.accept == ACCEPT_PASS && !w->announced) {
+			stat_add(STAT_SYS_WRITE, 1);
+			if (write(w->pass_fd, "", 1) != 1)
+				return;
+			w->announced = true;
+		}
+		r = worker_accept(w, &conn);
+		if (r == ACCEPT_CONN)
+			w->announced = false;
+		if (r == ACCEPT_STOP)
+			return;
+		if (r == ACCEPT_CONN)
+			worker_serve(w, &conn);
+		else
+			atomic_fetch_add(&w->row->empty_wakeups, 1);
+	}
+}
+
+_Noreturn void prefork_worker_main(struct prefork *p, unsigned slot,
+				   int pass_fd, pid_t parent, sigset_t *saved)
+{
+	struct worker w = { .p = p, .row = &p->board->slot[slot],
+			    .srv = *p->srv, .lock_fd = -1, .pass_fd = pass_fd };
+
+	w.srv.listeners = p->listeners;
+	w.srv.n_listeners = p->n_listeners;
+
+	/* PDEATHSIG, then getppid(): a parent that died before the prctl
+	 * would never send the signal, and the worker is re-parented. */
+	if (sig_worker_init(saved) < 0 ||
+	    prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent ||
+	    worker_setup(&w) < 0)
+		_exit(1);
+	worker_loop(&w);
+	_exit(0);
+}
