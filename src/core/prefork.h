@@ -18,7 +18,6 @@
 #include <stdint.h>
 
 #include "base/intset.h"
-#include "core/accept_pause.h"
 #include "core/server.h"
 
 enum worker_state { WORKER_EMPTY, WORKER_IDLE, WORKER_BUSY };

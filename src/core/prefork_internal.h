@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "base/net.h"
+#include "core/accept_pause.h"
 #include "core/prefork.h"
 
 /* --accept=pass: the parent's state. Per slot, indexed like the board. */
