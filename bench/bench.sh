@@ -9,6 +9,12 @@
 # gives medians with min-max. What cannot run is skipped with its reason,
 # decided from the engine's tags, never its name.
 #
+# Reference rows run in the same rounds: the same services written against
+# libuv and libevent (bench/ref_*.c, built by `make bench` when pkg-config
+# finds the library), and nginx for stamp. System calls per unit: for muxd,
+# the sum of its --stats counters over the measured interval; for the
+# references, every system call perf counts in that interval.
+#
 # Writes OUT/DATE-HOST.csv (every run), .md (the tables) and, with gnuplot,
 # .png and .svg charts. Needs muxd and muxbench: $MUXD and $MUXBENCH, or
 # ./src/muxd and ./src/muxbench.
@@ -26,6 +32,7 @@ usage: bench.sh [OPTION]...
   --out=DIR          where results go (default bench/results)
   --quick            1 round, 1 s runs, three scenarios: about a minute
   --no-nginx         leave out the nginx reference row even if nginx is here
+  --no-refs          leave out the libuv and libevent reference rows
   -h, --help
 scenarios: $ALL_SCENARIOS
 EOF
@@ -47,8 +54,10 @@ ALL_SCENARIOS=$(echo "$SCENARIO_TABLE" | cut -d: -f1 | tr '\n' ' ' | sed 's/^ */
 
 MUXD=${MUXD:-./src/muxd}
 MUXBENCH=${MUXBENCH:-./src/muxbench}
+REF_DIR=${REF_DIR:-./bench}
+PKG_CONFIG=${PKG_CONFIG:-pkg-config}
 engines="" scenarios=$ALL_SCENARIOS rounds=3 duration=3 warmup=1
-max_procs=1000 out=bench/results nginx=yes
+max_procs=1000 out=bench/results nginx=yes refs="libuv libevent"
 
 for arg; do
 	case $arg in
@@ -62,6 +71,7 @@ for arg; do
 	--quick) rounds=1 duration=1 warmup=0.3
 		scenarios="stamp-c32 pingpong-100 stream-1" ;;
 	--no-nginx) nginx=no ;;
+	--no-refs) refs="" ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "bench.sh: unknown option '$arg'" >&2; usage >&2; exit 2 ;;
 	esac
@@ -86,7 +96,9 @@ done
 
 tmp=$(mktemp -d) || die "mktemp failed"
 server_pid=""
+perf_pid=""
 cleanup() {
+	[ -n "$perf_pid" ] && kill -INT "$perf_pid" 2>/dev/null
 	[ -n "$server_pid" ] && kill -9 "$server_pid" 2>/dev/null
 	rm -rf "$tmp"
 }
@@ -128,6 +140,7 @@ server_options() {
 # Start a server command ($@) that prints `listening SERVICE ADDR PORT`;
 # sets server_pid and port, or returns 1.
 start_server() {
+	: >"$tmp/out"	# now: the child's redirection may come after our first look
 	$pin_server "$@" >"$tmp/out" 2>"$tmp/err" &
 	server_pid=$!
 	i=0
@@ -167,35 +180,61 @@ stat_delta() {
 	} END { if (n >= 2) print v[2] - v[1]; else print "" }' "$tmp/err"
 }
 
-csv_header="round,engine,scenario,mode,n,status,rate,unit,p50_us,p99_us,errors,units,server_cpu_s,client_cpu_s,server_us_per_unit,client_us_per_unit,kib_per_conn,server_pss_kib,rss_kib_per_conn,server_rss_kib,sys_accept,sys_read,sys_write,sys_wait,sys_ctl,sys_fork,sys_thread,sys_lock,note"
+csv_header="round,engine,scenario,mode,n,status,rate,unit,p50_us,p99_us,errors,units,server_cpu_s,client_cpu_s,server_us_per_unit,client_us_per_unit,kib_per_conn,server_pss_kib,rss_kib_per_conn,server_rss_kib,sys_accept,sys_read,sys_write,sys_wait,sys_ctl,sys_fork,sys_thread,sys_lock,sys_total,sys_perf,note"
 
-# One run: round $1, engine $2 (or "nginx"), scenario line $3.
-# Prints its CSV row.
-run_one() {
-	round=$1 engine=$2
-	id=$(echo "$3" | cut -d: -f1) mode=$(echo "$3" | cut -d: -f2)
-	n=$(echo "$3" | cut -d: -f3) service=$(echo "$3" | cut -d: -f4)
-	if [ "$engine" = nginx ]; then
-		reason=""
-		start_nginx || reason="nginx did not start"
+# A row with nothing measured: status $1, note $2.
+blank_fields=$(echo "$csv_header" | awk -F, '{ for (i = 7; i <= NF; i++) printf "," }')
+empty_row() { echo "$round,$engine,$id,$mode,$n,$1$blank_fields\"$2\""; }
+
+# Why reference server $1 is not here, or nothing.
+ref_missing() {
+	[ -x "$REF_DIR/ref-$1" ] && return
+	if "$PKG_CONFIG" --exists "$1" 2>/dev/null; then
+		echo "$REF_DIR/ref-$1 not built (make bench builds it)"
 	else
+		echo "$1 not found by pkg-config"
+	fi
+}
+
+# Start the server of row $engine for this scenario, or set reason.
+start_row() {
+	reason=""
+	case $engine in
+	nginx) start_nginx || reason="nginx did not start" ;;
+	libuv|libevent)
+		reason=$(ref_missing "$engine")
+		[ -n "$reason" ] ||
+			start_server "$REF_DIR/ref-$engine" --listen "$service=127.0.0.1:0" ||
+			reason="ref-$engine did not start" ;;
+	*)
 		reason=$(skip_reason "$engine" "$mode" "$n")
 		[ -n "$reason" ] ||
 			start_server "$MUXD" $(server_options "$engine" "$mode" "$n") \
 				--listen "$service=127.0.0.1:0" ||
-			reason="muxd did not start"
-	fi
+			reason="muxd did not start" ;;
+	esac
+}
+
+# One run: round $1, engine $2 (a muxd engine or a reference), scenario
+# line $3. Prints its CSV row.
+run_one() {
+	round=$1 engine=$2
+	id=$(echo "$3" | cut -d: -f1) mode=$(echo "$3" | cut -d: -f2)
+	n=$(echo "$3" | cut -d: -f3) service=$(echo "$3" | cut -d: -f4)
+	start_row
 	if [ -n "$reason" ]; then
-		echo "$round,$engine,$id,$mode,$n,skip,,,,,,,,,,,,,,,,,,,,,,,\"$reason\""
+		empty_row skip "$reason"
 		return
 	fi
 	hold=$duration
 	[ "$mode" = idle ] && hold=1
+	start_perf
 	$pin_client "$MUXBENCH" "$mode" --port "$port" --connections "$n" \
 		--duration "$hold" --warmup "$warmup" --json --no-progress \
 		--server-pid "$server_pid" --server-stats >"$tmp/json" 2>"$tmp/bench.err"
 	bench_status=$?
-	[ "$engine" = nginx ] && stop_nginx || stop_server
+	stop_perf
+	stop_server
 	emit_row "$bench_status"
 }
 
@@ -204,7 +243,7 @@ emit_row() {
 	status=ok
 	[ "$1" -eq 0 ] || status=fail
 	[ -s "$tmp/json" ] || {
-		echo "$round,$engine,$id,$mode,$n,fail,,,,,,,,,,,,,,,,,,,,,,,\"$(head -c 200 "$tmp/bench.err" | tr '\n",' '   ')\""
+		empty_row fail "$(head -c 200 "$tmp/bench.err" | tr '\n",' '   ')"
 		return
 	}
 	case $mode in
@@ -223,18 +262,85 @@ emit_row() {
 	    -v acc="$(stat_delta sys_accept)" -v rd="$(stat_delta sys_read)" \
 	    -v wr="$(stat_delta sys_write)" -v wt="$(stat_delta sys_wait)" \
 	    -v ctl="$(stat_delta sys_epoll_ctl)" -v fk="$(stat_delta sys_fork)" \
-	    -v th="$(stat_delta sys_thread)" -v lk="$(stat_delta sys_lock)" '
+	    -v th="$(stat_delta sys_thread)" -v lk="$(stat_delta sys_lock)" \
+	    -v perf="$(perf_count)" -v muxd="$(is_muxd_row && echo 1)" '
 	function per(x) { return units > 0 && x != "" ? sprintf("%.3f", x / units) : "" }
 	BEGIN {
 		ccpu = cuser + csys
 		idle = mode == "idle" && units > 0
+		stats_total = acc == "" ? "" : acc + rd + wr + wt + ctl + fk + th + lk
 		print round, engine, id, mode, n, status, rate, unit, p50, p99, errors,
 		      units, scpu, ccpu, per(scpu * 1e6), per(ccpu * 1e6),
 		      idle ? sprintf("%.2f", (pss - pss0) / units) : "", idle ? pss : "",
 		      idle ? sprintf("%.2f", (rss - rss0) / units) : "", idle ? rss : "",
 		      per(acc), per(rd), per(wr), per(wt), per(ctl), per(fk), per(th),
-		      per(lk), ""
+		      per(lk), per(muxd ? stats_total : perf), per(perf), ""
 	}'
+}
+
+is_muxd_row() { case $engine in nginx|libuv|libevent) return 1 ;; esac; }
+
+# perf counts the system calls of the server's processes, those alive
+# when it starts, in 20 ms intervals (unpinned: on muxbench's busy CPU it
+# would fall behind); the SIGUSR1 that muxbench sends at
+# each end of the measured interval marks where to add. Started for every
+# row, so that the cost of tracing falls on every row alike; kept only
+# where it saw every process: not for muxd engines whose processes or
+# threads come and go.
+perf_ok=no
+command -v perf >/dev/null 2>&1 &&
+	perf stat -e raw_syscalls:sys_enter -e signal:signal_deliver \
+		--filter 'sig == 10' -o /dev/null -- true >/dev/null 2>&1 &&
+	perf_ok=yes
+
+start_perf() {
+	[ $perf_ok = yes ] || return 0
+	perf_out=$tmp/perf.$round.$id.$engine	# one per run: nothing stale
+	perf stat -x, -I 20 -e raw_syscalls:sys_enter \
+		-e signal:signal_deliver --filter 'sig == 10' -o "$perf_out" \
+		-p "$(echo "$server_pid" $(pgrep -P "$server_pid") | tr ' ' ,)" \
+		2>"$tmp/perf.err" &
+	perf_pid=$!
+	i=0
+	while ! grep -q sys_enter "$perf_out" 2>/dev/null && [ $i -lt 60 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+}
+
+# perf may lag behind its 20 ms on a busy machine, and what it has not
+# printed when it is stopped is lost: first let it print twice more, so
+# that its last line counts everything up to now.
+stop_perf() {
+	[ -n "$perf_pid" ] || return 0
+	lines=$(grep -c sys_enter "$perf_out")
+	i=0
+	while [ "$(grep -c sys_enter "$perf_out")" -lt $((lines + 2)) ] && [ $i -lt 40 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	kill -INT "$perf_pid" 2>/dev/null
+	wait "$perf_pid" 2>/dev/null
+	perf_pid=""
+}
+
+# System calls perf counted between the two SIGUSR1, or nothing: from the
+# interval of the first to the one before the second, so that the two
+# partial intervals at the ends even out.
+perf_count() {
+	[ $perf_ok = yes ] || return 0
+	if is_muxd_row && { has_tag "$engine" processes || has_tag "$engine" threads; }; then
+		return 0
+	fi
+	awk -F, 'NF > 3 && $1 !~ /^#/ {
+		t = $1 + 0; c = $2 ~ /^[0-9]+$/ ? $2 : 0
+		if ($4 ~ /sys_enter/) { at[++n] = t; calls[n] = c }
+		else if ($4 ~ /signal_deliver/ && c > 0) { if (first == "") first = t; last = t }
+	} END {
+		if (first == "" || last == first) exit
+		for (i = 1; i <= n; i++) if (at[i] >= first && at[i] < last) sum += calls[i]
+		print sum + 0
+	}' "$perf_out" 2>/dev/null
 }
 
 # nginx as a reference stamp server: the stream module's `return`.
@@ -267,7 +373,6 @@ EOF
 	server_pid=""
 	return 1
 }
-stop_nginx() { stop_server; }
 
 if [ $nginx = yes ] && command -v nginx >/dev/null 2>&1; then
 	case " $scenarios " in *" stamp-c1 "*|*" stamp-c32 "*) nginx_ok=yes ;; esac
@@ -280,18 +385,27 @@ base=$out/$stamp-$host
 csv=$base.csv
 echo "$csv_header" >"$csv"
 
+# The reference libraries' versions, for the report's header.
+ref_versions=""
+for lib in $refs; do
+	v=$("$PKG_CONFIG" --modversion "$lib" 2>/dev/null) || v="not found"
+	ref_versions="$ref_versions${ref_versions:+, }$lib $v"
+done
+[ $perf_ok = yes ] || say "perf cannot count raw_syscalls:sys_enter here: no system call totals for the reference rows"
+
+rows="$engines $refs"
 total=0
 for s in $scenarios; do
-	for e in $engines; do total=$((total + 1)); done
+	for e in $rows; do total=$((total + 1)); done
 done
 total=$((total * rounds))
-say "$total runs: $rounds round(s) of $(echo $engines | wc -w) engines x $(echo $scenarios | wc -w) scenarios, $duration s each; $pinning"
+say "$total runs: $rounds round(s) of $(echo $rows | wc -w) servers x $(echo $scenarios | wc -w) scenarios, $duration s each; $pinning"
 done_runs=0
 r=1
 while [ $r -le "$rounds" ]; do
 	for s in $scenarios; do
 		line=$(echo "$SCENARIO_TABLE" | grep "^$s:")
-		for e in $engines; do
+		for e in $rows; do
 			done_runs=$((done_runs + 1))
 			[ -t 2 ] && printf '\rbench.sh: run %d/%d: round %d %s %s        ' \
 				"$done_runs" "$total" "$r" "$s" "$e" >&2

@@ -37,7 +37,7 @@ NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 	if (st == "fail") fails[e, s]++
 	if ($col["errors"] + 0 > 0) errs[e, s] += $col["errors"]
 	if (st != "ok") next
-	split("rate p50_us p99_us server_us_per_unit client_us_per_unit kib_per_conn server_pss_kib rss_kib_per_conn server_rss_kib sys_accept sys_read sys_write sys_wait sys_ctl sys_fork sys_thread sys_lock server_cpu_s units", f, " ")
+	split("rate p50_us p99_us server_us_per_unit client_us_per_unit kib_per_conn server_pss_kib rss_kib_per_conn server_rss_kib sys_accept sys_read sys_write sys_wait sys_ctl sys_fork sys_thread sys_lock sys_total sys_perf server_cpu_s units", f, " ")
 	for (i in f) keep(e SUBSEP s SUBSEP f[i], $col[f[i]])
 }
 '
@@ -50,6 +50,7 @@ report() {
 	    -v pinning="${pinning:-see bench.sh}" -v rounds="${rounds:-?}" \
 	    -v duration="${duration:-?}" -v warmup="${warmup:-?}" \
 	    -v version="$("${MUXD:-./src/muxd}" --version 2>/dev/null | head -n 1)" \
+	    -v refs="${ref_versions:-}" \
 	    "$REPORT_AWK_LIB"'
 function m(e, s, what) { return median(e SUBSEP s SUBSEP what) }
 function cell(e, s,    k, x) {
@@ -71,6 +72,7 @@ function header(text,    n, i, c) {
 	for (i = 1; i <= n; i++) printf " %s |", c[i]
 	printf "\n|"; for (i = 1; i <= n; i++) printf "---|"; print ""
 }
+function reference(e) { return e == "nginx" || e == "libuv" || e == "libevent" }
 function stevens(e) {
 	if (e == "fork") return "1 (most CPU)"
 	if (e ~ /^prefork/) return e == "prefork" || e == "prefork-dynamic" ? "2 (descriptor passing)" : "3"
@@ -82,6 +84,7 @@ END {
 	printf "# muxd engines compared: %s on %s\n\n", date, host
 	printf "- %s; %s; %s, %s CPUs; %s\n", version, kernel, cpu, cores, pinning
 	printf "- %s round(s), engines interleaved; each run %s s measured after %s s of warm-up\n", rounds == "?" ? max_round : rounds, duration, warmup
+	if (refs != "") printf "- reference rows: %s (bench/ref_*.c: the same services written against each library), and nginx for stamp\n", refs
 	printf "- every figure is the median over the rounds; (min-max) beside the rates; \"!\" marks a run that counted errors, \"skip\" a run that cannot be made (reasons at the end)\n\n"
 
 	if (has("stamp-c1") || has("stamp-c32")) {
@@ -101,7 +104,7 @@ END {
 			if (has("stamp-c32")) c[++k] = cell(e, "stamp-c32")
 			c[++k] = x == "" ? "-" : sprintf("%.3f", x / 1000)
 			y = m(e, ref, "client_us_per_unit"); c[++k] = y == "" ? "-" : sprintf("%.3f", y / 1000)
-			c[++k] = rank; c[++k] = e == "nginx" ? "reference" : stevens(e)
+			c[++k] = rank; c[++k] = reference(e) ? "reference" : stevens(e)
 			c[0] = k; row(c)
 		}
 		print ""
@@ -124,6 +127,7 @@ END {
 	}
 	if (has("stream-1") || has("stream-16")) {
 		print "## Stream (upper, 16 KiB writes as fast as the echo comes back)\n"
+		if ("libevent" in seen_e) print "Neither muxd nor the reference servers set TCP_NODELAY. libevent 2.1 reads at most 4 KiB per call and writes each piece as it comes; on loopback, whose segments may be 64 KiB, Nagle'"'"'s algorithm holds such a small write back until the peer'"'"'s delayed ACK (up to 40 ms), and the libevent row measures those waits.\n"
 		header("engine" (has("stream-1") ? "|N=1 MB/s" : "") (has("stream-16") ? "|N=16 MB/s" : ""))
 		for (i = 1; i <= ne; i++) {
 			e = engines[i]; if (e == "nginx") continue
@@ -161,7 +165,7 @@ END {
 		print "Counted between muxbench'"'"'s two SIGUSR1 snapshots (start and end of the measured interval), divided by the messages or connections muxbench verified.\n"
 		header("engine|per message (pingpong N=100): read|write|wait|epoll_ctl|per connection (stamp C=32): accept|read|write|wait|epoll_ctl|fork|thread|lock")
 		for (i = 1; i <= ne; i++) {
-			e = engines[i]; if (e == "nginx") continue
+			e = engines[i]; if (reference(e)) continue
 			k = 1; c[1] = e
 			split("sys_read sys_write sys_wait sys_ctl", a, " ")
 			for (j = 1; j <= 4; j++) { x = m(e, "pingpong-100", a[j]); c[++k] = x == "" ? "-" : sprintf("%.2f", x) }
@@ -171,6 +175,22 @@ END {
 		}
 		print ""
 	}
+	print "## System calls per unit, every server\n"
+	print "System calls per message (ping-pong), per connection (stamp) or per MB (stream) in the measured interval. For muxd engines, the sum of the --stats counters above; for the reference rows, every system call perf counted (raw_syscalls:sys_enter) in the server'"'"'s processes. The --stats counters leave out close, setsockopt and the like (about one more per connection for stamp), so perf'"'"'s count for muxd is in brackets where perf saw all of muxd'"'"'s processes: not for engines whose processes or threads come and go. \"-\": not measured (no perf, or perf could not attach).\n"
+	t = "engine"
+	for (j = 1; j <= ns; j++) if (scen[j] !~ /^idle/) t = t "|" scen[j]
+	header(t)
+	for (i = 1; i <= ne; i++) {
+		e = engines[i]; k = 1; c[1] = e
+		for (j = 1; j <= ns; j++) {
+			if (scen[j] ~ /^idle/) continue
+			x = m(e, scen[j], "sys_total"); y = m(e, scen[j], "sys_perf")
+			c[++k] = x == "" ? (((e, scen[j]) in why) ? "skip" : "-") : num(x)
+			if (x != "" && y != "" && !reference(e)) c[k] = c[k] " (" num(y) ")"
+		}
+		c[0] = k; row(c)
+	}
+	print ""
 	print "## CPU per unit of work: server / muxbench\n"
 	print "Microseconds of CPU per message (ping-pong), per connection (stamp) or per MB (stream), for the server (all its processes and threads) and for the load generator. Where muxbench spends as much as the server, or its CPU was near 100%, the run measured muxbench, not the engine.\n"
 	t = "engine"
