@@ -558,40 +558,50 @@ static void read_tcp_inodes(const char *file, unsigned long **inodes,
 	fclose(f);
 }
 
-int proc_tcp_fd_count(pid_t pid)
+int proc_socket_inodes(pid_t pid, unsigned long *out, int max)
 {
-	unsigned long *inodes = NULL;
-	size_t n = 0, cap = 0;
 	char dir[64];
 	struct dirent *e;
 	DIR *d;
-	int count = 0;
+	int n = 0;
 
 	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
 	d = opendir(dir);
 	if (!d)
 		return -1;
-	read_tcp_inodes("tcp", &inodes, &n, &cap);
-	read_tcp_inodes("tcp6", &inodes, &n, &cap);
-	while ((e = readdir(d))) {
+	while ((e = readdir(d)) && n < max) {
 		char path[384], target[64];
-		unsigned long inode;
 		ssize_t len;
 
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
 		len = readlink(path, target, sizeof target - 1);
-		if (len < 0)
+		if (len <= 0)
 			continue;
 		target[len] = '\0';
-		if (sscanf(target, "socket:[%lu]", &inode) != 1)
-			continue;
+		if (sscanf(target, "socket:[%lu]", &out[n]) == 1)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+int proc_tcp_fd_count(pid_t pid)
+{
+	unsigned long *inodes = NULL, sockets[4096];
+	size_t n = 0, cap = 0;
+	int count = 0;
+	int n_sockets = proc_socket_inodes(pid, sockets, 4096);
+
+	if (n_sockets < 0)
+		return -1;
+	read_tcp_inodes("tcp", &inodes, &n, &cap);
+	read_tcp_inodes("tcp6", &inodes, &n, &cap);
+	for (int s = 0; s < n_sockets; s++)
 		for (size_t i = 0; i < n; i++)
-			if (inodes[i] == inode) {
+			if (inodes[i] == sockets[s]) {
 				count++;
 				break;
 			}
-	}
-	closedir(d);
 	free(inodes);
 	return count;
 }

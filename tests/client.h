@@ -98,6 +98,9 @@ char proc_state(pid_t pid);
 pid_t proc_parent(pid_t pid);
 /* Processes whose parent is `parent`; fills up to max, returns the count. */
 int proc_children(pid_t parent, pid_t *out, int max);
+/* The inodes of pid's open sockets (its "socket:[N]" descriptors), at most
+ * max of them; how many, or -1 when it is gone. */
+int proc_socket_inodes(pid_t pid, unsigned long *out, int max);
 /* Its open descriptors that are TCP sockets (IPv4 or IPv6), -1 if it is
  * gone: a leaked connection shows here, a pipe or a Unix socket does not. */
 int proc_tcp_fd_count(pid_t pid);

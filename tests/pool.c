@@ -17,7 +17,6 @@
 #include "client.h"
 #include "tap.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -877,34 +876,6 @@ static void case_sigint_idle(const char *engine)
 
 #define MAX_SOCKETS 64
 
-/* The inodes of pid's open sockets, from the "socket:[N]" links in
- * /proc/PID/fd; the count, or -1 if it is gone. */
-static int socket_inodes(pid_t pid, unsigned long *out, int max)
-{
-	char dir_path[64], link_path[320], target[64];
-	struct dirent *e;
-	DIR *dir;
-	int n = 0;
-
-	snprintf(dir_path, sizeof dir_path, "/proc/%d/fd", (int)pid);
-	dir = opendir(dir_path);
-	if (!dir)
-		return -1;
-	while ((e = readdir(dir)) && n < max) {
-		ssize_t len;
-
-		snprintf(link_path, sizeof link_path, "%s/%s", dir_path, e->d_name);
-		len = readlink(link_path, target, sizeof target - 1);
-		if (len <= 0)
-			continue;
-		target[len] = '\0';
-		if (sscanf(target, "socket:[%lu]", &out[n]) == 1)
-			n++;
-	}
-	closedir(dir);
-	return n;
-}
-
 /* Wait up to 2 s (scaled) for muxd to have `want` live workers, none of
  * them `gone`; fills c. */
 static bool await_workers(pid_t server, int want, pid_t gone, struct census *c)
@@ -960,9 +931,9 @@ static void case_pass_worker_sockets(void)
 		return;
 	}
 	sleep_ms(100);	/* a worker closes what it inherited just after fork */
-	n_parent = socket_inodes(srv.pid, parent, MAX_SOCKETS);
+	n_parent = proc_socket_inodes(srv.pid, parent, MAX_SOCKETS);
 	for (int i = 0; i < c.n; i++) {
-		int n = socket_inodes(c.live[i], worker, MAX_SOCKETS);
+		int n = proc_socket_inodes(c.live[i], worker, MAX_SOCKETS);
 
 		if (n < 0)
 			continue;
