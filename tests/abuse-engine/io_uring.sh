@@ -1,0 +1,2 @@
+#!/bin/sh
+exec "${MUXD_TESTS_BUILDDIR:?}/abuse" io_uring
