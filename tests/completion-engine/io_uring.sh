@@ -1,0 +1,2 @@
+#!/bin/sh
+exec "${MUXD_TESTS_BUILDDIR:?}/completion" io_uring
