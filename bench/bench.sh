@@ -167,7 +167,7 @@ stat_delta() {
 	} END { if (n >= 2) print v[2] - v[1]; else print "" }' "$tmp/err"
 }
 
-csv_header="round,engine,scenario,mode,n,status,rate,unit,p50_us,p99_us,errors,units,server_cpu_s,client_cpu_s,server_us_per_unit,client_us_per_unit,kib_per_conn,server_pss_kib,rss_kib_per_conn,server_rss_kib,sys_accept,sys_read,sys_write,sys_wait,sys_ctl,sys_fork,sys_thread,sys_lock,note"
+csv_header="round,engine,scenario,mode,n,status,rate,unit,p50_us,p99_us,errors,units,server_cpu_s,client_cpu_s,server_us_per_unit,client_us_per_unit,kib_per_conn,server_pss_kib,rss_kib_per_conn,server_rss_kib,sys_accept,sys_read,sys_write,sys_wait,sys_ctl,sys_fork,sys_thread,sys_lock,sys_uring_enter,note"
 
 # One run: round $1, engine $2 (or "nginx"), scenario line $3.
 # Prints its CSV row.
@@ -186,7 +186,7 @@ run_one() {
 			reason="muxd did not start"
 	fi
 	if [ -n "$reason" ]; then
-		echo "$round,$engine,$id,$mode,$n,skip,,,,,,,,,,,,,,,,,,,,,,,\"$reason\""
+		echo "$round,$engine,$id,$mode,$n,skip,,,,,,,,,,,,,,,,,,,,,,,,\"$reason\""
 		return
 	fi
 	hold=$duration
@@ -204,7 +204,7 @@ emit_row() {
 	status=ok
 	[ "$1" -eq 0 ] || status=fail
 	[ -s "$tmp/json" ] || {
-		echo "$round,$engine,$id,$mode,$n,fail,,,,,,,,,,,,,,,,,,,,,,,\"$(head -c 200 "$tmp/bench.err" | tr '\n",' '   ')\""
+		echo "$round,$engine,$id,$mode,$n,fail,,,,,,,,,,,,,,,,,,,,,,,,\"$(head -c 200 "$tmp/bench.err" | tr '\n",' '   ')\""
 		return
 	}
 	case $mode in
@@ -223,7 +223,8 @@ emit_row() {
 	    -v acc="$(stat_delta sys_accept)" -v rd="$(stat_delta sys_read)" \
 	    -v wr="$(stat_delta sys_write)" -v wt="$(stat_delta sys_wait)" \
 	    -v ctl="$(stat_delta sys_epoll_ctl)" -v fk="$(stat_delta sys_fork)" \
-	    -v th="$(stat_delta sys_thread)" -v lk="$(stat_delta sys_lock)" '
+	    -v th="$(stat_delta sys_thread)" -v lk="$(stat_delta sys_lock)" \
+	    -v ue="$(stat_delta sys_uring_enter)" '
 	function per(x) { return units > 0 && x != "" ? sprintf("%.3f", x / units) : "" }
 	BEGIN {
 		ccpu = cuser + csys
@@ -233,7 +234,7 @@ emit_row() {
 		      idle ? sprintf("%.2f", (pss - pss0) / units) : "", idle ? pss : "",
 		      idle ? sprintf("%.2f", (rss - rss0) / units) : "", idle ? rss : "",
 		      per(acc), per(rd), per(wr), per(wt), per(ctl), per(fk), per(th),
-		      per(lk), ""
+		      per(lk), per(ue), ""
 	}'
 }
 
