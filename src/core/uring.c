@@ -20,6 +20,12 @@
 #include "base/net.h"
 #include "base/stats.h"
 
+/* Newer than some <linux/io_uring.h>: the batch wait of Linux 6.12, whose
+ * microseconds go where older headers have io_uring_getevents_arg.pad. */
+#define FEAT_MIN_TIMEOUT (1U << 15)
+/* A wait "without limit" that still has one, as the batch wait needs. */
+#define FOREVER_MS (3600 * 1000)
+
 #define LOAD_ACQUIRE(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE_RELEASE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
@@ -73,6 +79,7 @@ static int map_rings(struct uring *u, const struct io_uring_params *p)
 	u->cq_head = (unsigned *)(void *)(ring + p->cq_off.head);
 	u->cq_tail = (unsigned *)(void *)(ring + p->cq_off.tail);
 	u->cq_mask = *(unsigned *)(void *)(ring + p->cq_off.ring_mask);
+	u->cq_entries = p->cq_entries;
 	u->cqes = (struct io_uring_cqe *)(void *)(ring + p->cq_off.cqes);
 	return 0;
 }
@@ -173,22 +180,32 @@ static void publish(struct uring *u)
 	STORE_RELEASE(u->sq_tail, u->sq_local_tail);
 }
 
-int uring_enter(struct uring *u, int timeout_ms)
+bool uring_can_batch(const struct uring *u)
 {
+	return (u->features & FEAT_MIN_TIMEOUT) != 0;
+}
+
+int uring_enter(struct uring *u, int timeout_ms, unsigned batch_usec)
+{
+	bool batch = batch_usec && timeout_ms != 0 && uring_can_batch(u);
+	int ms = batch && timeout_ms < 0 ? FOREVER_MS : timeout_ms;
 	struct __kernel_timespec ts = {
-		.tv_sec = timeout_ms / 1000,
-		.tv_nsec = (long long)(timeout_ms % 1000) * 1000000,
+		.tv_sec = ms / 1000,
+		.tv_nsec = (long long)(ms % 1000) * 1000000,
 	};
+	/* Batching: ask for a full CQ, but settle for what is there once
+	 * batch_usec have passed (or, if nothing is, for the first to come). */
 	struct io_uring_getevents_arg arg = {
 		.sigmask_sz = _NSIG / 8,
-		.ts = timeout_ms < 0 ? 0 : (unsigned long long)(uintptr_t)&ts,
+		.pad = batch ? batch_usec : 0,
+		.ts = ms < 0 ? 0 : (unsigned long long)(uintptr_t)&ts,
 	};
 	unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+	unsigned wait_for = timeout_ms == 0 ? 0 : batch ? u->cq_entries : 1;
 	int n;
 
 	publish(u);
-	n = sys_enter(u->fd, u->to_submit, timeout_ms == 0 ? 0 : 1, flags,
-		      &arg, sizeof arg);
+	n = sys_enter(u->fd, u->to_submit, wait_for, flags, &arg, sizeof arg);
 	stat_add(STAT_SYS_URING_ENTER, 1);
 	if (n > 0) {
 		/* IORING_SETUP_SUBMIT_ALL: an entry the kernel refuses still

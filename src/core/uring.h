@@ -25,7 +25,7 @@ struct uring {
 	unsigned to_submit;		/* published, not yet given to the kernel */
 	struct io_uring_sqe *sqes;
 	/* Completion queue. */
-	unsigned *cq_head, *cq_tail, cq_mask;
+	unsigned *cq_head, *cq_tail, cq_mask, cq_entries;
 	struct io_uring_cqe *cqes;
 	void *ring_map;			/* SQ and CQ rings share one mapping */
 	size_t ring_map_len, sqes_len;
@@ -46,10 +46,16 @@ void uring_free(struct uring *u);
 struct io_uring_sqe *uring_sqe(struct uring *u);
 
 /* Submit what is queued and wait until at least one completion is there
- * or timeout_ms passed (-1: no limit; 0: do not wait). Returns 0, or -1
- * with errno: ETIME (time out), EINTR (a signal), or a real failure.
- * Counted in --stats as io_uring_enter calls and entries submitted. */
-int uring_enter(struct uring *u, int timeout_ms);
+ * or timeout_ms passed (-1: no limit; 0: do not wait). With batch_usec,
+ * where the kernel can (uring_can_batch), the wait goes on that long
+ * after the first completion, to gather more into the same call.
+ * Returns 0, or -1 with errno: ETIME (time out), EINTR (a signal), or a
+ * real failure. Counted in --stats as io_uring_enter calls and entries
+ * submitted. */
+int uring_enter(struct uring *u, int timeout_ms, unsigned batch_usec);
+
+/* The kernel offers the batch wait (Linux 6.12). */
+bool uring_can_batch(const struct uring *u);
 
 /* Completions are read in place: uring_cqe gives the oldest one not yet
  * seen, or NULL; uring_cqe_seen hands it back to the kernel. */

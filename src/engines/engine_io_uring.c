@@ -57,6 +57,11 @@
  * cancelled: as much as the other engines' one buffer holds. */
 #define HELD_MAX (CONN_BUF_SIZE / BUF_SIZE)
 #define MAX_FDS_CAP (1 << 20)
+/* Once a completion is there, wait this much longer for others to join
+ * it in the same io_uring_enter (where the kernel offers it): the sends
+ * just submitted complete at once, and would otherwise end each wait
+ * before the next receives came. */
+#define BATCH_USEC 50
 
 /* Setup: the kernel runs completion work only when we enter to reap
  * (DEFER_TASKRUN, which requires SINGLE_ISSUER: only this thread
@@ -527,7 +532,7 @@ static void reap(struct uring_engine *e)
 		}
 		if (!uring_cq_overflowed(&e->ring))
 			return;
-		if (uring_enter(&e->ring, 0) < 0 && errno != EINTR &&
+		if (uring_enter(&e->ring, 0, 0) < 0 && errno != EINTR &&
 		    errno != EBUSY && errno != EAGAIN && errno != ETIME)
 			log_error("io_uring_enter: %s", strerror(errno));
 	}
@@ -540,7 +545,7 @@ static struct io_uring_sqe *sqe_get(struct uring_engine *e)
 	while (!(sqe = uring_sqe(&e->ring))) {
 		/* EBUSY: completions kept aside block submission; reaping
 		 * them makes room. */
-		if (uring_enter(&e->ring, 0) < 0 && errno != EINTR &&
+		if (uring_enter(&e->ring, 0, 0) < 0 && errno != EINTR &&
 		    errno != ETIME && errno != EBUSY && errno != EAGAIN)
 			log_error("io_uring_enter: %s", strerror(errno));
 		reap(e);
@@ -618,7 +623,7 @@ static void stop_listening(struct uring_engine *e)
 		sqe->cancel_flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
 		sqe->user_data = user_data(OP_STOP_ACCEPT, (unsigned)i, 0);
 	}
-	if (uring_enter(&e->ring, 0) < 0 && errno != ETIME && errno != EINTR)
+	if (uring_enter(&e->ring, 0, 0) < 0 && errno != ETIME && errno != EINTR)
 		log_error("io_uring_enter: %s", strerror(errno));
 	for (size_t i = 0; i < e->srv->n_listeners; i++)
 		close(e->srv->listeners[i].fd);
@@ -776,7 +781,7 @@ static int io_uring_run(const struct engine *self, const struct server *srv)
 		if (!e.signal_armed)
 			arm_signal(&e);
 		arm_listeners(&e);
-		if (uring_enter(&e.ring, next_timeout(&e)) < 0 &&
+		if (uring_enter(&e.ring, next_timeout(&e), BATCH_USEC) < 0 &&
 		    errno != ETIME && errno != EINTR && errno != EBUSY) {
 			log_error("%s: io_uring_enter: %s", self->name,
 				  strerror(errno));
