@@ -230,7 +230,9 @@ static void start_recv(struct uring_engine *e, struct conn *c)
 
 	sqe->opcode = IORING_OP_RECV;
 	sqe->fd = c->fd;
-	sqe->ioprio = IORING_RECV_MULTISHOT;
+	/* While connections wait for buffers, one buffer per turn: a
+	 * multishot receive would take as many as its socket has data for. */
+	sqe->ioprio = list_empty(&e->starved) ? IORING_RECV_MULTISHOT : 0;
 	sqe->flags = IOSQE_BUFFER_SELECT;
 	sqe->buf_group = BUF_GROUP;
 	c->receiving = true;
@@ -417,7 +419,12 @@ static void on_received(struct uring_engine *e, struct conn *c, int res,
 	if (res == 0 && !c->closing) {
 		c->read_eof = true;
 		svc_eof(&c->session);
-	} else if (res == -ENOBUFS && !c->closing) {
+	} else if (!c->closing && !c->starved &&
+		   (res == -ENOBUFS || (res > 0 && !list_empty(&e->starved)))) {
+		/* Out of buffers, or others are waiting for them: to the back
+		 * of the queue (its receive is cancelled), so that the
+		 * connections whose receives run first cannot take every
+		 * buffer as it comes back. */
 		c->starved = true;
 		list_append(&e->starved, &c->starving);
 	} else if (res < 0 && res != -ECANCELED && res != -ENOBUFS) {
@@ -565,11 +572,11 @@ static void run_dirty(struct uring_engine *e)
 	}
 }
 
-/* Buffers came back: connections that ran short may receive again, as
- * many as there are buffers to take. */
+/* Buffers came back: connections that ran short may receive again, in
+ * turn, as many as can each take their share. */
 static void feed_starved(struct uring_engine *e)
 {
-	unsigned left = BUF_COUNT - e->buffers_out;
+	unsigned left = (BUF_COUNT - e->buffers_out + HELD_MAX - 1) / HELD_MAX;
 
 	while (left-- > 0 && !list_empty(&e->starved)) {
 		struct conn *c = LIST_ENTRY(e->starved.next, struct conn, starving);
@@ -792,8 +799,10 @@ static int io_uring_run(const struct engine *self, const struct server *srv)
 		reap(&e);
 		handle_signal(&e);
 		expire_idle(&e);
-		feed_starved(&e);
 		run_dirty(&e);
+		/* After run_dirty, which frees closed connections' buffers:
+		 * whoever it marks runs without waiting (next_timeout). */
+		feed_starved(&e);
 	}
 	engine_free(&e);
 	return status;
