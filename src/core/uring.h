@@ -62,6 +62,16 @@ bool uring_can_batch(const struct uring *u);
 struct io_uring_cqe *uring_cqe(struct uring *u);
 void uring_cqe_seen(struct uring *u);
 
+/* Linux 6.17: a multishot receive ends by itself, posting a completion
+ * without IORING_CQE_F_MORE, once `bytes` have come in all (its last
+ * receive may take a whole buffer past it). The field is sqe->optlen,
+ * which older headers call file_index; older kernels ignore it without
+ * an error, so whoever relies on it probes for it. */
+static inline void uring_recv_cap(struct io_uring_sqe *sqe, unsigned bytes)
+{
+	sqe->file_index = bytes;
+}
+
 /* The kernel had to keep completions aside (IORING_SQ_CQ_OVERFLOW): they
  * come back into the ring with the next uring_enter. */
 bool uring_cq_overflowed(const struct uring *u);

@@ -7,15 +7,38 @@
  * cancels costs one io_uring_enter, which also waits for the next batch.
  *
  * Each listener has one multishot accept and each connection one
- * multishot receive, armed once and re-armed only when a completion comes
- * without IORING_CQE_F_MORE. Receives land in a shared ring of provided
- * buffers; the service rewrites the bytes in place and they are sent from
- * that same buffer, which goes back to the ring once sent. A connection
- * has at most one send in flight, so its output can never be reordered.
- * Memory per connection stays bounded because a connection holding
- * HELD_MAX buffers of unsent output has its receive cancelled until the
- * client takes its output (TCP flow control does the rest), and the ring
- * itself is fixed.
+ * multishot receive, re-armed whenever a completion comes without
+ * IORING_CQE_F_MORE. Receives land in a ring of provided buffers shared
+ * by all connections, so the ring must never be held by a client that
+ * does not read: a ring buffer is back with the kernel within one round
+ * of completions, whatever the client does.
+ *
+ * - The fast path copies nothing: when bytes come in and the connection
+ *   has nothing else to send, the service rewrites them in place and
+ *   they are sent from the ring buffer itself. That send carries
+ *   MSG_DONTWAIT, so it never waits in the kernel for room (a waiting
+ *   send would keep the buffer for as long as the client does not read).
+ * - The slow path copies: what that send could not take at once, and
+ *   whatever arrives while output is queued or a send is in flight, goes
+ *   into the connection's own buffer of CONN_BUF_SIZE bytes, and the ring
+ *   buffer goes back at once. The own buffer is taken from a few spares
+ *   only while it holds bytes, as in the reactor, and sent from with
+ *   ordinary sends that wait for room.
+ * - A receive is armed with a cap on its total bytes (Linux 6.17), the
+ *   room left in the own buffer less one ring buffer (a receive may take
+ *   a whole buffer past the cap): whatever it brings always fits. Once
+ *   the own buffer is full, no receive is armed until sends drain it,
+ *   and TCP flow control holds the client back, as the reactor's full
+ *   buffer does. The probe refuses a kernel without the cap.
+ *
+ * So a stalled client costs its own buffer and no ring buffer, and the
+ * ring runs short only while that many fast-path sends are in flight:
+ * a receive that finds it empty (-ENOBUFS) waits in line, first come
+ * first served, and is re-armed when buffers come back.
+ *
+ * A connection has at most one send in flight, so its output can never
+ * be reordered: the fast path's ring buffer, if any, goes out before the
+ * own buffer, and what it could not send is put back in front.
  *
  * A connection's state is freed only after the last completion of its
  * requests: closing cancels them first. user_data names the request's
@@ -34,6 +57,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -41,6 +65,7 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/stats.h"
+#include "core/spares.h"
 #include "core/uring.h"
 #include "engines/engine.h"
 #include "services/service.h"
@@ -53,15 +78,13 @@
 #define BUF_COUNT 4096		/* provided buffers, a power of two */
 #define BUF_SIZE 4096
 #define BUF_GROUP 0
-/* Buffers of unsent output after which a connection's receive is
- * cancelled: as much as the other engines' one buffer holds. */
-#define HELD_MAX (CONN_BUF_SIZE / BUF_SIZE)
 #define MAX_FDS_CAP (1 << 20)
 /* Once a completion is there, wait this much longer for others to join
  * it in the same io_uring_enter (where the kernel offers it): the sends
  * just submitted complete at once, and would otherwise end each wait
  * before the next receives came. */
 #define BATCH_USEC 50
+#define PROBE_WAIT_MS 1000
 
 /* Setup: the kernel runs completion work only when we enter to reap
  * (DEFER_TASKRUN, which requires SINGLE_ISSUER: only this thread
@@ -91,7 +114,6 @@ struct conn {
 	unsigned slot;
 	unsigned inflight;	/* requests whose last completion is to come */
 	bool receiving;		/* multishot receive armed */
-	bool stopping_recv;	/* its cancel is queued */
 	bool sending;
 	bool cancelling;	/* closing: the cancel of everything is queued */
 	bool starved;		/* receive ended for want of buffers */
@@ -106,23 +128,20 @@ struct conn {
 	struct sockaddr_storage peer;
 	unsigned long long bytes_in, bytes_out;
 	struct svc_session session;
-	/* Output goes out in this order: own[own_head, own_tail) (a
-	 * greeting, a producer's output), then the held receive buffers,
-	 * oldest first, the first from held_sent on. */
-	unsigned char *own;
+	/* Output goes out in this order: ring buffer ring_id's ring_len
+	 * bytes (the fast path), then own[own_head, own_tail). */
+	int ring_id;
+	unsigned ring_len;
+	unsigned char *own;	/* CONN_BUF_SIZE bytes, or NULL while empty */
 	size_t own_head, own_tail;
-	int held_first, held_last;
-	unsigned held;
-	size_t held_sent;
 };
 
 struct uring_engine {
 	const struct server *srv;
 	struct uring ring;
 	struct uring_buffers bufs;
-	int *next_held;		/* by buffer id: the next in its connection's chain */
-	unsigned *held_len;	/* by buffer id: bytes to send from it */
 	unsigned buffers_out;	/* taken by the kernel, not yet returned */
+	struct spares spares;	/* own buffers not in use */
 	struct conn **slots;
 	uint32_t *gens;
 	unsigned *free_slots, n_free, n_slots;
@@ -152,102 +171,6 @@ static struct io_uring_sqe *conn_sqe(struct uring_engine *e, struct conn *c,
 	return sqe;
 }
 
-/* ---- output ---- */
-
-static size_t own_pending(const struct conn *c)
-{
-	return c->own_tail - c->own_head;
-}
-
-static bool has_output(const struct conn *c)
-{
-	return own_pending(c) || c->held;
-}
-
-static void give_back(struct uring_engine *e, unsigned id)
-{
-	uring_buffer_return(&e->bufs, id);
-	e->buffers_out--;
-}
-
-static void hold(struct uring_engine *e, struct conn *c, unsigned id,
-		 size_t len)
-{
-	e->next_held[id] = NO_BUFFER;
-	e->held_len[id] = (unsigned)len;
-	if (c->held_last == NO_BUFFER)
-		c->held_first = (int)id;
-	else
-		e->next_held[c->held_last] = (int)id;
-	c->held_last = (int)id;
-	c->held++;
-}
-
-static void release_first(struct uring_engine *e, struct conn *c)
-{
-	int id = c->held_first;
-
-	c->held_first = e->next_held[id];
-	if (c->held_first == NO_BUFFER)
-		c->held_last = NO_BUFFER;
-	c->held--;
-	c->held_sent = 0;
-	give_back(e, (unsigned)id);
-}
-
-static void start_send(struct uring_engine *e, struct conn *c)
-{
-	struct io_uring_sqe *sqe = conn_sqe(e, c, OP_SEND);
-	const unsigned char *from;
-	size_t len;
-
-	if (own_pending(c)) {
-		from = c->own + c->own_head;
-		len = own_pending(c);
-	} else {
-		from = uring_buffer(&e->bufs, (unsigned)c->held_first) + c->held_sent;
-		len = e->held_len[c->held_first] - c->held_sent;
-	}
-	sqe->opcode = IORING_OP_SEND;
-	sqe->fd = c->fd;
-	sqe->addr = (uintptr_t)from;
-	sqe->len = (unsigned)len;
-	sqe->msg_flags = MSG_NOSIGNAL;
-	c->sending = true;
-}
-
-/* ---- receiving ---- */
-
-static bool wants_input(const struct conn *c)
-{
-	return !c->closing && !c->read_eof && !c->starved &&
-	       !c->session.close_after_flush && c->held < HELD_MAX;
-}
-
-static void start_recv(struct uring_engine *e, struct conn *c)
-{
-	struct io_uring_sqe *sqe = conn_sqe(e, c, OP_RECV);
-
-	sqe->opcode = IORING_OP_RECV;
-	sqe->fd = c->fd;
-	/* While connections wait for buffers, one buffer per turn: a
-	 * multishot receive would take as many as its socket has data for. */
-	sqe->ioprio = list_empty(&e->starved) ? IORING_RECV_MULTISHOT : 0;
-	sqe->flags = IOSQE_BUFFER_SELECT;
-	sqe->buf_group = BUF_GROUP;
-	c->receiving = true;
-	c->stopping_recv = false;
-}
-
-static void stop_recv(struct uring_engine *e, struct conn *c)
-{
-	struct io_uring_sqe *sqe = conn_sqe(e, c, OP_CANCEL);
-
-	sqe->opcode = IORING_OP_ASYNC_CANCEL;
-	sqe->addr = user_data(OP_RECV, c->slot, e->gens[c->slot]);
-	c->stopping_recv = true;
-}
-
 /* ---- connections ---- */
 
 static void mark_dirty(struct uring_engine *e, struct conn *c)
@@ -273,6 +196,128 @@ static void conn_close(struct uring_engine *e, struct conn *c, const char *why)
 	mark_dirty(e, c);
 }
 
+/* ---- output ---- */
+
+static size_t own_pending(const struct conn *c)
+{
+	return c->own_tail - c->own_head;
+}
+
+static size_t ring_pending(const struct conn *c)
+{
+	return c->ring_id == NO_BUFFER ? 0 : c->ring_len;
+}
+
+static bool has_output(const struct conn *c)
+{
+	return own_pending(c) || ring_pending(c);
+}
+
+static void give_back(struct uring_engine *e, unsigned id)
+{
+	uring_buffer_return(&e->bufs, id);
+	e->buffers_out--;
+}
+
+static bool own_take(struct uring_engine *e, struct conn *c)
+{
+	if (!c->own && !(c->own = spares_get(&e->spares))) {
+		conn_close(e, c, "out of memory");
+		return false;
+	}
+	return true;
+}
+
+static void own_release(struct uring_engine *e, struct conn *c)
+{
+	spares_put(&e->spares, c->own);
+	c->own = NULL;
+	c->own_head = c->own_tail = 0;
+}
+
+/* Copy output into the own buffer: behind what is there, or in front of
+ * it for what the fast path could not send (it came first). */
+static void own_queue(struct uring_engine *e, struct conn *c,
+		      const unsigned char *data, size_t len, bool in_front)
+{
+	size_t pending = own_pending(c);
+
+	/* Cannot happen while the receive cap holds (recv_cap): a kernel
+	 * that broke it must not make us write past the buffer. */
+	if (pending + len > CONN_BUF_SIZE) {
+		conn_close(e, c, "receive overran its cap");
+		return;
+	}
+	if (!own_take(e, c))
+		return;
+	if (in_front) {
+		memmove(c->own + len, c->own + c->own_head, pending);
+		memcpy(c->own, data, len);
+	} else {
+		if (c->own_head)
+			memmove(c->own, c->own + c->own_head, pending);
+		memcpy(c->own + pending, data, len);
+	}
+	c->own_head = 0;
+	c->own_tail = pending + len;
+}
+
+static void start_send(struct uring_engine *e, struct conn *c)
+{
+	struct io_uring_sqe *sqe = conn_sqe(e, c, OP_SEND);
+
+	sqe->opcode = IORING_OP_SEND;
+	sqe->fd = c->fd;
+	if (c->ring_id != NO_BUFFER) {
+		/* Never parked waiting for room: what the socket cannot take
+		 * at once comes back as a short count or -EAGAIN, and the
+		 * ring buffer with it. */
+		sqe->addr = (uintptr_t)uring_buffer(&e->bufs, (unsigned)c->ring_id);
+		sqe->len = c->ring_len;
+		sqe->msg_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+	} else {
+		sqe->addr = (uintptr_t)(c->own + c->own_head);
+		sqe->len = (unsigned)own_pending(c);
+		sqe->msg_flags = MSG_NOSIGNAL;
+	}
+	c->sending = true;
+}
+
+/* ---- receiving ---- */
+
+/* Total bytes the next receive may take: whatever it brings must fit in
+ * the own buffer beside the output already owed, and its last receive
+ * may take a whole buffer past the cap. A producer's input is thrown
+ * away, never owed. */
+static size_t recv_cap(const struct conn *c)
+{
+	size_t room = CONN_BUF_SIZE;
+
+	if (!svc_is_producer(&c->session))
+		room -= own_pending(c) + ring_pending(c);
+	return room > BUF_SIZE ? room - BUF_SIZE : 0;
+}
+
+static bool wants_input(const struct conn *c)
+{
+	return !c->closing && !c->read_eof && !c->starved &&
+	       !c->session.close_after_flush && recv_cap(c) >= BUF_SIZE;
+}
+
+static void start_recv(struct uring_engine *e, struct conn *c)
+{
+	struct io_uring_sqe *sqe = conn_sqe(e, c, OP_RECV);
+
+	sqe->opcode = IORING_OP_RECV;
+	sqe->fd = c->fd;
+	sqe->len = BUF_SIZE;
+	uring_recv_cap(sqe, (unsigned)recv_cap(c));
+	sqe->ioprio = IORING_RECV_MULTISHOT;
+	sqe->flags = IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BUF_GROUP;
+	c->receiving = true;
+}
+
 /* Every completion of the connection has come: nothing refers to it. */
 static void conn_free(struct uring_engine *e, struct conn *c)
 {
@@ -281,14 +326,15 @@ static void conn_free(struct uring_engine *e, struct conn *c)
 	if (c->reset_if_stuck)
 		net_reset_if_stuck(c->fd);
 	close(c->fd);
-	while (c->held)
-		release_first(e, c);
+	if (c->ring_id != NO_BUFFER)
+		give_back(e, (unsigned)c->ring_id);
+	if (c->own)
+		own_release(e, c);
 	list_remove(&c->dirty);
 	e->slots[c->slot] = NULL;
 	e->gens[c->slot]++;
 	e->free_slots[e->n_free++] = c->slot;
 	e->n_conns--;
-	free(c->own);
 	free(c);
 }
 
@@ -309,8 +355,10 @@ static void conn_wind_down(struct uring_engine *e, struct conn *c)
 	c->cancelling = true;
 }
 
-static void refill(struct conn *c)
+static void refill(struct uring_engine *e, struct conn *c)
 {
+	if (!own_take(e, c))
+		return;
 	c->own_head = 0;
 	c->own_tail = svc_fill(&c->session, c->own, CONN_BUF_SIZE);
 }
@@ -318,13 +366,13 @@ static void refill(struct conn *c)
 /* Decide what to queue next for a connection something happened to. */
 static void conn_run(struct uring_engine *e, struct conn *c)
 {
+	if (svc_is_producer(&c->session) && !c->closing && !c->sending &&
+	    !has_output(c) && !c->session.close_after_flush)
+		refill(e, c);
 	if (c->closing) {
 		conn_wind_down(e, c);
 		return;
 	}
-	if (svc_is_producer(&c->session) && !c->sending && !own_pending(c) &&
-	    !c->session.close_after_flush)
-		refill(c);
 	if (!c->sending && has_output(c))
 		start_send(e, c);
 	if (!c->sending && !has_output(c) && c->session.close_after_flush) {
@@ -334,15 +382,13 @@ static void conn_run(struct uring_engine *e, struct conn *c)
 	}
 	if (wants_input(c) && !c->receiving)
 		start_recv(e, c);
-	else if (!wants_input(c) && c->receiving && !c->stopping_recv)
-		stop_recv(e, c);
 }
 
 static void conn_open(struct uring_engine *e, int fd, const struct listener *l)
 {
 	unsigned char greeting[SVC_GREETING_MAX];
 	struct conn *c;
-	size_t len;
+	size_t len = 0;
 
 	if (e->n_conns >= e->srv->max_conns || e->n_free == 0) {
 		stat_add(STAT_REFUSED, 1);
@@ -354,8 +400,7 @@ static void conn_open(struct uring_engine *e, int fd, const struct listener *l)
 	c = calloc(1, sizeof *c);
 	if (c) {
 		len = svc_open(&c->session, l->service, time(NULL), greeting);
-		if ((len || svc_is_producer(&c->session)) &&
-		    !(c->own = malloc(CONN_BUF_SIZE))) {
+		if (len && !(c->own = spares_get(&e->spares))) {
 			free(c);
 			c = NULL;
 		}
@@ -365,12 +410,12 @@ static void conn_open(struct uring_engine *e, int fd, const struct listener *l)
 		close(fd);
 		return;
 	}
-	if (c->own)
+	if (len)
 		memcpy(c->own, greeting, len);
 	c->own_tail = len;
 	c->fd = fd;
 	c->listener = l;
-	c->held_first = c->held_last = NO_BUFFER;
+	c->ring_id = NO_BUFFER;
 	/* Multishot accept has no room for each peer's address: ask only
 	 * when the --verbose log wants it. */
 	if (log_threshold >= LOG_CONN) {
@@ -392,79 +437,97 @@ static void conn_open(struct uring_engine *e, int fd, const struct listener *l)
 
 /* ---- completions: record what happened, decide nothing ---- */
 
+/* Bytes in ring buffer `id`: the service rewrites them in place; they
+ * are sent from there when nothing else is owed (the fast path), else
+ * copied behind what is, and the buffer goes back at once. */
+static void take_input(struct uring_engine *e, struct conn *c, unsigned id,
+		       int res)
+{
+	unsigned char *data = uring_buffer(&e->bufs, id);
+	size_t keep = 0;
+
+	e->buffers_out++;
+	if (res > 0 && !c->closing) {
+		c->bytes_in += (unsigned)res;
+		stat_add(STAT_BYTES_IN, (unsigned)res);
+		touch(e, c);
+		keep = svc_input(&c->session, data, (size_t)res);
+	}
+	if (keep && !c->sending && !has_output(c)) {
+		c->ring_id = (int)id;
+		c->ring_len = (unsigned)keep;
+		return;
+	}
+	if (keep)
+		own_queue(e, c, data, keep, false);
+	give_back(e, id);
+}
+
 static void on_received(struct uring_engine *e, struct conn *c, int res,
 			unsigned flags)
 {
-	if (flags & IORING_CQE_F_BUFFER) {
-		unsigned id = flags >> IORING_CQE_BUFFER_SHIFT;
-		size_t keep = 0;
-
-		e->buffers_out++;
-		if (res > 0 && !c->closing) {
-			c->bytes_in += (unsigned)res;
-			stat_add(STAT_BYTES_IN, (unsigned)res);
-			touch(e, c);
-			keep = svc_input(&c->session, uring_buffer(&e->bufs, id),
-					 (size_t)res);
-		}
-		if (keep)
-			hold(e, c, id, keep);
-		else
-			give_back(e, id);
-	}
+	if (flags & IORING_CQE_F_BUFFER)
+		take_input(e, c, flags >> IORING_CQE_BUFFER_SHIFT, res);
 	if (!(flags & IORING_CQE_F_MORE)) {
-		c->receiving = c->stopping_recv = false;
+		c->receiving = false;
 		c->inflight--;
 	}
-	if (res == 0 && !c->closing) {
+	if (c->closing)
+		return;
+	if (res == 0) {
 		c->read_eof = true;
 		svc_eof(&c->session);
-	} else if (!c->closing && !c->starved &&
-		   (res == -ENOBUFS || (res > 0 && !list_empty(&e->starved)))) {
-		/* Out of buffers, or others are waiting for them: to the back
-		 * of the queue (its receive is cancelled), so that the
-		 * connections whose receives run first cannot take every
-		 * buffer as it comes back. */
+	} else if (res == -ENOBUFS) {
 		c->starved = true;
 		list_append(&e->starved, &c->starving);
-	} else if (res < 0 && res != -ECANCELED && res != -ENOBUFS) {
+	} else if (res < 0 && res != -ECANCELED) {
 		conn_close(e, c, strerror(-res));
 	}
 }
 
+/* The fast path's send ended: what the socket did not take goes in
+ * front of the own buffer, and the ring buffer goes back. */
+static void on_ring_sent(struct uring_engine *e, struct conn *c, int res)
+{
+	unsigned id = (unsigned)c->ring_id;
+	size_t sent = res > 0 ? (size_t)res : 0;
+
+	c->ring_id = NO_BUFFER;
+	if (res == 0 || (res < 0 && res != -EAGAIN))
+		conn_close(e, c, res < 0 ? strerror(-res) : "send returned 0");
+	else if (sent < c->ring_len && !c->closing)
+		own_queue(e, c, uring_buffer(&e->bufs, id) + sent,
+			  c->ring_len - sent, true);
+	give_back(e, id);
+}
+
 static void on_sent(struct uring_engine *e, struct conn *c, int res)
 {
-	size_t n = res > 0 ? (size_t)res : 0;
-
 	c->sending = false;
 	c->inflight--;
+	if (res > 0) {
+		c->bytes_out += (unsigned)res;
+		stat_add(STAT_BYTES_OUT, (unsigned)res);
+		touch(e, c);
+	}
+	if (c->ring_id != NO_BUFFER) {
+		on_ring_sent(e, c, res);
+		return;
+	}
 	if (res <= 0) {
 		conn_close(e, c, res < 0 ? strerror(-res) : "send returned 0");
 		return;
 	}
-	c->bytes_out += n;
-	stat_add(STAT_BYTES_OUT, n);
-	touch(e, c);
-	if (own_pending(c)) {
-		c->own_head += n;
-		if (!own_pending(c) && !svc_is_producer(&c->session)) {
-			free(c->own);
-			c->own = NULL;
-			c->own_head = c->own_tail = 0;
-		}
-		return;
-	}
 	/* A short send leaves the rest in place: the next send starts there. */
-	c->held_sent += n;
-	if (c->held_sent == e->held_len[c->held_first])
-		release_first(e, c);
+	c->own_head += (unsigned)res;
+	if (!own_pending(c))
+		own_release(e, c);
 }
 
 static void on_cancelled(struct conn *c)
 {
 	c->inflight--;
 	/* Nothing was found, or it was busy: try again if still wanted. */
-	c->stopping_recv = false;
 	c->cancelling = false;
 }
 
@@ -574,9 +637,12 @@ static void run_dirty(struct uring_engine *e)
 
 /* Buffers came back: connections that ran short may receive again, in
  * turn, as many as can each take their share. */
+/* Buffers came back: connections whose receive found none may receive
+ * again, first come first served, one for each buffer free. One that
+ * finds none again goes to the back of the line. */
 static void feed_starved(struct uring_engine *e)
 {
-	unsigned left = (BUF_COUNT - e->buffers_out + HELD_MAX - 1) / HELD_MAX;
+	unsigned left = BUF_COUNT - e->buffers_out;
 
 	while (left-- > 0 && !list_empty(&e->starved)) {
 		struct conn *c = LIST_ENTRY(e->starved.next, struct conn, starving);
@@ -586,6 +652,7 @@ static void feed_starved(struct uring_engine *e)
 		mark_dirty(e, c);
 	}
 }
+
 
 static void arm_listeners(struct uring_engine *e)
 {
@@ -723,11 +790,8 @@ static int engine_init(struct uring_engine *e, const struct server *srv,
 	e->slots = calloc(e->n_slots, sizeof *e->slots);
 	e->gens = calloc(e->n_slots, sizeof *e->gens);
 	e->free_slots = malloc(e->n_slots * sizeof *e->free_slots);
-	e->next_held = malloc(BUF_COUNT * sizeof *e->next_held);
-	e->held_len = malloc(BUF_COUNT * sizeof *e->held_len);
 	e->accepting = calloc(srv->n_listeners, sizeof *e->accepting);
-	if (!e->slots || !e->gens || !e->free_slots || !e->next_held ||
-	    !e->held_len || !e->accepting) {
+	if (!e->slots || !e->gens || !e->free_slots || !e->accepting) {
 		snprintf(err, NET_ERR_LEN, "%s", strerror(ENOMEM));
 		return -1;
 	}
@@ -757,7 +821,7 @@ static void engine_free(struct uring_engine *e)
 		if (!c->closing)
 			c->closing = "server stopped";
 		c->reset_if_stuck = true;
-		c->held = 0;	/* the buffers go with the ring */
+		c->ring_id = NO_BUFFER;	/* the buffers go with the ring */
 		conn_free(e, c);
 	}
 	if (!e->stopping)
@@ -768,8 +832,7 @@ static void engine_free(struct uring_engine *e)
 	free(e->slots);
 	free(e->gens);
 	free(e->free_slots);
-	free(e->next_held);
-	free(e->held_len);
+	spares_free(&e->spares);
 	free(e->accepting);
 }
 
@@ -808,23 +871,72 @@ static int io_uring_run(const struct engine *self, const struct server *srv)
 	return status;
 }
 
-/* A ring of our flags, features and opcodes, and a buffer ring: whatever
- * the kernel or a policy refuses shows here, before any listener. */
+/* The receive cap (Linux 6.17), which older kernels ignore without an
+ * error: on a socketpair holding more than the cap, a capped multishot
+ * receive must end by itself, at most one buffer past the cap. */
+static int probe_recv_cap(struct uring *ring, char *err)
+{
+	static const unsigned char data[4 * BUF_SIZE];
+	struct io_uring_sqe *sqe;
+	size_t got = 0;
+	bool ended = false, failed = false;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		snprintf(err, NET_ERR_LEN, "socketpair: %s", strerror(errno));
+		return -1;
+	}
+	failed = write(sv[1], data, sizeof data) != (ssize_t)sizeof data;
+	sqe = uring_sqe(ring);
+	sqe->opcode = IORING_OP_RECV;
+	sqe->fd = sv[0];
+	sqe->len = BUF_SIZE;
+	uring_recv_cap(sqe, BUF_SIZE);
+	sqe->ioprio = IORING_RECV_MULTISHOT;
+	sqe->flags = IOSQE_BUFFER_SELECT;
+	sqe->buf_group = BUF_GROUP;
+	/* The data is there: the receives complete at submission, and an
+	 * uncapped one takes it all at once. */
+	while (!failed && !ended && got <= 2 * BUF_SIZE) {
+		struct io_uring_cqe *cqe;
+
+		failed = uring_enter(ring, PROBE_WAIT_MS, 0) < 0 && errno != EINTR;
+		while ((cqe = uring_cqe(ring))) {
+			failed |= cqe->res < 0;
+			got += cqe->res > 0 ? (size_t)cqe->res : 0;
+			ended |= !(cqe->flags & IORING_CQE_F_MORE);
+			uring_cqe_seen(ring);
+		}
+	}
+	close(sv[0]);
+	close(sv[1]);
+	if (failed || got > 2 * BUF_SIZE) {
+		snprintf(err, NET_ERR_LEN, "multishot receive cap not supported "
+			 "(Linux 6.17 or later needed)");
+		return -1;
+	}
+	return 0;
+}
+
+/* A ring of our flags, features and opcodes, a buffer ring and the
+ * receive cap: whatever the kernel or a policy refuses shows here,
+ * before any listener. */
 static int io_uring_probe(char *err)
 {
 	struct uring ring;
 	struct uring_buffers bufs;
+	int rc;
 
 	if (uring_init(&ring, 8, 16, SETUP_FLAGS, REQUIRED_FEATURES,
 		       required_ops, sizeof required_ops, err) < 0)
 		return -1;
-	if (uring_buffers_init(&ring, &bufs, BUF_GROUP, 1, BUF_SIZE, err) < 0) {
-		uring_free(&ring);
-		return -1;
+	rc = uring_buffers_init(&ring, &bufs, BUF_GROUP, 8, BUF_SIZE, err);
+	if (rc == 0) {
+		rc = probe_recv_cap(&ring, err);
+		uring_buffers_free(&ring, &bufs);
 	}
-	uring_buffers_free(&ring, &bufs);
 	uring_free(&ring);
-	return 0;
+	return rc;
 }
 
 const struct engine engine_io_uring = {
