@@ -101,6 +101,10 @@ int proc_children(pid_t parent, pid_t *out, int max);
 /* Its open descriptors that are TCP sockets (IPv4 or IPv6), -1 if it is
  * gone: a leaked connection shows here, a pipe or a Unix socket does not. */
 int proc_tcp_fd_count(pid_t pid);
+/* Is its memory its own? Not under valgrind, nor with a sanitizer's
+ * runtime (shadow memory, redzones, a quarantine of freed blocks): then
+ * memory bounds can only be reported, not checked. */
+bool muxd_instrumented(pid_t pid);
 
 /* ---- shared by the test programs; failures are reported with tap.h ---- */
 

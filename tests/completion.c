@@ -442,9 +442,13 @@ static void case_never_read(rlim_t nofile)
 	     STALLERS, pushed >> 20, before, after);
 	ok(pushed >= (unsigned long long)STALLERS << 20,
 	   "%d never-reading clients pushed at least 1 MiB each", STALLERS);
-	ok(before > 0 && after - before < STALLERS * STALLER_KIB,
-	   "muxd's memory grew by less than %d KiB per never-reading client",
-	   STALLER_KIB);
+	if (muxd_instrumented(srv.pid))
+		skip(1, "muxd runs under valgrind or a sanitizer: memory is "
+		     "reported, not checked");
+	else
+		ok(before > 0 && after - before < STALLERS * STALLER_KIB,
+		   "muxd's memory grew by less than %d KiB per never-reading "
+		   "client", STALLER_KIB);
 	is_int(newcomers_served(muxd_port(&srv, "upper")), NEWCOMERS,
 	       "while they stall, %d new clients are each served within 2 s",
 	       NEWCOMERS);
