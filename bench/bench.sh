@@ -180,7 +180,7 @@ stat_delta() {
 	} END { if (n >= 2) print v[2] - v[1]; else print "" }' "$tmp/err"
 }
 
-csv_header="round,engine,scenario,mode,n,status,rate,unit,p50_us,p99_us,errors,units,server_cpu_s,client_cpu_s,server_us_per_unit,client_us_per_unit,kib_per_conn,server_pss_kib,rss_kib_per_conn,server_rss_kib,sys_accept,sys_read,sys_write,sys_wait,sys_ctl,sys_fork,sys_thread,sys_lock,sys_total,sys_perf,note"
+csv_header="round,engine,scenario,mode,n,status,rate,unit,p50_us,p99_us,errors,units,server_cpu_s,client_cpu_s,server_us_per_unit,client_us_per_unit,kib_per_conn,server_pss_kib,rss_kib_per_conn,server_rss_kib,sys_accept,sys_read,sys_write,sys_wait,sys_ctl,sys_fork,sys_thread,sys_lock,sys_uring_enter,sys_total,sys_perf,note"
 
 # A row with nothing measured: status $1, note $2.
 blank_fields=$(echo "$csv_header" | awk -F, '{ for (i = 7; i <= NF; i++) printf "," }')
@@ -263,18 +263,19 @@ emit_row() {
 	    -v wr="$(stat_delta sys_write)" -v wt="$(stat_delta sys_wait)" \
 	    -v ctl="$(stat_delta sys_epoll_ctl)" -v fk="$(stat_delta sys_fork)" \
 	    -v th="$(stat_delta sys_thread)" -v lk="$(stat_delta sys_lock)" \
+	    -v ue="$(stat_delta sys_uring_enter)" \
 	    -v perf="$(perf_count)" -v muxd="$(is_muxd_row && echo 1)" '
 	function per(x) { return units > 0 && x != "" ? sprintf("%.3f", x / units) : "" }
 	BEGIN {
 		ccpu = cuser + csys
 		idle = mode == "idle" && units > 0
-		stats_total = acc == "" ? "" : acc + rd + wr + wt + ctl + fk + th + lk
+		stats_total = acc == "" ? "" : acc + rd + wr + wt + ctl + fk + th + lk + ue
 		print round, engine, id, mode, n, status, rate, unit, p50, p99, errors,
 		      units, scpu, ccpu, per(scpu * 1e6), per(ccpu * 1e6),
 		      idle ? sprintf("%.2f", (pss - pss0) / units) : "", idle ? pss : "",
 		      idle ? sprintf("%.2f", (rss - rss0) / units) : "", idle ? rss : "",
 		      per(acc), per(rd), per(wr), per(wt), per(ctl), per(fk), per(th),
-		      per(lk), per(muxd ? stats_total : perf), per(perf), ""
+		      per(lk), per(ue), per(muxd ? stats_total : perf), per(perf), ""
 	}'
 }
 

@@ -37,7 +37,7 @@ NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 	if (st == "fail") fails[e, s]++
 	if ($col["errors"] + 0 > 0) errs[e, s] += $col["errors"]
 	if (st != "ok") next
-	split("rate p50_us p99_us server_us_per_unit client_us_per_unit kib_per_conn server_pss_kib rss_kib_per_conn server_rss_kib sys_accept sys_read sys_write sys_wait sys_ctl sys_fork sys_thread sys_lock sys_total sys_perf server_cpu_s units", f, " ")
+	split("rate p50_us p99_us server_us_per_unit client_us_per_unit kib_per_conn server_pss_kib rss_kib_per_conn server_rss_kib sys_accept sys_read sys_write sys_wait sys_ctl sys_fork sys_thread sys_lock sys_uring_enter sys_total sys_perf server_cpu_s units", f, " ")
 	for (i in f) keep(e SUBSEP s SUBSEP f[i], $col[f[i]])
 }
 '
@@ -163,14 +163,14 @@ END {
 	if (has("pingpong-100") || has("stamp-c32")) {
 		print "## System calls, from muxd --stats\n"
 		print "Counted between muxbench'"'"'s two SIGUSR1 snapshots (start and end of the measured interval), divided by the messages or connections muxbench verified.\n"
-		header("engine|per message (pingpong N=100): read|write|wait|epoll_ctl|per connection (stamp C=32): accept|read|write|wait|epoll_ctl|fork|thread|lock")
+		header("engine|per message (pingpong N=100): read|write|wait|epoll_ctl|io_uring_enter|per connection (stamp C=32): accept|read|write|wait|epoll_ctl|fork|thread|lock|io_uring_enter")
 		for (i = 1; i <= ne; i++) {
 			e = engines[i]; if (reference(e)) continue
 			k = 1; c[1] = e
-			split("sys_read sys_write sys_wait sys_ctl", a, " ")
-			for (j = 1; j <= 4; j++) { x = m(e, "pingpong-100", a[j]); c[++k] = x == "" ? "-" : sprintf("%.2f", x) }
-			split("sys_accept sys_read sys_write sys_wait sys_ctl sys_fork sys_thread sys_lock", a, " ")
-			for (j = 1; j <= 8; j++) { x = m(e, "stamp-c32", a[j]); c[++k] = x == "" ? "-" : sprintf("%.2f", x) }
+			split("sys_read sys_write sys_wait sys_ctl sys_uring_enter", a, " ")
+			for (j = 1; j <= 5; j++) { x = m(e, "pingpong-100", a[j]); c[++k] = x == "" ? "-" : sprintf("%.2f", x) }
+			split("sys_accept sys_read sys_write sys_wait sys_ctl sys_fork sys_thread sys_lock sys_uring_enter", a, " ")
+			for (j = 1; j <= 9; j++) { x = m(e, "stamp-c32", a[j]); c[++k] = x == "" ? "-" : sprintf("%.2f", x) }
 			c[0] = k; row(c)
 		}
 		print ""

@@ -268,47 +268,16 @@ static long proc_private_kib(pid_t pid)
 	return anon >= 0 ? anon + shmem : pss;
 }
 
-/* Is the server's memory its own? Not under valgrind, nor with a
- * sanitizer's runtime (shadow memory, redzones, a quarantine of freed
- * blocks): then the memory bounds are not checked, only reported. */
+/* muxd runs under valgrind or a sanitizer: its memory bounds are not
+ * checked, only reported. */
 static bool instrumented;
-
-static bool binary_has(const char *path, const char *const needles[])
-{
-	static char buf[1 << 20];
-	size_t keep = 64, have = 0, n;
-	bool found = false;
-	FILE *f = fopen(path, "re");
-
-	if (!f)
-		return false;
-	while (!found && (n = fread(buf + have, 1, sizeof buf - have, f)) > 0) {
-		have += n;
-		for (size_t i = 0; needles[i] && !found; i++)
-			found = memmem(buf, have, needles[i], strlen(needles[i])) != NULL;
-		memmove(buf, buf + have - keep, keep);	/* a needle across reads */
-		have = keep;
-	}
-	fclose(f);
-	return found;
-}
 
 static void note_instrumented(pid_t pid)
 {
-	static const char *const runtimes[] = {
-		"__asan_init", "__tsan_init", "__msan_init", NULL,
-	};
-	char path[64], exe[512];
-	ssize_t n;
-
-	snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
-	n = readlink(path, exe, sizeof exe - 1);
-	exe[n > 0 ? n : 0] = '\0';
-	instrumented = strstr(exe, "valgrind") || strstr(exe, "memcheck") ||
-		       binary_has(path, runtimes);
+	instrumented = muxd_instrumented(pid);
 	if (instrumented)
-		diag("muxd (%s) runs under valgrind or a sanitizer: memory is "
-		     "reported, not checked", exe);
+		diag("muxd runs under valgrind or a sanitizer: memory is "
+		     "reported, not checked");
 }
 
 static bool have_smaps_rollup(void)

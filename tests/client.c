@@ -633,6 +633,7 @@ void engine_tags_of(const char *engine, struct engine_tags *tags)
 	tags->processes = strstr(line, "[processes]") != NULL;
 	tags->threads = strstr(line, "[threads]") != NULL;
 	tags->readiness = strstr(line, "[readiness]") != NULL;
+	tags->completion = strstr(line, "[completion]") != NULL;
 	tags->fd_setsize = strstr(line, "[fd-setsize]") != NULL;
 }
 
@@ -971,4 +972,39 @@ void check_nothing_left(struct family *fam, const char *label)
 	free(fam->kids);
 	fam->kids = NULL;
 	fam->n = 0;
+}
+
+static bool binary_has(const char *path, const char *const needles[])
+{
+	static char buf[1 << 20];
+	size_t keep = 64, have = 0, n;
+	bool found = false;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return false;
+	while (!found && (n = fread(buf + have, 1, sizeof buf - have, f)) > 0) {
+		have += n;
+		for (size_t i = 0; needles[i] && !found; i++)
+			found = memmem(buf, have, needles[i], strlen(needles[i])) != NULL;
+		memmove(buf, buf + have - keep, keep);	/* a needle across reads */
+		have = keep;
+	}
+	fclose(f);
+	return found;
+}
+
+bool muxd_instrumented(pid_t pid)
+{
+	static const char *const runtimes[] = {
+		"__asan_init", "__tsan_init", "__msan_init", NULL,
+	};
+	char path[64], exe[512];
+	ssize_t n;
+
+	snprintf(path, sizeof path, "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, sizeof exe - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	return strstr(exe, "valgrind") || strstr(exe, "memcheck") ||
+	       binary_has(path, runtimes);
 }

@@ -104,6 +104,10 @@ int proc_socket_inodes(pid_t pid, unsigned long *out, int max);
 /* Its open descriptors that are TCP sockets (IPv4 or IPv6), -1 if it is
  * gone: a leaked connection shows here, a pipe or a Unix socket does not. */
 int proc_tcp_fd_count(pid_t pid);
+/* Is its memory its own? Not under valgrind, nor with a sanitizer's
+ * runtime (shadow memory, redzones, a quarantine of freed blocks): then
+ * memory bounds can only be reported, not checked. */
+bool muxd_instrumented(pid_t pid);
 
 /* ---- shared by the test programs; failures are reported with tap.h ---- */
 
@@ -115,7 +119,8 @@ const char *muxd_engine_line(const char *engine);
 /* What an engine's --list-engines tags say; tests decide what to expect
  * from these, never from the engine's name. */
 struct engine_tags {
-	bool serial, pool, processes, threads, readiness, fd_setsize;
+	bool serial, pool, processes, threads, readiness, completion,
+	     fd_setsize;
 };
 
 void engine_tags_of(const char *engine, struct engine_tags *tags);

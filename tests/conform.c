@@ -58,6 +58,7 @@ static const char *const *extra_args;	/* NULL-ended, from our argv */
 static bool serial;			/* engine tagged [serial] */
 static bool pool;			/* engine tagged [pool] */
 static bool readiness;			/* engine tagged [readiness] */
+static bool completion;			/* engine tagged [completion] */
 static unsigned char *pattern;		/* PATTERN_LEN pseudo-random bytes */
 static unsigned char *pattern_upper;	/* the same through upper */
 
@@ -391,7 +392,8 @@ static void case_many_clients(unsigned short echo_port, unsigned short upper_por
 
 /* More connections ready at once than a readiness engine takes from one
  * wait (512): every one must still be served, turn by turn, none left to
- * starve behind those the kernel happens to list first. Each client keeps
+ * starve behind those the kernel happens to list first. A completion
+ * engine gets the same case: its connections share receive buffers. Each client keeps
  * upper's input full for FAIR_MS, reading everything back, so that all of
  * them are readable at every wait. */
 #define FAIR_CLIENTS 700
@@ -464,8 +466,9 @@ static void case_fair_share(unsigned short upper_port)
 	long long end, give_up;
 	int n, failed = 0, worst = 0;
 
-	if (!readiness) {
-		skip(1, "%d clients at once: for [readiness] engines", FAIR_CLIENTS);
+	if (!readiness && !completion) {
+		skip(1, "%d clients at once: for [readiness] and [completion] engines",
+		     FAIR_CLIENTS);
 		return;
 	}
 	n = fair_open(upper_port, c, p);
@@ -1021,6 +1024,7 @@ int main(int argc, char **argv)
 	serial = tags.serial;
 	pool = tags.pool;
 	readiness = tags.readiness;
+	completion = tags.completion;
 	make_patterns();
 	cases_on_main_server();
 	case_idle_timeout();

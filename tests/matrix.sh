@@ -11,6 +11,8 @@
 #             each [pool] engine with a small pool (--workers 8) that the
 #             clients outnumber
 #   abuse     tests/abuse, each engine with its defaults
+#   completion  tests/completion, each engine tagged [completion]: scale,
+#             late completions, buffer shortage
 # Each run's results are renumbered into this stream and named after the
 # run ("prefork --accept=flock: ..."); a run that bails out, dies or stops
 # short of its plan counts as a failure, and the other runs go on.
@@ -25,6 +27,7 @@ suite=$(basename "${1:?usage: matrix.sh SUITE.matrix}" .matrix)
 case $suite in
 conform | variants) program=conform ;;
 abuse) program=abuse ;;
+completion) program=completion MUXD_MATRIX_TAG=completion ;;
 *) echo "Bail out! matrix.sh: no suite '$suite'"; exit 1 ;;
 esac
 

@@ -6,7 +6,11 @@
  * the client's half-close. It must give accepted=10, bytes_in = bytes_out
  * = 10000, refused = timed_out = 0, and at least one accept, two reads
  * (the data, the end) and one write per connection, whatever the engine's
- * processes and threads. SIGUSR1 prints the line while the server runs
+ * processes and threads. A [completion] engine makes none of those calls:
+ * the kernel does the work and posts completions, so it must count at
+ * least those four completions and two submissions (the receive, the
+ * send) per connection, some io_uring_enter calls, and no accept, read or
+ * write. SIGUSR1 prints the line while the server runs
  * (with one connection still open, whose bytes count already), and the
  * exit prints it again.
  *
@@ -76,7 +80,28 @@ static bool snapshot(FILE *log, pid_t pid, int want)
 	return lines == want;
 }
 
-static void check_exchange(const char *engine)
+/* The system calls, or for [completion] the requests, of the exchange. */
+static void check_calls(FILE *log, const char *engine, bool completion)
+{
+	if (!completion) {
+		ok(stats_value(log, 0, "sys_accept") >= CONNECTIONS + 1 &&
+		   stats_value(log, 0, "sys_read") >= 2 * CONNECTIONS &&
+		   stats_value(log, 0, "sys_write") >= CONNECTIONS,
+		   "%s --stats: at least an accept, two reads and a write counted "
+		   "per connection", engine);
+		return;
+	}
+	ok(stats_value(log, 0, "uring_cqes") >= 4 * CONNECTIONS &&
+	   stats_value(log, 0, "uring_sqes") >= 2 * CONNECTIONS &&
+	   stats_value(log, 0, "sys_uring_enter") >= 1,
+	   "%s --stats: at least four completions and two submissions per "
+	   "connection, and io_uring_enter calls", engine);
+	is_int(stats_value(log, 0, "sys_accept") + stats_value(log, 0, "sys_read") +
+	       stats_value(log, 0, "sys_write"), 0,
+	       "%s --stats: no accept, read or write system call counted", engine);
+}
+
+static void check_exchange(const char *engine, bool completion)
 {
 	const char *const options[] = { NULL };
 	FILE *log = tmpfile();
@@ -118,11 +143,7 @@ static void check_exchange(const char *engine)
 	       "%s --stats: bytes_out", engine);
 	is_int(stats_value(log, 0, "refused") + stats_value(log, 0, "timed_out"),
 	       0, "%s --stats: nothing refused or timed out", engine);
-	ok(stats_value(log, 0, "sys_accept") >= CONNECTIONS + 1 &&
-	   stats_value(log, 0, "sys_read") >= 2 * CONNECTIONS &&
-	   stats_value(log, 0, "sys_write") >= CONNECTIONS,
-	   "%s --stats: at least an accept, two reads and a write counted "
-	   "per connection", engine);
+	check_calls(log, engine, completion);
 	fclose(log);
 }
 
@@ -171,6 +192,7 @@ int main(void)
 		bail_out("muxd --list-engines failed");
 	for (char *line = strtok(list, "\n"); line; line = strtok(NULL, "\n")) {
 		bool serial = strstr(line, "[serial]") != NULL;
+		bool completion = strstr(line, "[completion]") != NULL;
 		char why[512];
 
 		line[strcspn(line, " \t")] = '\0';
@@ -179,7 +201,7 @@ int main(void)
 			skip(1, "muxd refuses engine %s here: %s", line, why);
 			continue;
 		}
-		check_exchange(line);
+		check_exchange(line, completion);
 		if (serial)
 			skip(5, "%s: [serial] has no --max-conns", line);
 		else

@@ -263,9 +263,7 @@ void net_format_addr(const struct sockaddr *sa, char *out, size_t len)
 		 host, get_port(sa));
 }
 
-/* Errors accept(2) reports for a connection that already failed; the
- * listener is fine and the next connection may be waiting. */
-static bool connection_error(int err)
+bool net_connection_error(int err)
 {
 	switch (err) {
 	case EINTR: case ECONNABORTED: case EPROTO: case ENETDOWN:
@@ -300,7 +298,7 @@ int net_accept(int listen_fd, bool nonblocking, struct sockaddr_storage *peer)
 		int fd = accept4(listen_fd, (struct sockaddr *)peer, &len, flags);
 
 		stat_add(STAT_SYS_ACCEPT, 1);
-		if (fd >= 0 || !connection_error(errno))
+		if (fd >= 0 || !net_connection_error(errno))
 			return fd;
 	}
 }

@@ -74,6 +74,10 @@ int net_accept(int listen_fd, bool nonblocking, struct sockaddr_storage *peer);
  * nothing queued gets the ordinary FIN. */
 void net_reset_if_stuck(int fd);
 
+/* Errors accept(2) reports for a connection that already failed; the
+ * listener is fine and the next connection may be waiting. */
+bool net_connection_error(int err);
+
 /* True for the accept errors that mean "out of descriptors or memory". */
 bool net_out_of_resources(int err);
 

@@ -21,6 +21,9 @@ static const char *const stat_names[STAT_COUNT] = {
 	[STAT_SYS_FORK] = "sys_fork",
 	[STAT_SYS_THREAD] = "sys_thread",
 	[STAT_SYS_LOCK] = "sys_lock",
+	[STAT_SYS_URING_ENTER] = "sys_uring_enter",
+	[STAT_URING_SQES] = "uring_sqes",
+	[STAT_URING_CQES] = "uring_cqes",
 };
 
 int stats_init(void)

@@ -4,7 +4,9 @@
  * They live in one shared mapping made before any fork, and are bumped
  * with relaxed atomic adds; without --stats the pointer is NULL and each
  * count costs one predictable branch. The system call counters are what
- * separates the engines: calls per message, wakeups per accept.
+ * separates the engines: calls per message, wakeups per accept. The
+ * io_uring engine's receives and sends are requests, not system calls:
+ * they are counted as submissions and completions, their bytes as bytes.
  */
 #ifndef MUXD_STATS_H
 #define MUXD_STATS_H
@@ -27,6 +29,9 @@ enum stat_counter {
 	STAT_SYS_FORK,		/* fork */
 	STAT_SYS_THREAD,	/* pthread_create (clone) */
 	STAT_SYS_LOCK,		/* flock, accept mutex taken */
+	STAT_SYS_URING_ENTER,	/* io_uring_enter */
+	STAT_URING_SQES,	/* io_uring requests submitted */
+	STAT_URING_CQES,	/* io_uring completions reaped */
 	STAT_COUNT
 };
 

@@ -29,13 +29,13 @@
 #include "base/signals.h"
 #include "base/stats.h"
 #include "core/accept_pause.h"
+#include "core/spares.h"
 #include "services/service.h"
 
 #define IO_BUDGET 16		/* system calls per connection per turn */
 #define ACCEPT_BUDGET 64	/* accepts per listener per turn */
 #define EVENT_BATCH 512		/* readiness reports per wait */
 #define MAX_FDS_CAP (1 << 20)	/* fd table bound when RLIMIT_NOFILE is huge */
-#define SPARE_BUFFERS 64	/* emptied buffers kept for reuse */
 
 struct conn {
 	int fd;
@@ -54,10 +54,6 @@ struct conn {
 	unsigned char *buf;	/* CONN_BUF_SIZE bytes, or NULL while empty */
 };
 
-struct spare_buffer {
-	struct spare_buffer *next;
-};
-
 struct reactor {
 	const struct poller *ops;
 	void *poller;
@@ -73,34 +69,9 @@ struct reactor {
 	bool stopping;
 	int64_t now;
 	struct accept_pause pause;
-	struct spare_buffer *spares;
-	unsigned n_spares;
+	struct spares spares;
 	unsigned char scratch[CONN_BUF_SIZE];	/* producers' input, thrown away */
 };
-
-static unsigned char *buffer_get(struct reactor *r)
-{
-	struct spare_buffer *b = r->spares;
-
-	if (!b)
-		return malloc(CONN_BUF_SIZE);
-	r->spares = b->next;
-	r->n_spares--;
-	return (unsigned char *)b;
-}
-
-static void buffer_put(struct reactor *r, unsigned char *buf)
-{
-	struct spare_buffer *b = (struct spare_buffer *)(void *)buf;
-
-	if (r->n_spares >= SPARE_BUFFERS) {
-		free(buf);
-		return;
-	}
-	b->next = r->spares;
-	r->spares = b;
-	r->n_spares++;
-}
 
 static size_t pending(const struct conn *c)
 {
@@ -153,7 +124,7 @@ static void conn_close(struct reactor *r, struct conn *c, const char *why)
 	list_remove(&c->idle);
 	close(c->fd);
 	if (c->buf)
-		buffer_put(r, c->buf);
+		spares_put(&r->spares, c->buf);
 	free(c);
 	r->n_conns--;
 }
@@ -235,7 +206,7 @@ static int update_watch(struct reactor *r, struct conn *c)
 static void conn_run(struct reactor *r, struct conn *c)
 {
 	if (!c->buf && (c->can_read || svc_is_producer(&c->session)) &&
-	    !(c->buf = buffer_get(r))) {
+	    !(c->buf = spares_get(&r->spares))) {
 		conn_close(r, c, "out of memory");
 		return;
 	}
@@ -263,7 +234,7 @@ static void conn_run(struct reactor *r, struct conn *c)
 		return;
 	}
 	if (c->buf && !pending(c)) {
-		buffer_put(r, c->buf);
+		spares_put(&r->spares, c->buf);
 		c->buf = NULL;
 		c->head = c->tail = 0;
 	}
@@ -313,7 +284,7 @@ static void conn_open(struct reactor *r, int fd, const struct listener *l,
 		return;
 	}
 	c = malloc(sizeof *c);
-	if (c && !(c->buf = buffer_get(r))) {
+	if (c && !(c->buf = spares_get(&r->spares))) {
 		free(c);
 		c = NULL;
 	}
@@ -527,12 +498,7 @@ static void reactor_free(struct reactor *r)
 	if (!r->stopping)
 		for (size_t i = 0; i < r->srv->n_listeners; i++)
 			close(r->srv->listeners[i].fd);
-	while (r->spares) {
-		struct spare_buffer *b = r->spares;
-
-		r->spares = b->next;
-		free(b);
-	}
+	spares_free(&r->spares);
 	if (r->poller)
 		r->ops->destroy(r->poller);
 	free(r->conns);

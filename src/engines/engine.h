@@ -18,6 +18,7 @@ enum engine_feature {
 	ENGINE_O1_WAIT = 1 << 5,	/* wait cost independent of idle connections */
 	ENGINE_FD_SETSIZE = 1 << 6,	/* descriptors must stay below FD_SETSIZE */
 	ENGINE_POOL = 1 << 7,		/* a pool of workers made before serving (--workers) */
+	ENGINE_COMPLETION = 1 << 8,	/* the kernel performs the I/O and reports what completed */
 };
 
 struct poller;
@@ -32,6 +33,10 @@ struct engine {
 	 * 1 << enum accept_strategy, and the one they use by default. */
 	unsigned accept_strategies;
 	enum accept_strategy default_accept;
+	/* Optional: can this kernel run the engine at all? 0, or -1 with
+	 * the system's reason in err (NET_ERR_LEN bytes). main calls it
+	 * before binding the listeners. */
+	int (*probe)(char *err);
 	/* Serve until stopped; returns the exit status. */
 	int (*run)(const struct engine *self, const struct server *srv);
 };
