@@ -318,6 +318,7 @@ static void announce(const struct server *srv)
 int main(int argc, char *argv[])
 {
 	struct options o = { 0 };
+	char err[NET_ERR_LEN];
 	int status;
 
 	cli_set_program("muxd");
@@ -328,6 +329,11 @@ int main(int argc, char *argv[])
 	}
 	if (sig_init(o.srv.grace) < 0) {
 		log_error("cannot install signal handlers: %s", strerror(errno));
+		return 1;
+	}
+	if (o.engine->probe && o.engine->probe(err) < 0) {
+		log_error("engine %s: %s", o.engine->name, err);
+		free(o.srv.listeners);
 		return 1;
 	}
 	if (open_listeners(&o.srv) < 0) {

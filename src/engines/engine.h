@@ -32,6 +32,10 @@ struct engine {
 	 * 1 << enum accept_strategy, and the one they use by default. */
 	unsigned accept_strategies;
 	enum accept_strategy default_accept;
+	/* Optional: can this kernel run the engine at all? 0, or -1 with
+	 * the system's reason in err (NET_ERR_LEN bytes). main calls it
+	 * before binding the listeners. */
+	int (*probe)(char *err);
 	/* Serve until stopped; returns the exit status. */
 	int (*run)(const struct engine *self, const struct server *srv);
 };

@@ -7,7 +7,8 @@
 
 extern const struct engine engine_iterative, engine_fork, engine_prefork,
 	engine_prefork_dynamic, engine_pthread, engine_pthread_pool,
-	engine_select, engine_poll, engine_epoll_lt, engine_epoll_et;
+	engine_select, engine_poll, engine_epoll_lt, engine_epoll_et,
+	engine_sigio;
 
 const struct engine *const engines[] = {
 	&engine_iterative,
@@ -20,6 +21,7 @@ const struct engine *const engines[] = {
 	&engine_poll,
 	&engine_epoll_lt,
 	&engine_epoll_et,
+	&engine_sigio,
 	NULL,
 };
 
