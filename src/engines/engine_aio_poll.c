@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "base/stats.h"
 #include "core/reactor.h"
 
@@ -158,6 +159,8 @@ static void aio_forget(void *p, int fd, unsigned mask)
  * ends it on the reads and writes that now fail. */
 static void give_up(struct aio_state *s, int fd, struct poller_event *ev)
 {
+	log_error("aio-poll: cannot watch fd %d again: %s; connection shut down",
+		  fd, strerror(errno));
 	s->slots[fd].armed = 0;
 	s->inflight--;
 	shutdown(fd, SHUT_RDWR);
