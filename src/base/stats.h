@@ -24,8 +24,9 @@ enum stat_counter {
 	STAT_SYS_ACCEPT,	/* accept4, EAGAIN included */
 	STAT_SYS_READ,		/* read, recv, recvmsg */
 	STAT_SYS_WRITE,		/* write, send, sendmsg */
-	STAT_SYS_WAIT,		/* select, poll, epoll_wait */
-	STAT_SYS_CTL,		/* epoll_ctl */
+	STAT_SYS_WAIT,		/* select, poll, epoll_wait; sigtimedwait and
+				 * signalfd reads; io_getevents */
+	STAT_SYS_CTL,		/* epoll_ctl; sigio's fcntl; io_submit, io_cancel */
 	STAT_SYS_FORK,		/* fork */
 	STAT_SYS_THREAD,	/* pthread_create (clone) */
 	STAT_SYS_LOCK,		/* flock, accept mutex taken */

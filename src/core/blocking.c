@@ -119,19 +119,39 @@ bool blocking_admit(const struct server *srv, unsigned active,
 struct blocking_conn {
 	int fd;
 	const struct server *srv;
+	struct conn_io *io;
 	struct acceptor *listeners;	/* to close at a stop, or NULL */
 	bool input_closed;		/* the client shut down its side */
 	struct svc_session session;
 	size_t head, tail;		/* a producer's unsent output: buf[head, tail) */
 	unsigned long long bytes_in, bytes_out;
-	unsigned char buf[CONN_BUF_SIZE];
+	unsigned char *buf;		/* CONN_BUF_SIZE bytes */
 };
 
+/* The blocking engines' I/O: the thread waits in the kernel. */
+static ssize_t blocking_read(struct conn_io *io, int fd, void *buf, size_t len)
+{
+	ssize_t n = read(fd, buf, len);
+
+	(void)io;
+	stat_read(n);
+	return n;
+}
+
+static int blocking_poll(struct conn_io *io, struct pollfd *fds, nfds_t n,
+			 int timeout_ms)
+{
+	(void)io;
+	stat_add(STAT_SYS_WAIT, 1);
+	return poll(fds, n, timeout_ms);
+}
+
 /* --idle-timeout for a blocking read: no byte for this long, EAGAIN. */
-static void set_read_timeout(int fd, int64_t ms)
+static void blocking_limit_reads(struct conn_io *io, int fd, int64_t ms)
 {
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 
+	(void)io;
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 }
 
@@ -158,8 +178,7 @@ static int wait_socket(struct blocking_conn *c, short events, short *ready)
 			if (timeout < 0 || left < timeout)
 				timeout = left;
 		}
-		stat_add(STAT_SYS_WAIT, 1);
-		n = poll(fds, c->listeners ? 2 : 1, (int)timeout);
+		n = c->io->poll(c->io, fds, c->listeners ? 2 : 1, (int)timeout);
 		if (n == 0) {
 			errno = c->listeners && sig_grace_left_ms() == 0 ? EINTR : EAGAIN;
 			return -1;
@@ -232,7 +251,7 @@ static int produce_step(struct blocking_conn *c)
 
 	if (c->head == c->tail) {
 		c->head = 0;
-		c->tail = svc_fill(&c->session, c->buf, sizeof c->buf);
+		c->tail = svc_fill(&c->session, c->buf, CONN_BUF_SIZE);
 	}
 	if (wait_socket(c, want, &ready) < 0)
 		return -1;
@@ -264,8 +283,7 @@ static int serve_step(struct blocking_conn *c)
 	 * the read: a read returns as soon as any byte comes. */
 	if (c->listeners && wait_socket(c, POLLIN, &ready) < 0)
 		return -1;
-	n = read(c->fd, c->buf, sizeof c->buf);
-	stat_read(n);
+	n = c->io->read(c->io, c->fd, c->buf, CONN_BUF_SIZE);
 	if (n > 0) {
 		c->bytes_in += (size_t)n;
 		return send_all(c, svc_input(&c->session, c->buf, (size_t)n));
@@ -289,11 +307,12 @@ static const char *end_reason(const struct blocking_conn *c, int err)
 	return strerror(err);
 }
 
-void blocking_serve(const struct server *srv, const struct accepted *conn,
-		    struct acceptor *listeners)
+static void serve(const struct server *srv, const struct accepted *conn,
+		  struct acceptor *listeners, struct conn_io *io,
+		  unsigned char *buf)
 {
-	struct blocking_conn c = { .fd = conn->fd, .srv = srv,
-				   .listeners = listeners };
+	struct blocking_conn c = { .fd = conn->fd, .srv = srv, .io = io,
+				   .listeners = listeners, .buf = buf };
 	const char *why = NULL;
 	size_t greeting;
 
@@ -305,10 +324,25 @@ void blocking_serve(const struct server *srv, const struct accepted *conn,
 	if (send_all(&c, greeting) < 0)
 		why = end_reason(&c, errno);
 	else if (!c.session.close_after_flush && srv->idle_timeout && !listeners)
-		set_read_timeout(c.fd, (int64_t)srv->idle_timeout * 1000);
+		io->limit_reads(io, c.fd, (int64_t)srv->idle_timeout * 1000);
 	while (!why && !c.session.close_after_flush)
 		if (serve_step(&c) < 0)
 			why = end_reason(&c, errno);
 	log_conn_close(conn->listener, (const struct sockaddr *)&conn->peer,
 		       conn->fd, why ? why : "done", c.bytes_in, c.bytes_out);
+}
+
+void blocking_serve(const struct server *srv, const struct accepted *conn,
+		    struct acceptor *listeners)
+{
+	struct conn_io io = { blocking_read, blocking_poll, blocking_limit_reads };
+	unsigned char buf[CONN_BUF_SIZE];
+
+	serve(srv, conn, listeners, &io, buf);
+}
+
+void blocking_serve_io(const struct server *srv, const struct accepted *conn,
+		       struct conn_io *io, unsigned char *buf)
+{
+	serve(srv, conn, NULL, io, buf);
 }

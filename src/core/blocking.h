@@ -2,7 +2,8 @@
  *
  * iterative, fork and pthread differ only in who accepts and where a
  * connection is served; the accept loop over every listener and the
- * read -> service -> write loop are here, once.
+ * read -> service -> write loop are here, once. The coroutine engine runs
+ * the same serve loop, reaching its socket through struct conn_io.
  */
 #ifndef MUXD_BLOCKING_H
 #define MUXD_BLOCKING_H
@@ -10,6 +11,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core/accept_pause.h"
 #include "core/server.h"
@@ -54,6 +56,21 @@ void acceptor_free(struct acceptor *a);
 bool blocking_admit(const struct server *srv, unsigned active,
 		    const struct accepted *conn);
 
+/* How the serve loop reaches its socket: the blocking engines' calls wait
+ * in the kernel; the coroutine engine's park the coroutine until its
+ * scheduler sees the socket ready. Sends never wait: the loop sends with
+ * MSG_DONTWAIT and polls for room itself. */
+struct conn_io {
+	/* read(2) on a blocking socket: waits for a byte or the end of input;
+	 * -1 with EAGAIN once the time limit_reads set is over. */
+	ssize_t (*read)(struct conn_io *io, int fd, void *buf, size_t len);
+	/* poll(2). */
+	int (*poll)(struct conn_io *io, struct pollfd *fds, nfds_t n,
+		    int timeout_ms);
+	/* From now on a read waits at most ms without a byte (--idle-timeout). */
+	void (*limit_reads)(struct conn_io *io, int fd, int64_t ms);
+};
+
 /* Serve one connection to its end; the caller closes it. The socket is
  * blocking; --idle-timeout becomes its receive and send timeouts. When a
  * stop signal interrupts a read or write in this thread, the grace period
@@ -62,5 +79,10 @@ bool blocking_admit(const struct server *srv, unsigned active,
  * their engine. */
 void blocking_serve(const struct server *srv, const struct accepted *conn,
 		    struct acceptor *listeners);
+
+/* The same loop on a non-blocking socket reached through io, its buffer
+ * buf (CONN_BUF_SIZE bytes) the caller's. The caller closes the socket. */
+void blocking_serve_io(const struct server *srv, const struct accepted *conn,
+		       struct conn_io *io, unsigned char *buf);
 
 #endif

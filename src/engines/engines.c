@@ -8,7 +8,8 @@
 extern const struct engine engine_iterative, engine_fork, engine_prefork,
 	engine_prefork_dynamic, engine_pthread, engine_pthread_pool,
 	engine_select, engine_poll, engine_epoll_lt, engine_epoll_et,
-	engine_io_uring;
+	engine_io_uring, engine_sigio, engine_aio_poll,
+	engine_coroutine;
 
 const struct engine *const engines[] = {
 	&engine_iterative,
@@ -22,6 +23,9 @@ const struct engine *const engines[] = {
 	&engine_epoll_lt,
 	&engine_epoll_et,
 	&engine_io_uring,
+	&engine_sigio,
+	&engine_aio_poll,
+	&engine_coroutine,
 	NULL,
 };
 
