@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <signal.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -62,9 +61,10 @@ __asm__(".text\n"
 /* What muxd_coro_switch pops: r15 r14 r13 r12 rbx rbp, then the return
  * address. r12 = c, r13 = entry; the stack is 16-byte aligned once all
  * seven are popped, as the call in muxd_coro_start needs. */
-static void *start_frame(uintptr_t top, struct coro *c, void (*entry)(struct coro *))
+static void *start_frame(unsigned char *top, struct coro *c,
+			 void (*entry)(struct coro *))
 {
-	void **frame = (void **)(top - 16) - 7;
+	void **frame = (void **)(void *)(top - 16) - 7;
 
 	memset(frame, 0, 7 * sizeof *frame);
 	frame[2] = (void *)entry;
@@ -116,9 +116,10 @@ __asm__(".text\n"
 
 /* What muxd_coro_switch loads: x19..x28, x29 (frame), x30 (return
  * address), d8..d15. x19 = c, x20 = entry, x30 = muxd_coro_start. */
-static void *start_frame(uintptr_t top, struct coro *c, void (*entry)(struct coro *))
+static void *start_frame(unsigned char *top, struct coro *c,
+			 void (*entry)(struct coro *))
 {
-	void **frame = (void **)top - 20;
+	void **frame = (void **)(void *)top - 20;
 
 	memset(frame, 0, 20 * sizeof *frame);
 	frame[0] = c;
@@ -168,7 +169,7 @@ int coro_init(struct coro *c, size_t extra, void (*fn)(void *), void *arg,
 	}
 	*c = (struct coro){ .map = map, .stack = map + page, .map_size = size,
 			    .id = id, .fn = fn, .arg = arg };
-	c->sp = start_frame((uintptr_t)(c->stack + CORO_STACK_SIZE), c, coro_main);
+	c->sp = start_frame(c->stack + CORO_STACK_SIZE, c, coro_main);
 	return 0;
 }
 

@@ -111,6 +111,7 @@ enum op { OP_ACCEPT, OP_RECV, OP_SEND, OP_CANCEL, OP_SIGNAL, OP_STOP_ACCEPT };
 #define NO_BUFFER (-1)
 
 struct conn {
+	struct conn *next_dead;	/* on engine.dead, once freed, until the round ends */
 	int fd;
 	unsigned slot;
 	unsigned inflight;	/* requests whose last completion is to come */
@@ -148,6 +149,9 @@ struct uring_engine {
 	unsigned *free_slots, n_free, n_slots;
 	unsigned n_conns;
 	struct list dirty, idle, starved;
+	/* Connections done with, freed when the round of decisions that
+	 * ended them is over: a step of that round may still hold one. */
+	struct conn *dead;
 	bool *accepting;	/* per listener: its multishot accept is armed */
 	bool signal_armed, signal_seen, stopping;
 	struct accept_pause pause;
@@ -336,7 +340,18 @@ static void conn_free(struct uring_engine *e, struct conn *c)
 	e->gens[c->slot]++;
 	e->free_slots[e->n_free++] = c->slot;
 	e->n_conns--;
-	free(c);
+	c->next_dead = e->dead;
+	e->dead = c;
+}
+
+static void bury_dead(struct uring_engine *e)
+{
+	while (e->dead) {
+		struct conn *c = e->dead;
+
+		e->dead = c->next_dead;
+		free(c);
+	}
 }
 
 static void conn_wind_down(struct uring_engine *e, struct conn *c)
@@ -634,6 +649,7 @@ static void run_dirty(struct uring_engine *e)
 		list_remove(&c->dirty);
 		conn_run(e, c);
 	}
+	bury_dead(e);
 }
 
 /* Buffers came back: connections that ran short may receive again, in
@@ -825,6 +841,7 @@ static void engine_free(struct uring_engine *e)
 		c->ring_id = NO_BUFFER;	/* the buffers go with the ring */
 		conn_free(e, c);
 	}
+	bury_dead(e);
 	if (!e->stopping)
 		for (size_t i = 0; i < e->srv->n_listeners; i++)
 			close(e->srv->listeners[i].fd);
