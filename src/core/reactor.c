@@ -219,14 +219,34 @@ static void pause_accepting(struct reactor *r, int err)
 
 static void stop_listening(struct reactor *r);
 
+/* A listener shared with EPOLLEXCLUSIVE wakes the first idle instance in
+ * its wait queue, which is the order they were added in: the same few
+ * would take every connection. Added again after it accepted, this
+ * instance goes to the back, and the wake-ups go round. */
+static void requeue_listener(struct reactor *r, size_t i)
+{
+	unsigned mask = POLLER_READ | POLLER_EXCLUSIVE;
+	int fd = r->s.listeners[i].fd;
+
+	if (r->ops->watch(r->poller, fd, mask, 0) < 0 ||
+	    r->ops->watch(r->poller, fd, 0, mask) < 0)
+		log_error("watch listener fd %d: %s", fd, strerror(errno));
+}
+
 static void accept_from(struct reactor *r, size_t i)
 {
 	const struct listener *l = &r->s.listeners[i];
 
-	for (int budget = ACCEPT_BUDGET; budget > 0; budget--) {
+	/* A shared listener: one connection per wake-up, the next for the
+	 * next instance in the queue. */
+	int budget = r->s.shared_listeners ? 1 : ACCEPT_BUDGET;
+
+	for (; budget > 0; budget--) {
 		struct sockaddr_storage peer;
 		int fd = net_accept(l->fd, true, &peer);
 
+		if (fd >= 0 && r->s.shared_listeners)
+			requeue_listener(r, i);
 		if (fd >= 0) {
 			accept_pause_end(&r->pause);
 			if (!admit(r, fd, l))
@@ -246,6 +266,10 @@ static void accept_from(struct reactor *r, size_t i)
 			log_error("accept %s: %s", l->service->name, strerror(errno));
 		return;
 	}
+	/* Level-triggered, re-added: epoll reports it again while the
+	 * backlog holds connections. */
+	if (r->s.shared_listeners)
+		r->listener_ready[i] = false;
 }
 
 static void accept_ready(struct reactor *r)

@@ -8,7 +8,7 @@
 extern const struct engine engine_iterative, engine_fork, engine_prefork,
 	engine_prefork_dynamic, engine_pthread, engine_pthread_pool,
 	engine_select, engine_poll, engine_epoll_lt, engine_epoll_et,
-	engine_multi_reactor;
+	engine_multi_reactor, engine_leader_followers;
 
 const struct engine *const engines[] = {
 	&engine_iterative,
@@ -22,6 +22,7 @@ const struct engine *const engines[] = {
 	&engine_epoll_lt,
 	&engine_epoll_et,
 	&engine_multi_reactor,
+	&engine_leader_followers,
 	NULL,
 };
 
