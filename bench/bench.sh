@@ -150,7 +150,7 @@ thread_balance() {
 		n = split(v, a, ","); lo = hi = a[1]
 		for (i = 2; i <= n; i++) { if (a[i] + 0 < lo + 0) lo = a[i]; if (a[i] + 0 > hi + 0) hi = a[i] }
 		gsub(",", "/", v)
-		printf "%s (max/min %s)", v, lo > 0 ? sprintf("%.2f", hi / lo) : "inf"
+		printf "%s (max/min %s)", v, (lo > 0 ? sprintf("%.2f", hi / lo) : "inf")
 	}' "$tmp/err"
 }
 
