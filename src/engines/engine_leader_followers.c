@@ -8,10 +8,11 @@
  * again. The queue is first in, first out, each follower asleep on a
  * condition of its own, so leadership goes round and one promotion wakes
  * one thread (a mutex alone would let the thread that just served take
- * it back again and again). One-shot arming puts a descriptor in one thread's hands at a
- * time, so a connection needs no lock of its own, yet its next turn may
- * be any thread's; its last_active and the hand-over counter are atomics
- * for that. The connection's turn is conn_io.c's, as in the reactor; a
+ * it back again and again). One-shot arming puts a descriptor in one
+ * thread's hands at a time, so a connection needs no lock of its own, yet
+ * its next turn may be any thread's (a striped hand-over lock makes that
+ * order visible to ThreadSanitizer; last_active is atomic, for the sweep
+ * reads it). The connection's turn is conn_io.c's, as in the reactor; a
  * connection that still has work is re-armed level-triggered and comes
  * back behind what is already waiting, which is this engine's round robin.
  *
@@ -38,14 +39,13 @@
 #include "services/service.h"
 
 #define IO_BUDGET 16		/* system calls per connection per turn */
+#define HANDOVER_STRIPES 64
+#define ACCEPT_BUDGET 16	/* accepts per listener report */
 
 struct lf_conn {
 	struct conn_io io;
 	_Atomic int64_t last_active;
 	_Atomic bool expired;		/* shut down by the idle sweep */
-	/* Stored (release) before each re-arming and loaded (acquire) by
-	 * the next thread to take it: one turn happens before the next. */
-	_Atomic unsigned turns;
 	const struct listener *listener;
 	union net_peer peer;		/* for the -v lines only */
 };
@@ -75,6 +75,13 @@ struct lf {
 	_Atomic bool shortage;		/* pause.short_of_fds, for a lock-free look */
 	pthread_mutex_t pause_lock;
 	struct accept_pause pause;
+	/* Held around each re-arming, and taken by the next thread to be
+	 * handed the descriptor: the kernel orders the turn before the report
+	 * it arms, but ThreadSanitizer does not know EPOLL_CTL_MOD, and a
+	 * connection's next turn (or its close) on another thread must be
+	 * seen to follow the last. Striped by descriptor, so that two
+	 * threads rarely meet on one; two uncontended lock operations a turn. */
+	pthread_mutex_t handover[HANDOVER_STRIPES];
 };
 
 /* Arm fd for one report of `events` (POLLER_* interest). */
@@ -118,6 +125,7 @@ static void conn_turn(struct lf *l, struct buffer_pool *pool, struct lf_conn *c,
 	bool moved;
 	const char *over = conn_io_turn(&c->io, pool, IO_BUDGET, &moved);
 	unsigned interest;
+	int fd, rc;
 
 	if (over) {
 		conn_close(l, pool, c, over);
@@ -129,10 +137,20 @@ static void conn_turn(struct lf *l, struct buffer_pool *pool, struct lf_conn *c,
 	interest = conn_io_interest(&c->io);
 	if (conn_io_can_progress(&c->io))
 		interest |= c->io.can_write ? POLLER_WRITE : POLLER_READ;
-	atomic_store_explicit(&c->turns, atomic_load_explicit(&c->turns,
-		memory_order_relaxed) + 1, memory_order_release);
-	if (arm(l, c->io.fd, first, interest) < 0)
+	/* Once armed, c is another thread's: nothing of it is read after. */
+	fd = c->io.fd;
+	pthread_mutex_lock(&l->handover[fd % HANDOVER_STRIPES]);
+	rc = arm(l, fd, first, interest);
+	pthread_mutex_unlock(&l->handover[fd % HANDOVER_STRIPES]);
+	if (rc < 0)
 		conn_close(l, pool, c, strerror(errno));
+}
+
+/* Handed fd: its last turn, on whichever thread, happened before. */
+static void take_over(struct lf *l, int fd)
+{
+	pthread_mutex_lock(&l->handover[fd % HANDOVER_STRIPES]);
+	pthread_mutex_unlock(&l->handover[fd % HANDOVER_STRIPES]);
 }
 
 /* --max-conns over every thread, and the table's bound. */
@@ -202,29 +220,33 @@ static void accepted(struct lf *l)
 	pthread_mutex_unlock(&l->pause_lock);
 }
 
-/* One connection per report, as the pattern has it: the listener is armed
- * again before the new connection's first turn, so that the next leader
- * can accept the next one meanwhile. */
+/* Up to ACCEPT_BUDGET connections per report: one alone would leave a
+ * burst of new clients waiting behind every busy connection's turn. */
 static void accept_on(struct lf *l, struct buffer_pool *pool, size_t i)
 {
 	const struct listener *li = &l->srv->listeners[i];
-	struct sockaddr_storage peer;
-	int fd = net_accept(li->fd, true, &peer);
 
-	if (fd < 0 && net_out_of_resources(errno)) {
-		pause_listener(l, i, errno);
-		return;
+	for (int budget = ACCEPT_BUDGET; budget > 0; budget--) {
+		struct sockaddr_storage peer;
+		int fd = net_accept(li->fd, true, &peer);
+
+		if (fd >= 0) {
+			accepted(l);
+			if (admit(l, fd, li))
+				conn_open(l, pool, fd, li, &peer);
+			continue;
+		}
+		if (net_out_of_resources(errno)) {
+			pause_listener(l, i, errno);
+			return;
+		}
+		if (atomic_load(&l->stopping))
+			return;	/* shut down: left disarmed */
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			log_error("accept %s: %s", li->service->name, strerror(errno));
+		break;
 	}
-	if (fd < 0 && atomic_load(&l->stopping))
-		return;	/* shut down: left disarmed */
-	if (fd < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
-		log_error("accept %s: %s", li->service->name, strerror(errno));
 	arm(l, li->fd, false, POLLER_READ);
-	if (fd < 0)
-		return;
-	accepted(l);
-	if (admit(l, fd, li))
-		conn_open(l, pool, fd, li, &peer);
 }
 
 /* ---- the leader's duties: one thread at a time ---- */
@@ -272,8 +294,9 @@ static void sweep_idle(struct lf *l, int64_t now)
 	l->next_sweep = now + timeout;
 	pthread_mutex_lock(&l->table_lock);
 	for (int fd = 0; fd < l->max_fds && atomic_load(&l->open); fd++) {
+		/* Acquire: what conn_open() wrote before publishing it. */
 		struct lf_conn *c = atomic_load_explicit(&l->conns[fd],
-							 memory_order_relaxed);
+							 memory_order_acquire);
 		int64_t due;
 
 		if (!c || atomic_load(&c->expired))
@@ -396,11 +419,11 @@ static void follow(void *ctx, unsigned index)
 	}
 	pthread_cond_init(&me.promoted_cond, NULL);
 	while ((fd = lead(l, &me, &ready)) >= 0) {
-		struct lf_conn *c = atomic_load_explicit(&l->conns[fd],
-							 memory_order_relaxed);
+		struct lf_conn *c;
 
+		take_over(l, fd);
+		c = atomic_load_explicit(&l->conns[fd], memory_order_relaxed);
 		if (c) {
-			atomic_load_explicit(&c->turns, memory_order_acquire);
 			conn_io_ready(&c->io, ready);
 			conn_turn(l, pool, c, false);
 			continue;
@@ -424,6 +447,8 @@ static int lf_init(struct lf *l, const struct server *srv)
 	pthread_mutex_init(&l->table_lock, NULL);
 	pthread_mutex_init(&l->leader_lock, NULL);
 	pthread_mutex_init(&l->pause_lock, NULL);
+	for (int i = 0; i < HANDOVER_STRIPES; i++)
+		pthread_mutex_init(&l->handover[i], NULL);
 	l->next_sweep = clock_ms() + (int64_t)srv->idle_timeout * 1000;
 	l->conns = calloc((size_t)l->max_fds, sizeof *l->conns);
 	l->paused = calloc(srv->n_listeners + 1, sizeof *l->paused);
@@ -465,6 +490,8 @@ static void lf_free(struct lf *l)
 	pthread_mutex_destroy(&l->table_lock);
 	pthread_mutex_destroy(&l->leader_lock);
 	pthread_mutex_destroy(&l->pause_lock);
+	for (int i = 0; i < HANDOVER_STRIPES; i++)
+		pthread_mutex_destroy(&l->handover[i]);
 }
 
 static int leader_followers_run(const struct engine *self,
