@@ -33,6 +33,9 @@ usage: bench.sh [OPTION]...
   --quick            1 round, 1 s runs, three scenarios: about a minute
   --no-nginx         leave out the nginx reference row even if nginx is here
   --no-refs          leave out the libuv and libevent reference rows
+  --server-cpus=LIST CPUs muxd runs on, as taskset -c takes them (default 0)
+  --client-cpus=LIST CPUs muxbench runs on (default 1); engines that take
+                     --threads get one thread per server CPU
   -h, --help
 scenarios: $ALL_SCENARIOS
 EOF
@@ -58,6 +61,7 @@ REF_DIR=${REF_DIR:-./bench}
 PKG_CONFIG=${PKG_CONFIG:-pkg-config}
 engines="" scenarios=$ALL_SCENARIOS rounds=3 duration=3 warmup=1
 max_procs=1000 out=bench/results nginx=yes refs="libuv libevent"
+server_cpus="" client_cpus=""
 
 for arg; do
 	case $arg in
@@ -72,6 +76,8 @@ for arg; do
 		scenarios="stamp-c32 pingpong-100 stream-1" ;;
 	--no-nginx) nginx=no ;;
 	--no-refs) refs="" ;;
+	--server-cpus=*) server_cpus=${arg#*=} ;;
+	--client-cpus=*) client_cpus=${arg#*=} ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "bench.sh: unknown option '$arg'" >&2; usage >&2; exit 2 ;;
 	esac
@@ -108,12 +114,17 @@ trap 'exit 130' INT TERM
 # Descriptors for 10000 connections on each side.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null
 
-# Server on CPU 0, load generator on CPU 1, when there are two.
+# Server on CPU 0, load generator on CPU 1, when there are two; or the
+# sets given (--server-cpus, --client-cpus), e.g. 0-7 and 8-15 to measure
+# how the multi-threaded engines scale.
 cpus=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
-pin_server="" pin_client="" pinning="none (one CPU)"
+pin_server="" pin_client="" pinning="none (one CPU)" server_ncpus=1
 if [ "$cpus" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
-	pin_server="taskset -c 0" pin_client="taskset -c 1"
-	pinning="server on CPU 0, muxbench on CPU 1 (taskset)"
+	: "${server_cpus:=0}" "${client_cpus:=1}"
+	pin_server="taskset -c $server_cpus" pin_client="taskset -c $client_cpus"
+	pinning="server on CPU(s) $server_cpus, muxbench on CPU(s) $client_cpus (taskset)"
+	server_ncpus=$(taskset -c "$server_cpus" nproc) || die "bad --server-cpus '$server_cpus'"
+	taskset -c "$client_cpus" true || die "bad --client-cpus '$client_cpus'"
 fi
 
 has_tag() { echo "$engine_list" | awk -v e="$1" -v t="[$2]" '$1 == e && index($0, t) {f = 1} END {exit !f}'; }
@@ -135,6 +146,24 @@ server_options() {
 	if has_tag "$1" pool && [ "$2" != connrate ]; then
 		echo "--workers $(($3 > 8 ? $3 : 8))"
 	fi
+	takes_threads "$1" && echo "--threads $server_ncpus"
+}
+
+# Engines whose listing says "(--threads)": one thread per server CPU.
+takes_threads() { echo "$engine_list" | awk -v e="$1" '$1 == e && index($0, "(--threads)") {f = 1} END {exit !f}'; }
+
+# The connections each serving thread accepted, from the last stats line
+# (at exit): "a/b/c" and the busiest over the least busy, or nothing.
+thread_balance() {
+	awk '/muxd: stats:/ {
+		for (i = 1; i <= NF; i++) if ($i ~ /^accepted_per_thread=/) v = substr($i, 21)
+	} END {
+		if (v == "") exit
+		n = split(v, a, ","); lo = hi = a[1]
+		for (i = 2; i <= n; i++) { if (a[i] + 0 < lo + 0) lo = a[i]; if (a[i] + 0 > hi + 0) hi = a[i] }
+		gsub(",", "/", v)
+		printf "%s (max/min %s)", v, (lo > 0 ? sprintf("%.2f", hi / lo) : "inf")
+	}' "$tmp/err"
 }
 
 # Start a server command ($@) that prints `listening SERVICE ADDR PORT`;
@@ -180,7 +209,7 @@ stat_delta() {
 	} END { if (n >= 2) print v[2] - v[1]; else print "" }' "$tmp/err"
 }
 
-csv_header="round,engine,scenario,mode,n,status,rate,unit,p50_us,p99_us,errors,units,server_cpu_s,client_cpu_s,server_us_per_unit,client_us_per_unit,kib_per_conn,server_pss_kib,rss_kib_per_conn,server_rss_kib,sys_accept,sys_read,sys_write,sys_wait,sys_ctl,sys_fork,sys_thread,sys_lock,sys_uring_enter,sys_total,sys_perf,note"
+csv_header="round,engine,scenario,mode,n,status,rate,unit,p50_us,p99_us,errors,units,server_cpu_s,client_cpu_s,server_us_per_unit,client_us_per_unit,kib_per_conn,server_pss_kib,rss_kib_per_conn,server_rss_kib,sys_accept,sys_read,sys_write,sys_wait,sys_ctl,sys_fork,sys_thread,sys_lock,sys_uring_enter,sys_total,sys_perf,thread_accepted,note"
 
 # A row with nothing measured: status $1, note $2.
 blank_fields=$(echo "$csv_header" | awk -F, '{ for (i = 7; i <= NF; i++) printf "," }')
@@ -264,7 +293,8 @@ emit_row() {
 	    -v ctl="$(stat_delta sys_epoll_ctl)" -v fk="$(stat_delta sys_fork)" \
 	    -v th="$(stat_delta sys_thread)" -v lk="$(stat_delta sys_lock)" \
 	    -v ue="$(stat_delta sys_uring_enter)" \
-	    -v perf="$(perf_count)" -v muxd="$(is_muxd_row && echo 1)" '
+	    -v perf="$(perf_count)" -v muxd="$(is_muxd_row && echo 1)" \
+	    -v balance="$(thread_balance)" '
 	function per(x) { return units > 0 && x != "" ? sprintf("%.3f", x / units) : "" }
 	BEGIN {
 		ccpu = cuser + csys
@@ -275,7 +305,7 @@ emit_row() {
 		      idle ? sprintf("%.2f", (pss - pss0) / units) : "", idle ? pss : "",
 		      idle ? sprintf("%.2f", (rss - rss0) / units) : "", idle ? rss : "",
 		      per(acc), per(rd), per(wr), per(wt), per(ctl), per(fk), per(th),
-		      per(lk), per(ue), per(muxd ? stats_total : perf), per(perf), ""
+		      per(lk), per(ue), per(muxd ? stats_total : perf), per(perf), balance, ""
 	}'
 }
 

@@ -37,6 +37,8 @@ NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 	if (st == "fail") fails[e, s]++
 	if ($col["errors"] + 0 > 0) errs[e, s] += $col["errors"]
 	if (st != "ok") next
+	if ("thread_accepted" in col && $col["thread_accepted"] != "")
+		balance[e, s] = balance[e, s] (((e, s) in balance) ? "; " : "") $col["thread_accepted"]
 	split("rate p50_us p99_us server_us_per_unit client_us_per_unit kib_per_conn server_pss_kib rss_kib_per_conn server_rss_kib sys_accept sys_read sys_write sys_wait sys_ctl sys_fork sys_thread sys_lock sys_uring_enter sys_total sys_perf server_cpu_s units", f, " ")
 	for (i in f) keep(e SUBSEP s SUBSEP f[i], $col[f[i]])
 }
@@ -206,6 +208,14 @@ END {
 		c[0] = k; row(c)
 	}
 	print ""
+	nb = 0
+	for (k in balance) nb++
+	if (nb) {
+		print "## Per-thread balance (connections each serving thread accepted, per round)\n"
+		for (i = 1; i <= ne; i++) for (j = 1; j <= ns; j++)
+			if ((engines[i], scen[j]) in balance) printf "- %s, %s: %s\n", engines[i], scen[j], balance[engines[i], scen[j]]
+		print ""
+	}
 	nskip = 0
 	for (k in why) nskip++
 	if (nskip) {

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@ struct options {
 	struct server srv;
 	size_t listeners_cap;
 	bool accept_given;
+	const char *threads_given;	/* --threads as typed, or NULL */
 	bool stats;
 };
 
@@ -50,13 +52,14 @@ static const struct server defaults = {
 enum {
 	OPT_MAX_CONNS = 256, OPT_IDLE_TIMEOUT, OPT_BACKLOG, OPT_GRACE,
 	OPT_LIST_ENGINES, OPT_LIST_SERVICES, OPT_ACCEPT, OPT_MIN_SPARE,
-	OPT_MAX_SPARE, OPT_MAX_REQUESTS, OPT_STATS,
+	OPT_MAX_SPARE, OPT_MAX_REQUESTS, OPT_STATS, OPT_THREADS,
 };
 
 static const struct option long_options[] = {
 	{ "engine", required_argument, NULL, 'e' },
 	{ "listen", required_argument, NULL, 'l' },
 	{ "workers", required_argument, NULL, 'w' },
+	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "backlog", required_argument, NULL, OPT_BACKLOG },
@@ -75,6 +78,18 @@ static const struct option long_options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* --threads' default: the CPUs this process may run on. */
+static unsigned usable_cpus(void)
+{
+	cpu_set_t set;
+	int n;
+
+	if (sched_getaffinity(0, sizeof set, &set) < 0)
+		return 1;
+	n = CPU_COUNT(&set);
+	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
+}
+
 static void print_help(void)
 {
 	printf("Usage: muxd [OPTION]...\n"
@@ -87,6 +102,9 @@ static void print_help(void)
 	       "                             PORT 0 picks a free port. Without any --listen,\n"
 	       "                             muxd serves stamp on 1989 and upper on 6666.\n"
 	       "  -w, --workers=N            pool size for the pool engines (default %u)\n"
+	       "      --threads=N            serving threads of the engines marked (--threads)\n"
+	       "                             below (default: the CPUs muxd may run on, here %u;\n"
+	       "                             at most %d)\n"
 	       "      --max-conns=N          connections served at once (default %u); beyond\n"
 	       "                             it a new connection is accepted and closed at once\n"
 	       "      --idle-timeout=SECONDS close a connection after this long with no bytes\n"
@@ -94,8 +112,9 @@ static void print_help(void)
 	       "      --backlog=N            listen(2) backlog (default %d)\n"
 	       "      --grace=SECONDS        how long open connections may finish after\n"
 	       "                             SIGINT/SIGTERM (default %u; a second signal ends it)\n"
-	       "      --accept=STRATEGY      how an engine's workers share the listeners;\n"
-	       "                             each engine's strategies and default: below\n"
+	       "      --accept=STRATEGY      how an engine's workers or threads share the\n"
+	       "                             listeners; each engine's strategies and\n"
+	       "                             default: below\n"
 	       "      --min-spare=N          prefork-dynamic: fewest idle workers (default %u)\n"
 	       "      --max-spare=N          prefork-dynamic: most idle workers (default %u)\n"
 	       "      --max-requests-per-worker=N\n"
@@ -110,7 +129,8 @@ static void print_help(void)
 	       "      --list-services        print each service with a one-line description\n"
 	       "  -h, --help                 show this help, then exit\n"
 	       "  -V, --version              show the version, then exit\n\nEngines:\n",
-	       DEFAULT_ENGINE, defaults.workers, defaults.max_conns,
+	       DEFAULT_ENGINE, defaults.workers, usable_cpus(), MAX_THREADS,
+	       defaults.max_conns,
 	       defaults.idle_timeout, defaults.backlog, defaults.grace,
 	       defaults.min_spare, defaults.max_spare);
 	for (const struct engine *const *e = engines; *e; e++) {
@@ -208,6 +228,10 @@ static void parse_option(struct options *o, int c, char *const argv[])
 		break;
 	case 'l': add_listener(o, optarg); break;
 	case 'w': o->srv.workers = parse_number("workers", optarg, 1, MAX_WORKERS); break;
+	case OPT_THREADS:
+		o->srv.threads = parse_number("threads", optarg, 1, MAX_THREADS);
+		o->threads_given = optarg;
+		break;
 	case OPT_MAX_CONNS:
 		o->srv.max_conns = parse_number("max-conns", optarg, 1, 1000000);
 		break;
@@ -275,6 +299,12 @@ static void parse_args(struct options *o, int argc, char *argv[])
 		o->srv.accept = o->engine->default_accept;
 	else if (!(o->engine->accept_strategies & 1u << o->srv.accept))
 		refuse_accept(o->engine, accept_names[o->srv.accept]);
+	if (o->threads_given && !o->engine->takes_threads)
+		cli_usage_error("engine %s does not take --threads=%s; the "
+				"engines marked (--threads) in --list-engines do",
+				o->engine->name, o->threads_given);
+	if (!o->threads_given)
+		o->srv.threads = usable_cpus();
 	if (o->srv.min_spare > o->srv.max_spare)
 		cli_usage_error("bad --min-spare %u: more than --max-spare %u",
 			    o->srv.min_spare, o->srv.max_spare);
@@ -323,7 +353,7 @@ int main(int argc, char *argv[])
 
 	cli_set_program("muxd");
 	parse_args(&o, argc, argv);
-	if (o.stats && stats_init() < 0) {
+	if (o.stats && stats_init(o.engine->takes_threads ? o.srv.threads : 0) < 0) {
 		log_error("cannot make the --stats counters: %s", strerror(errno));
 		return 1;
 	}

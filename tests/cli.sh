@@ -146,6 +146,30 @@ error_case 2 abc "--grace=abc exits 2 naming the value" \
 error_case 2 abc "--backlog=abc exits 2 naming the value" \
 	--backlog=abc --listen upper=127.0.0.1:0
 
+# --threads: 1..1024, and only for the engines whose line says
+# "(--threads)"; the message is one line naming the value.
+"$MUXD" --list-engines >"$tmp/engines" 2>/dev/null
+threaded=$(awk '/\(--threads\)/ { print $1; exit }' "$tmp/engines")
+unthreaded=$(awk '!/\(--threads\)/ { print $1; exit }' "$tmp/engines")
+if [ -n "$threaded" ]; then
+	for value in 0 1025 x 4x -2; do
+		error_case 2 "$value" "--threads=$value exits 2 naming the value" \
+			--engine "$threaded" "--threads=$value" --listen upper=127.0.0.1:0
+		lines=$(awk 'END { print NR }' "$tmp/err")
+		is "$lines" 1 "--threads=$value: one line on stderr"
+	done
+else
+	skip 10 "no engine takes --threads"
+fi
+if [ -n "$unthreaded" ]; then
+	error_case 2 "threads=4" "--threads given to $unthreaded (no (--threads)) exits 2 naming it" \
+		--engine "$unthreaded" --threads=4 --listen upper=127.0.0.1:0
+	lines=$(awk 'END { print NR }' "$tmp/err")
+	is "$lines" 1 "--threads given to $unthreaded: one line on stderr"
+else
+	skip 2 "every engine takes --threads"
+fi
+
 # ---- start-up failure: exit 1, naming the address ----
 
 # A first muxd takes a port; a second asking for it must fail cleanly.

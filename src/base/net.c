@@ -244,6 +244,28 @@ int net_listen(struct listener *l, int backlog, bool reuseport, char *err)
 	return 0;
 }
 
+struct listener *net_listen_copies(const struct listener *base, size_t n,
+				   unsigned copies, int backlog, char *err)
+{
+	size_t total = n * copies;
+	struct listener *l = malloc(total * sizeof *l);
+
+	if (!l) {
+		snprintf(err, NET_ERR_LEN, "listeners: %s", strerror(errno));
+		return NULL;
+	}
+	for (size_t i = 0; i < total; i++) {
+		l[i] = base[i % n];
+		if (i >= n && net_listen(&l[i], backlog, true, err) < 0) {
+			while (i-- > n)
+				close(l[i].fd);
+			free(l);
+			return NULL;
+		}
+	}
+	return l;
+}
+
 void net_format_host(const struct sockaddr *sa, char *out, size_t len)
 {
 	const void *a = sa->sa_family == AF_INET6

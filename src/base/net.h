@@ -46,6 +46,14 @@ int net_parse_listen(const char *spec, struct listener *out, char *err);
  * system's reason in err. */
 int net_listen(struct listener *l, int backlog, bool reuseport, char *err);
 
+/* --accept=reuseport: `copies` sets of the n listeners in base (bound
+ * with SO_REUSEPORT), the first set base's own and the others opened here
+ * on the same addresses, for the kernel to spread connections over.
+ * Returns the n * copies listeners (free() them; close those past n), or
+ * NULL with the reason in err and nothing left open. */
+struct listener *net_listen_copies(const struct listener *base, size_t n,
+				   unsigned copies, int backlog, char *err);
+
 /* A TCP peer, IPv4 or IPv6: what a connection keeps of its address for
  * the -v log lines, 28 bytes where a sockaddr_storage takes 128. */
 union net_peer {

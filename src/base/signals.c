@@ -99,6 +99,11 @@ void sig_drain(void)
 		log_stats();
 }
 
+void sig_notify(void)
+{
+	wake();
+}
+
 bool sig_stop_requested(void)
 {
 	return atomic_load(&stop_signals) > 0;

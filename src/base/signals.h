@@ -20,6 +20,10 @@ int sig_wakeup_fd(void);
 /* Empty the pipe; print the --stats line if SIGUSR1 asked for it. */
 void sig_drain(void);
 
+/* Make sig_wakeup_fd() readable, from any thread: a serving thread that
+ * has ended tells the main thread so. */
+void sig_notify(void);
+
 bool sig_stop_requested(void);
 
 /* Milliseconds left of the grace period after a stop (0 once over; a

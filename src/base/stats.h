@@ -1,8 +1,13 @@
 /* stats.h -- the counters --stats prints: what the server did, summed over
  * all its processes and threads.
  *
- * They live in one shared mapping made before any fork, and are bumped
- * with relaxed atomic adds; without --stats the pointer is NULL and each
+ * They live in one shared mapping made before any fork: a block of
+ * counters per serving thread of the multi-threaded engines, each on cache
+ * lines of its own, and block 0 for everyone else (the main thread, the
+ * process pools' workers, the per-connection threads). Each thread counts
+ * through its own pointer with relaxed atomic adds, so threads that count
+ * side by side never write the same cache line, and the processes that
+ * share block 0 stay exact. Without --stats the pointer is NULL and each
  * count costs one predictable branch. The system call counters are what
  * separates the engines: calls per message, wakeups per accept. The
  * io_uring engine's receives and sends are requests, not system calls:
@@ -36,19 +41,37 @@ enum stat_counter {
 	STAT_COUNT
 };
 
-extern _Atomic unsigned long long *stats;
+struct stat_block {
+	_Atomic unsigned long long count[STAT_COUNT];
+} __attribute__((aligned(64)));
 
-/* Make the counters (before any fork or thread). Returns 0 or -1. */
-int stats_init(void);
+/* The calling thread's block; NULL without --stats. A thread started with
+ * thread_start() begins with its creator's. */
+extern _Thread_local struct stat_block *stat_mine;
 
-/* "accepted=N refused=N ...": every counter, NAME=VALUE, on one line
- * (stats must have been made). Returns the length written or wanted. */
+/* Make the counters (before any fork or thread): block 0 and one block
+ * for each of up to `threads` serving threads. Returns 0 or -1. */
+int stats_init(unsigned threads);
+
+/* The calling thread counts in serving thread i's block from now on, and
+ * --stats shows the connections each such thread accepted. */
+void stats_use_thread_block(unsigned i);
+
+/* "accepted=N refused=N ...": every counter summed over the blocks,
+ * NAME=VALUE, on one line, then the serving threads' accepted counts if
+ * any thread has a block (stats must have been made). Returns the length
+ * written or wanted. */
 size_t stats_format(char *out, size_t len);
+
+/* True once stats_init() has made the counters. */
+bool stats_enabled(void);
 
 static inline void stat_add(enum stat_counter s, unsigned long long n)
 {
-	if (stats)
-		atomic_fetch_add_explicit(&stats[s], n, memory_order_relaxed);
+	struct stat_block *b = stat_mine;
+
+	if (b)
+		atomic_fetch_add_explicit(&b->count[s], n, memory_order_relaxed);
 }
 
 /* A read or write on a client socket that returned n: the call, and the

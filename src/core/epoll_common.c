@@ -1,4 +1,5 @@
-/* epoll_common.c -- the epoll instance behind epoll-lt and epoll-et. */
+/* epoll_common.c -- the epoll instance behind epoll-lt, epoll-et and
+ * multi-reactor. */
 #include "base/stats.h"
 #include "core/epoll_common.h"
 
@@ -69,3 +70,24 @@ void epoll_common_destroy(void *p)
 	close(s->epfd);
 	free(s);
 }
+
+/* Level-triggered: interest follows what the connection waits for, and a
+ * listener shared by several instances wakes one of them (EPOLLEXCLUSIVE,
+ * which epoll takes only with EPOLL_CTL_ADD: listeners are only ever added
+ * and deleted). */
+static int epoll_lt_watch(void *p, int fd, unsigned old_mask, unsigned mask)
+{
+	uint32_t events = ((mask & POLLER_READ) ? EPOLLIN : 0) |
+			  ((mask & POLLER_WRITE) ? EPOLLOUT : 0) |
+			  ((mask & POLLER_EXCLUSIVE) ? EPOLLEXCLUSIVE : 0);
+
+	return epoll_common_ctl(p, fd, old_mask, events);
+}
+
+const struct poller epoll_lt_poller = {
+	.create = epoll_common_create,
+	.watch = epoll_lt_watch,
+	.forget = epoll_common_forget,
+	.wait = epoll_common_wait,
+	.destroy = epoll_common_destroy,
+};

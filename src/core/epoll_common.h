@@ -1,6 +1,7 @@
-/* epoll_common.h -- what the two epoll engines share: the instance, the
- * wait and the translation of its events. Only how a descriptor is
- * registered differs, and that stays in engine_epoll_lt.c / _et.c. */
+/* epoll_common.h -- what the epoll engines share: the instance, the wait
+ * and the translation of its events, and the level-triggered poller that
+ * epoll-lt and multi-reactor's threads run. How epoll-et registers a
+ * descriptor stays in engine_epoll_et.c. */
 #ifndef MUXD_EPOLL_COMMON_H
 #define MUXD_EPOLL_COMMON_H
 
@@ -15,5 +16,8 @@ int epoll_common_ctl(void *p, int fd, unsigned old_mask, uint32_t events);
 void epoll_common_forget(void *p, int fd, unsigned mask);
 int epoll_common_wait(void *p, int timeout_ms, struct poller_event *events);
 void epoll_common_destroy(void *p);
+
+/* Level-triggered; takes POLLER_EXCLUSIVE. */
+extern const struct poller epoll_lt_poller;
 
 #endif

@@ -211,22 +211,16 @@ static void parent_wait(struct prefork *p, int timeout)
  * on all of them: the share of a busy worker is not left waiting. */
 static int open_reuseport_listeners(struct prefork *p)
 {
-	size_t n = p->srv->n_listeners, total = n * p->n_slots;
 	char err[NET_ERR_LEN];
 
-	p->listeners = malloc(total * sizeof *p->listeners);
-	if (!p->listeners)
+	p->listeners = net_listen_copies(p->srv->listeners, p->srv->n_listeners,
+					 p->n_slots, p->srv->backlog, err);
+	if (!p->listeners) {
+		p->listeners = p->srv->listeners;
+		log_error("%s", err);
 		return -1;
-	for (p->n_listeners = 0; p->n_listeners < total; p->n_listeners++) {
-		struct listener *l = &p->listeners[p->n_listeners];
-
-		*l = p->srv->listeners[p->n_listeners % n];
-		if (p->n_listeners >= n &&
-		    net_listen(l, p->srv->backlog, true, err) < 0) {
-			log_error("%s", err);
-			return -1;
-		}
 	}
+	p->n_listeners = p->srv->n_listeners * p->n_slots;
 	return 0;
 }
 

@@ -1,26 +1,23 @@
 /* reactor.c -- one thread, many non-blocking connections.
  *
- * Readiness is remembered per connection (can_read, can_write) and used up
- * only by a short read or write or EAGAIN, so level- and edge-triggered
- * pollers drive the same code. Connections with readiness left go on a
- * ready list and get at most IO_BUDGET system calls per turn, round robin:
- * a client that floods cannot starve the others, and nothing waits for a
- * notification the kernel will not send again.
+ * Connections with readiness left go on a ready list and get at most
+ * IO_BUDGET system calls per turn, round robin: a client that floods
+ * cannot starve the others, and nothing waits for a notification the
+ * kernel will not send again. What a turn does to a connection, and how
+ * its buffer stays bounded, is conn_io.c's.
  *
- * Each connection has one fixed buffer. Input is read into its free tail
- * and rewritten there by the service, so a full buffer means "stop reading
- * until the client takes its output": TCP flow control does the rest, and
- * memory per connection never exceeds sizeof(struct conn) plus one buffer.
- * A connection holds its buffer only while there is something in it, so an
- * idle connection costs its struct conn alone; emptied buffers wait on a
- * short free list for the next connection that needs one.
+ * All state is in struct reactor, so that multi-reactor can run one
+ * instance per thread: each its own poller, connections, idle list,
+ * accept pause and stop. What the instances share is named in their setup
+ * (the open-connection count that --max-conns bounds, a listener watched
+ * by all); the signals reach the main thread, which wakes each instance
+ * through its wake_fd.
  */
 #include "core/reactor.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -29,32 +26,24 @@
 #include "base/signals.h"
 #include "base/stats.h"
 #include "core/accept_pause.h"
-#include "core/spares.h"
-#include "services/service.h"
+#include "core/conn_io.h"
 
 #define IO_BUDGET 16		/* system calls per connection per turn */
 #define ACCEPT_BUDGET 64	/* accepts per listener per turn */
 #define EVENT_BATCH 512		/* readiness reports per wait */
-#define MAX_FDS_CAP (1 << 20)	/* fd table bound when RLIMIT_NOFILE is huge */
 
 struct conn {
-	int fd;
+	struct conn_io io;
 	unsigned watched;	/* mask registered with the poller */
-	bool can_read, can_write;
-	bool peer_shut;		/* the poller reported POLLER_HANGUP */
-	bool read_eof;
 	struct list ready;	/* on reactor.ready while readiness is left */
 	struct list idle;	/* reactor.idle is ordered by last_active */
 	int64_t last_active;
 	const struct listener *listener;
 	union net_peer peer;	/* for the -v lines only */
-	unsigned long long bytes_in, bytes_out;
-	struct svc_session session;
-	size_t head, tail;	/* unsent output is buf[head, tail) */
-	unsigned char *buf;	/* CONN_BUF_SIZE bytes, or NULL while empty */
 };
 
 struct reactor {
+	struct reactor_setup s;
 	const struct poller *ops;
 	void *poller;
 	const struct server *srv;
@@ -64,48 +53,13 @@ struct reactor {
 	bool *listener_ready;
 	struct list ready;
 	struct list idle;
-	unsigned n_conns;
+	unsigned n_conns;	/* this instance's */
 	bool listening;		/* listeners watched (not paused or closed) */
 	bool stopping;
 	int64_t now;
 	struct accept_pause pause;
-	struct spares spares;
-	unsigned char scratch[CONN_BUF_SIZE];	/* producers' input, thrown away */
+	struct buffer_pool buffers;
 };
-
-static size_t pending(const struct conn *c)
-{
-	return c->tail - c->head;
-}
-
-/* Free room at the tail; a half-drained buffer is compacted first so that
- * reads stay large. */
-static size_t room(struct conn *c)
-{
-	if (!c->buf)
-		return CONN_BUF_SIZE;
-	if (c->head > 0 && c->tail > CONN_BUF_SIZE / 2) {
-		memmove(c->buf, c->buf + c->head, pending(c));
-		c->tail -= c->head;
-		c->head = 0;
-	}
-	return CONN_BUF_SIZE - c->tail;
-}
-
-/* A producer's input is read and thrown away (into the reactor's
- * scratch), so a client that sends to chargen is never blocked by it. */
-static bool wants_input(struct conn *c)
-{
-	return !c->read_eof && !c->session.close_after_flush &&
-	       (svc_is_producer(&c->session) || room(c) > 0);
-}
-
-static bool can_progress(struct conn *c)
-{
-	bool has_output = pending(c) || svc_is_producer(&c->session);
-
-	return (has_output && c->can_write) || (c->can_read && wants_input(c));
-}
 
 static void touch(struct reactor *r, struct conn *c)
 {
@@ -114,90 +68,37 @@ static void touch(struct reactor *r, struct conn *c)
 	list_append(&r->idle, &c->idle);
 }
 
+/* A connection admitted is counted until it closes. */
+static void uncount(struct reactor *r)
+{
+	atomic_fetch_sub_explicit(&r->s.shared->open, 1, memory_order_relaxed);
+	if (r->s.open_here)
+		atomic_fetch_sub_explicit(r->s.open_here, 1, memory_order_relaxed);
+}
+
 static void conn_close(struct reactor *r, struct conn *c, const char *why)
 {
-	log_conn_close(c->listener, &c->peer.sa, c->fd, why, c->bytes_in,
-		       c->bytes_out);
-	r->ops->forget(r->poller, c->fd, c->watched);
-	r->conns[c->fd] = NULL;
+	log_conn_close(c->listener, &c->peer.sa, c->io.fd, why, c->io.bytes_in,
+		       c->io.bytes_out);
+	r->ops->forget(r->poller, c->io.fd, c->watched);
+	r->conns[c->io.fd] = NULL;
 	list_remove(&c->ready);
 	list_remove(&c->idle);
-	close(c->fd);
-	if (c->buf)
-		spares_put(&r->spares, c->buf);
+	close(c->io.fd);
+	conn_io_release(&c->io, &r->buffers);
 	free(c);
 	r->n_conns--;
+	uncount(r);
 }
 
-/* Returns 0, or -1 when the connection is finished (error or reset). */
-static int conn_read(struct reactor *r, struct conn *c)
-{
-	bool producer = svc_is_producer(&c->session);
-	unsigned char *into = producer ? r->scratch : c->buf + c->tail;
-	size_t space = producer ? sizeof r->scratch : room(c);
-	ssize_t n = read(c->fd, into, space);
-
-	stat_read(n);
-	if (n > 0) {
-		c->bytes_in += (size_t)n;
-		c->tail += svc_input(&c->session, into, (size_t)n);
-		/* A short read has drained the socket: whatever comes next,
-		 * data or a FIN, raises a new report, level- or edge-triggered.
-		 * Only a FIN that came with this data has no report of its own
-		 * to come, and the poller said so: read on to its end of file. */
-		if ((size_t)n < space && !c->peer_shut)
-			c->can_read = false;
-		touch(r, c);
-		return 0;
-	}
-	if (n == 0) {
-		c->read_eof = true;
-		c->can_read = false;
-		svc_eof(&c->session);
-		return 0;
-	}
-	if (errno == EAGAIN || errno == EWOULDBLOCK) {
-		c->can_read = false;
-		return 0;
-	}
-	return errno == EINTR ? 0 : -1;
-}
-
-static int conn_write(struct reactor *r, struct conn *c)
-{
-	ssize_t n = write(c->fd, c->buf + c->head, pending(c));
-
-	stat_write(n);
-	if (n > 0) {
-		c->bytes_out += (size_t)n;
-		c->head += (size_t)n;
-		if (c->head == c->tail)
-			c->head = c->tail = 0;
-		else
-			c->can_write = false;	/* socket buffer full */
-		touch(r, c);
-		return 0;
-	}
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-		c->can_write = false;
-		return 0;
-	}
-	return n < 0 && errno == EINTR ? 0 : -1;
-}
-
-/* Register what the connection waits for now: input while it has room,
- * output while the socket refused some. */
+/* Register what the connection waits for now. */
 static int update_watch(struct reactor *r, struct conn *c)
 {
-	unsigned mask = 0;
+	unsigned mask = conn_io_interest(&c->io);
 
-	if (wants_input(c))
-		mask |= POLLER_READ;
-	if (pending(c) && !c->can_write)
-		mask |= POLLER_WRITE;
 	if (mask == c->watched)
 		return 0;
-	if (r->ops->watch(r->poller, c->fd, c->watched, mask) < 0)
+	if (r->ops->watch(r->poller, c->io.fd, c->watched, mask) < 0)
 		return -1;
 	c->watched = mask;
 	return 0;
@@ -205,44 +106,20 @@ static int update_watch(struct reactor *r, struct conn *c)
 
 static void conn_run(struct reactor *r, struct conn *c)
 {
-	if (!c->buf && (c->can_read || svc_is_producer(&c->session)) &&
-	    !(c->buf = spares_get(&r->spares))) {
-		conn_close(r, c, "out of memory");
+	bool moved;
+	const char *over = conn_io_turn(&c->io, &r->buffers, IO_BUDGET, &moved);
+
+	if (over) {
+		conn_close(r, c, over);
 		return;
 	}
-	for (int budget = IO_BUDGET; budget > 0; budget--) {
-		int rc;
-
-		if (svc_is_producer(&c->session)) {
-			size_t space = room(c);
-
-			c->tail += svc_fill(&c->session, c->buf + c->tail, space);
-		}
-		if (pending(c) && c->can_write)
-			rc = conn_write(r, c);
-		else if (c->can_read && wants_input(c))
-			rc = conn_read(r, c);
-		else
-			break;
-		if (rc < 0) {
-			conn_close(r, c, strerror(errno));
-			return;
-		}
-	}
-	if (c->session.close_after_flush && !pending(c)) {
-		conn_close(r, c, "done");
-		return;
-	}
-	if (c->buf && !pending(c)) {
-		spares_put(&r->spares, c->buf);
-		c->buf = NULL;
-		c->head = c->tail = 0;
-	}
+	if (moved)
+		touch(r, c);
 	if (update_watch(r, c) < 0) {
 		conn_close(r, c, strerror(errno));
 		return;
 	}
-	if (can_progress(c))
+	if (conn_io_can_progress(&c->io))
 		list_append(&r->ready, &c->ready);
 }
 
@@ -265,43 +142,47 @@ static void run_ready(struct reactor *r)
 	}
 }
 
-static void conn_open(struct reactor *r, int fd, const struct listener *l,
-		      const struct sockaddr_storage *peer)
+/* --max-conns over every instance, and the descriptor table's bound.
+ * Returns false, fd closed, when the connection is refused. */
+static bool admit(struct reactor *r, int fd, const struct listener *l)
 {
-	struct conn *c;
+	unsigned open;
 
 	if (fd >= r->max_fds) {
 		log_error("refused %s connection: fd %d is beyond the table of %d",
 			  l->service->name, fd, r->max_fds);
 		close(fd);
-		return;
+		return false;
 	}
-	if (r->n_conns >= r->srv->max_conns) {
+	open = atomic_fetch_add_explicit(&r->s.shared->open, 1,
+					 memory_order_relaxed);
+	if (open >= r->srv->max_conns) {
+		atomic_fetch_sub_explicit(&r->s.shared->open, 1,
+					  memory_order_relaxed);
 		stat_add(STAT_REFUSED, 1);
 		log_conn("refused %s connection: %u open (--max-conns)",
-			 l->service->name, r->n_conns);
+			 l->service->name, open);
 		close(fd);
-		return;
+		return false;
 	}
-	c = malloc(sizeof *c);
-	if (c && !(c->buf = spares_get(&r->spares))) {
-		free(c);
-		c = NULL;
-	}
-	if (!c) {
+	return true;
+}
+
+void reactor_adopt(struct reactor *r, int fd, const struct listener *l,
+		   const struct sockaddr_storage *peer)
+{
+	struct conn *c = malloc(sizeof *c);
+
+	if (!c || conn_io_open(&c->io, &r->buffers, fd, l->service) < 0) {
 		log_error("refused %s connection: out of memory", l->service->name);
+		free(c);
 		close(fd);
+		uncount(r);
 		return;
 	}
-	c->fd = fd;
 	c->watched = 0;
-	c->can_read = c->read_eof = c->peer_shut = false;
-	c->can_write = true;	/* a new socket has room: greet at once */
 	c->listener = l;
 	memcpy(&c->peer, peer, sizeof c->peer);	/* IPv4 and IPv6 fit */
-	c->bytes_in = c->bytes_out = 0;
-	c->head = 0;
-	c->tail = svc_open(&c->session, l->service, time(NULL), c->buf);
 	list_init(&c->ready);
 	list_init(&c->idle);
 	r->conns[fd] = c;
@@ -314,11 +195,12 @@ static void conn_open(struct reactor *r, int fd, const struct listener *l,
 
 static void watch_listeners(struct reactor *r, bool on)
 {
-	for (size_t i = 0; i < r->srv->n_listeners; i++) {
-		int fd = r->srv->listeners[i].fd;
+	unsigned mask = POLLER_READ | (r->s.shared_listeners ? POLLER_EXCLUSIVE : 0);
 
-		if (r->ops->watch(r->poller, fd, on ? 0 : POLLER_READ,
-				  on ? POLLER_READ : 0) < 0)
+	for (size_t i = 0; i < r->s.n_listeners; i++) {
+		int fd = r->s.listeners[i].fd;
+
+		if (r->ops->watch(r->poller, fd, on ? 0 : mask, on ? mask : 0) < 0)
 			log_error("watch listener fd %d: %s", fd, strerror(errno));
 		/* Edge-triggered pollers report only new connections: after a
 		 * pause, look for the ones that queued meanwhile. */
@@ -335,53 +217,93 @@ static void pause_accepting(struct reactor *r, int err)
 	watch_listeners(r, false);
 }
 
+static void stop_listening(struct reactor *r);
+
+/* A listener shared with EPOLLEXCLUSIVE wakes the first idle instance in
+ * its wait queue, which is the order they were added in: the same few
+ * would take every connection. Added again after it accepted, this
+ * instance goes to the back, and the wake-ups go round. */
+static void requeue_listener(struct reactor *r, size_t i)
+{
+	unsigned mask = POLLER_READ | POLLER_EXCLUSIVE;
+	int fd = r->s.listeners[i].fd;
+
+	if (r->ops->watch(r->poller, fd, mask, 0) < 0 ||
+	    r->ops->watch(r->poller, fd, 0, mask) < 0)
+		log_error("watch listener fd %d: %s", fd, strerror(errno));
+}
+
 static void accept_from(struct reactor *r, size_t i)
 {
-	const struct listener *l = &r->srv->listeners[i];
+	const struct listener *l = &r->s.listeners[i];
 
-	for (int budget = ACCEPT_BUDGET; budget > 0; budget--) {
+	/* A shared listener: one connection per wake-up, the next for the
+	 * next instance in the queue. */
+	int budget = r->s.shared_listeners ? 1 : ACCEPT_BUDGET;
+
+	for (; budget > 0; budget--) {
 		struct sockaddr_storage peer;
 		int fd = net_accept(l->fd, true, &peer);
 
+		if (fd >= 0 && r->s.shared_listeners)
+			requeue_listener(r, i);
 		if (fd >= 0) {
 			accept_pause_end(&r->pause);
-			conn_open(r, fd, l, &peer);
+			if (!admit(r, fd, l))
+				continue;
+			if (r->s.hand_off)
+				r->s.hand_off(r->s.ctx, fd, l, &peer);
+			else
+				reactor_adopt(r, fd, l, &peer);
 			continue;
 		}
+		r->listener_ready[i] = false;
 		if (net_out_of_resources(errno))
 			pause_accepting(r, errno);
+		else if (sig_stop_requested())	/* another instance shut it down */
+			stop_listening(r);
 		else if (errno != EAGAIN && errno != EWOULDBLOCK)
 			log_error("accept %s: %s", l->service->name, strerror(errno));
-		r->listener_ready[i] = false;
 		return;
 	}
+	/* Level-triggered, re-added: epoll reports it again while the
+	 * backlog holds connections. */
+	if (r->s.shared_listeners)
+		r->listener_ready[i] = false;
 }
 
 static void accept_ready(struct reactor *r)
 {
 	if (!r->listening && !r->stopping && r->now >= r->pause.until)
 		watch_listeners(r, true);
-	for (size_t i = 0; i < r->srv->n_listeners && r->listening; i++)
+	for (size_t i = 0; i < r->s.n_listeners && r->listening; i++)
 		if (r->listener_ready[i])
 			accept_from(r, i);
 }
 
 static bool any_listener_ready(const struct reactor *r)
 {
-	for (size_t i = 0; r->listening && i < r->srv->n_listeners; i++)
+	for (size_t i = 0; r->listening && i < r->s.n_listeners; i++)
 		if (r->listener_ready[i])
 			return true;
 	return false;
 }
 
+/* Shared listeners are shut down, not closed: another instance may be
+ * accepting on one this very moment, and its number must not be reused
+ * under it. A listening socket shut down for reading stops listening. */
 static void stop_listening(struct reactor *r)
 {
 	if (r->listening)
 		watch_listeners(r, false);
-	for (size_t i = 0; i < r->srv->n_listeners; i++)
-		close(r->srv->listeners[i].fd);
+	for (size_t i = 0; i < r->s.n_listeners; i++)
+		if (r->s.shared_listeners)
+			shutdown(r->s.listeners[i].fd, SHUT_RD);
+		else
+			close(r->s.listeners[i].fd);
 	r->stopping = true;
-	log_stopping(r->n_conns, r->srv->grace);
+	if (!atomic_exchange(&r->s.shared->stop_logged, true))
+		log_stopping(atomic_load(&r->s.shared->open), r->srv->grace);
 }
 
 static void expire_idle(struct reactor *r)
@@ -393,19 +315,10 @@ static void expire_idle(struct reactor *r)
 
 		if (r->now - c->last_active < timeout)
 			return;
-		net_reset_if_stuck(c->fd);
+		net_reset_if_stuck(c->io.fd);
 		stat_add(STAT_TIMED_OUT, 1);
 		conn_close(r, c, "idle timeout");
 	}
-}
-
-static int min_timeout(int a, int64_t b)
-{
-	if (b < 0)
-		b = 0;
-	if (b > 60000)
-		b = 60000;
-	return a < 0 || b < a ? (int)b : a;
 }
 
 static int next_timeout(const struct reactor *r)
@@ -418,33 +331,39 @@ static int next_timeout(const struct reactor *r)
 		const struct conn *oldest =
 			LIST_ENTRY(r->idle.next, struct conn, idle);
 
-		t = min_timeout(t, oldest->last_active +
+		t = clock_timeout_min(t, oldest->last_active +
 				   (int64_t)r->srv->idle_timeout * 1000 - r->now);
 	}
 	if (!r->listening && !r->stopping)
-		t = min_timeout(t, r->pause.until - r->now);
+		t = clock_timeout_min(t, r->pause.until - r->now);
 	if (r->stopping)
-		t = min_timeout(t, sig_grace_left_ms());
+		t = clock_timeout_min(t, sig_grace_left_ms());
 	return t;
+}
+
+static void woken(struct reactor *r)
+{
+	if (r->s.woken)
+		r->s.woken(r, r->s.ctx);
+	else
+		sig_drain();
+	if (sig_stop_requested() && !r->stopping)
+		stop_listening(r);
 }
 
 static void dispatch(struct reactor *r, const struct poller_event *ev)
 {
 	struct conn *c = r->conns[ev->fd];
 
-	if (ev->fd == sig_wakeup_fd()) {
-		sig_drain();
-		if (sig_stop_requested() && !r->stopping)
-			stop_listening(r);
+	if (ev->fd == r->s.wake_fd) {
+		woken(r);
 	} else if (c) {
-		c->can_read |= (ev->ready & POLLER_READ) != 0;
-		c->can_write |= (ev->ready & POLLER_WRITE) != 0;
-		c->peer_shut |= (ev->ready & POLLER_HANGUP) != 0;
+		conn_io_ready(&c->io, ev->ready);
 		list_remove(&c->ready);
 		list_append(&r->ready, &c->ready);
 	} else {
-		for (size_t i = 0; i < r->srv->n_listeners; i++)
-			if (r->srv->listeners[i].fd == ev->fd)
+		for (size_t i = 0; i < r->s.n_listeners; i++)
+			if (r->s.listeners[i].fd == ev->fd)
 				r->listener_ready[i] = true;
 	}
 }
@@ -454,34 +373,24 @@ static bool finished(const struct reactor *r)
 	return r->stopping && (r->n_conns == 0 || sig_grace_left_ms() == 0);
 }
 
-static int table_size(void)
+static int reactor_init(struct reactor *r, const struct reactor_setup *s)
 {
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur > MAX_FDS_CAP)
-		return MAX_FDS_CAP;
-	return (int)rl.rlim_cur;
-}
-
-static int reactor_init(struct reactor *r, const struct engine *self,
-			const struct server *srv)
-{
-	memset(r, 0, sizeof *r);
-	r->ops = self->poller;
-	r->srv = srv;
-	r->max_fds = table_size();
+	r->s = *s;
+	r->ops = s->poller;
+	r->srv = s->srv;
+	r->max_fds = conn_table_size();
 	list_init(&r->ready);
 	list_init(&r->idle);
 	r->now = clock_ms();
 	r->conns = calloc((size_t)r->max_fds, sizeof *r->conns);
 	r->events = calloc(EVENT_BATCH, sizeof *r->events);
-	r->listener_ready = calloc(srv->n_listeners, sizeof *r->listener_ready);
+	r->listener_ready = calloc(s->n_listeners + 1, sizeof *r->listener_ready);
 	if (!r->conns || !r->events || !r->listener_ready)
 		return -1;
 	r->poller = r->ops->create(r->max_fds, EVENT_BATCH);
 	if (!r->poller)
 		return -1;
-	if (r->ops->watch(r->poller, sig_wakeup_fd(), 0, POLLER_READ) < 0)
+	if (r->ops->watch(r->poller, s->wake_fd, 0, POLLER_READ) < 0)
 		return -1;
 	watch_listeners(r, true);
 	return 0;
@@ -492,13 +401,13 @@ static void reactor_free(struct reactor *r)
 	while (!list_empty(&r->idle)) {
 		struct conn *c = LIST_ENTRY(r->idle.next, struct conn, idle);
 
-		net_reset_if_stuck(c->fd);	/* the grace period is over */
+		net_reset_if_stuck(c->io.fd);	/* the grace period is over */
 		conn_close(r, c, "server stopped");
 	}
-	if (!r->stopping)
-		for (size_t i = 0; i < r->srv->n_listeners; i++)
-			close(r->srv->listeners[i].fd);
-	spares_free(&r->spares);
+	if (!r->stopping && !r->s.shared_listeners)
+		for (size_t i = 0; i < r->s.n_listeners; i++)
+			close(r->s.listeners[i].fd);
+	buffer_pool_free(&r->buffers);
 	if (r->poller)
 		r->ops->destroy(r->poller);
 	free(r->conns);
@@ -506,32 +415,59 @@ static void reactor_free(struct reactor *r)
 	free(r->listener_ready);
 }
 
-int reactor_run(const struct engine *self, const struct server *srv)
+static int serve(struct reactor *r)
 {
-	struct reactor r;
-	int status = 0;
-
-	if (reactor_init(&r, self, srv) < 0) {
-		log_error("%s: cannot start: %s", self->name, strerror(errno));
-		reactor_free(&r);
-		return 1;
-	}
-	while (!finished(&r)) {
-		int n = r.ops->wait(r.poller, next_timeout(&r), r.events);
+	while (!finished(r)) {
+		int n = r->ops->wait(r->poller, next_timeout(r), r->events);
 
 		stat_add(STAT_SYS_WAIT, 1);
 		if (n < 0 && errno != EINTR) {
-			log_error("%s: wait: %s", self->name, strerror(errno));
-			status = 1;
-			break;
+			log_error("%s: wait: %s", r->s.name, strerror(errno));
+			return 1;
 		}
-		r.now = clock_ms();
+		r->now = clock_ms();
 		for (int i = 0; i < n; i++)
-			dispatch(&r, &r.events[i]);
-		accept_ready(&r);
-		run_ready(&r);
-		expire_idle(&r);
+			dispatch(r, &r->events[i]);
+		accept_ready(r);
+		run_ready(r);
+		expire_idle(r);
 	}
-	reactor_free(&r);
+	return 0;
+}
+
+int reactor_serve(const struct reactor_setup *setup)
+{
+	/* On the heap: the buffer pool's scratch is as large as a buffer. */
+	struct reactor *r = calloc(1, sizeof *r);
+	int status;
+
+	if (!r) {
+		log_error("%s: cannot start: %s", setup->name, strerror(errno));
+		return 1;
+	}
+	if (reactor_init(r, setup) < 0) {
+		log_error("%s: cannot start: %s", setup->name, strerror(errno));
+		status = 1;
+	} else {
+		status = serve(r);
+	}
+	reactor_free(r);
+	free(r);
 	return status;
+}
+
+int reactor_run(const struct engine *self, const struct server *srv)
+{
+	struct reactor_shared shared = { 0 };
+	const struct reactor_setup setup = {
+		.name = self->name,
+		.poller = self->poller,
+		.srv = srv,
+		.listeners = srv->listeners,
+		.n_listeners = srv->n_listeners,
+		.wake_fd = sig_wakeup_fd(),
+		.shared = &shared,
+	};
+
+	return reactor_serve(&setup);
 }

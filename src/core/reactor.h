@@ -8,6 +8,10 @@
 #ifndef MUXD_REACTOR_H
 #define MUXD_REACTOR_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "engines/engine.h"
 
 enum {
@@ -19,6 +23,10 @@ enum {
 	 * an edge-triggered poller must report it, or a FIN that came with the
 	 * last data would never be read. */
 	POLLER_HANGUP = 1 << 2,
+	/* With POLLER_READ on a listener shared by several instances: wake
+	 * one waiter, not all (EPOLLEXCLUSIVE). Only epoll's level-triggered
+	 * poller takes it, and only when it starts watching. */
+	POLLER_EXCLUSIVE = 1 << 3,
 };
 
 struct poller_event {
@@ -41,7 +49,57 @@ struct poller {
 	void (*destroy)(void *p);
 };
 
-/* The run function of every readiness engine: drive self->poller. */
+/* The run function of every single-threaded readiness engine: one
+ * instance driving self->poller, woken by the signal pipe. */
 int reactor_run(const struct engine *self, const struct server *srv);
+
+/* ---- several instances, one per thread (multi-reactor) ---- */
+
+struct reactor;
+struct sockaddr_storage;
+
+/* What the instances of one engine share. */
+struct reactor_shared {
+	_Atomic unsigned open;		/* connections open in all (--max-conns) */
+	_Atomic bool stop_logged;	/* the stop is logged once */
+};
+
+struct reactor_setup {
+	const char *name;		/* the engine's, for messages */
+	const struct poller *poller;
+	const struct server *srv;
+	/* The listeners this instance accepts from; none when it is handed
+	 * its connections (reactor_adopt). */
+	const struct listener *listeners;
+	size_t n_listeners;
+	/* They are watched by other instances too, with POLLER_EXCLUSIVE: a
+	 * stop shuts them down (new connections are refused at once) instead
+	 * of closing them, and the engine closes them once all have ended. */
+	bool shared_listeners;
+	/* Readable when the instance is to call woken() and look at the stop
+	 * request and the grace period (sig_stop_requested ...). */
+	int wake_fd;
+	/* Empty wake_fd (and take what was handed over). NULL: sig_drain(),
+	 * wake_fd being the signal pipe. */
+	void (*woken)(struct reactor *r, void *ctx);
+	/* An acceptor's: each connection accepted and admitted (--max-conns)
+	 * goes here instead of being served by this instance. */
+	void (*hand_off)(void *ctx, int fd, const struct listener *l,
+			 const struct sockaddr_storage *peer);
+	void *ctx;
+	struct reactor_shared *shared;
+	/* This instance's open connections, decreased as each closes; NULL
+	 * if nobody looks. */
+	_Atomic unsigned *open_here;
+};
+
+/* Run one instance in the calling thread until it has stopped; returns
+ * the exit status. */
+int reactor_serve(const struct reactor_setup *setup);
+
+/* From woken(): serve fd, accepted and admitted by an acceptor (which
+ * counted it in shared->open and in this instance's open_here). */
+void reactor_adopt(struct reactor *r, int fd, const struct listener *l,
+		   const struct sockaddr_storage *peer);
 
 #endif

@@ -13,19 +13,26 @@
  * bytes, so an idle connection does not pay for its size. */
 #define CONN_BUF_SIZE (64 * 1024)
 
-/* How prefork workers share the listeners (--accept), after UNP ch. 30. */
+/* How prefork workers (UNP ch. 30) or the threads of multi-reactor share
+ * the listeners (--accept). */
 enum accept_strategy {
 	ACCEPT_PLAIN,		/* each worker polls and accepts; the kernel serialises */
 	ACCEPT_FLOCK,		/* a file lock around accept (UNP serv03) */
 	ACCEPT_MUTEX,		/* a process-shared mutex around accept (serv04) */
 	ACCEPT_PASS,		/* the parent accepts, passes the socket (serv05) */
-	ACCEPT_REUSEPORT,	/* a SO_REUSEPORT listener per worker */
+	ACCEPT_REUSEPORT,	/* a SO_REUSEPORT listener per worker or thread */
+	ACCEPT_EXCLUSIVE,	/* one listener in every thread's epoll, EPOLLEXCLUSIVE */
+	ACCEPT_HANDOFF,		/* one thread accepts, hands each socket to the least busy */
 };
+
+/* --threads: at most this many serving threads. */
+#define MAX_THREADS 1024
 
 struct server {
 	struct listener *listeners;
 	size_t n_listeners;
 	unsigned workers;	/* pool size, for the pool engines */
+	unsigned threads;	/* serving threads, for the engines that take --threads */
 	unsigned max_conns;	/* connections served at once */
 	unsigned idle_timeout;	/* seconds; 0 = never */
 	unsigned grace;		/* seconds open connections get after SIGTERM */

@@ -2,6 +2,7 @@
 #include "core/threads.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -97,20 +98,43 @@ void registry_finish(struct conn_registry *r)
 	pthread_mutex_unlock(&r->lock);
 }
 
+struct thread_entry {
+	void *(*fn)(void *);
+	void *arg;
+	struct stat_block *stats;
+};
+
+/* The new thread counts where its creator did, until it takes a block of
+ * its own. */
+static void *thread_main(void *p)
+{
+	struct thread_entry e = *(struct thread_entry *)p;
+
+	free(p);
+	stat_mine = e.stats;
+	return e.fn(e.arg);
+}
+
 int thread_start(pthread_t *tid, bool detached, void *(*fn)(void *), void *arg)
 {
+	struct thread_entry *e = malloc(sizeof *e);
 	pthread_attr_t attr;
 	sigset_t saved;
 	int rc;
 
+	if (!e)
+		return ENOMEM;
+	*e = (struct thread_entry){ fn, arg, stat_mine };
 	pthread_attr_init(&attr);
 	pthread_attr_setstacksize(&attr, THREAD_STACK_SIZE);
 	if (detached)
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	sig_block(&saved);	/* the new thread inherits the mask */
-	rc = pthread_create(tid, &attr, fn, arg);
+	rc = pthread_create(tid, &attr, thread_main, e);
 	stat_add(STAT_SYS_THREAD, 1);
 	sig_restore(&saved);
 	pthread_attr_destroy(&attr);
+	if (rc)
+		free(e);
 	return rc;
 }

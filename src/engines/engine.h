@@ -7,6 +7,8 @@
 #ifndef MUXD_ENGINE_H
 #define MUXD_ENGINE_H
 
+#include <stdbool.h>
+
 #include "core/server.h"
 
 enum engine_feature {
@@ -37,6 +39,8 @@ struct engine {
 	 * the system's reason in err (NET_ERR_LEN bytes). main calls it
 	 * before binding the listeners. */
 	int (*probe)(char *err);
+	/* Serves in --threads threads (shown as "(--threads)"). */
+	bool takes_threads;
 	/* Serve until stopped; returns the exit status. */
 	int (*run)(const struct engine *self, const struct server *srv);
 };
@@ -57,7 +61,8 @@ void engine_accept_list(const struct engine *e, char *out, size_t len);
 
 /* The engine's --list-engines text after its name: the summary, its
  * --accept strategies if it has any ("(--accept: pass mutex; default
- * pass)", so that scripts can derive the variants), then its tags. */
+ * pass)", so that scripts can derive the variants), "(--threads)" if it
+ * takes that option, then its tags. */
 void engine_describe(const struct engine *e, char *out, size_t len);
 
 #endif

@@ -8,8 +8,8 @@
 extern const struct engine engine_iterative, engine_fork, engine_prefork,
 	engine_prefork_dynamic, engine_pthread, engine_pthread_pool,
 	engine_select, engine_poll, engine_epoll_lt, engine_epoll_et,
-	engine_io_uring, engine_sigio, engine_aio_poll,
-	engine_coroutine;
+	engine_io_uring, engine_multi_reactor, engine_leader_followers,
+	engine_sigio, engine_aio_poll, engine_coroutine;
 
 const struct engine *const engines[] = {
 	&engine_iterative,
@@ -23,6 +23,8 @@ const struct engine *const engines[] = {
 	&engine_epoll_lt,
 	&engine_epoll_et,
 	&engine_io_uring,
+	&engine_multi_reactor,
+	&engine_leader_followers,
 	&engine_sigio,
 	&engine_aio_poll,
 	&engine_coroutine,
@@ -35,6 +37,8 @@ const char *const accept_names[] = {
 	[ACCEPT_MUTEX] = "mutex",
 	[ACCEPT_PASS] = "pass",
 	[ACCEPT_REUSEPORT] = "reuseport",
+	[ACCEPT_EXCLUSIVE] = "exclusive",
+	[ACCEPT_HANDOFF] = "handoff",
 	NULL,
 };
 
@@ -86,13 +90,13 @@ void engine_accept_list(const struct engine *e, char *out, size_t len)
 
 void engine_describe(const struct engine *e, char *out, size_t len)
 {
-	char tags[128], strategies[128];
+	char tags[128], strategies[128], accept[192] = "";
 
 	engine_feature_tags(e, tags, sizeof tags);
 	engine_accept_list(e, strategies, sizeof strategies);
 	if (e->accept_strategies)
-		snprintf(out, len, "%s (--accept: %s; default %s)%s", e->summary,
-			 strategies, accept_names[e->default_accept], tags);
-	else
-		snprintf(out, len, "%s%s", e->summary, tags);
+		snprintf(accept, sizeof accept, " (--accept: %s; default %s)",
+			 strategies, accept_names[e->default_accept]);
+	snprintf(out, len, "%s%s%s%s", e->summary, accept,
+		 e->takes_threads ? " (--threads)" : "", tags);
 }

@@ -1,0 +1,193 @@
+/* conn_io.c -- a connection's bounded buffer and one turn of its I/O. */
+#include "core/conn_io.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/stats.h"
+#include "core/reactor.h"
+#include "core/spares.h"
+
+#define MAX_FDS_CAP (1 << 20)	/* fd table bound when RLIMIT_NOFILE is huge */
+
+void buffer_pool_free(struct buffer_pool *p)
+{
+	spares_free(&p->spares);
+}
+
+static size_t pending(const struct conn_io *c)
+{
+	return c->tail - c->head;
+}
+
+/* Free room at the tail; a half-drained buffer is compacted first so that
+ * reads stay large. */
+static size_t room(struct conn_io *c)
+{
+	if (!c->buf)
+		return CONN_BUF_SIZE;
+	if (c->head > 0 && c->tail > CONN_BUF_SIZE / 2) {
+		memmove(c->buf, c->buf + c->head, pending(c));
+		c->tail -= c->head;
+		c->head = 0;
+	}
+	return CONN_BUF_SIZE - c->tail;
+}
+
+/* A producer's input is read and thrown away (into the pool's scratch),
+ * so a client that sends to chargen is never blocked by it. */
+static bool wants_input(struct conn_io *c)
+{
+	return !c->read_eof && !c->session.close_after_flush &&
+	       (svc_is_producer(&c->session) || room(c) > 0);
+}
+
+bool conn_io_can_progress(struct conn_io *c)
+{
+	bool has_output = pending(c) || svc_is_producer(&c->session);
+
+	return (has_output && c->can_write) || (c->can_read && wants_input(c));
+}
+
+unsigned conn_io_interest(struct conn_io *c)
+{
+	unsigned mask = 0;
+
+	if (wants_input(c))
+		mask |= POLLER_READ;
+	if (pending(c) && !c->can_write)
+		mask |= POLLER_WRITE;
+	return mask;
+}
+
+void conn_io_ready(struct conn_io *c, unsigned ready)
+{
+	c->can_read |= (ready & POLLER_READ) != 0;
+	c->can_write |= (ready & POLLER_WRITE) != 0;
+	c->peer_shut |= (ready & POLLER_HANGUP) != 0;
+}
+
+int conn_io_open(struct conn_io *c, struct buffer_pool *p, int fd,
+		 const struct service *service)
+{
+	c->buf = spares_get(&p->spares);
+	if (!c->buf)
+		return -1;
+	c->fd = fd;
+	c->can_read = c->read_eof = c->peer_shut = false;
+	c->can_write = true;	/* a new socket has room: greet at once */
+	c->bytes_in = c->bytes_out = 0;
+	c->head = 0;
+	c->tail = svc_open(&c->session, service, time(NULL), c->buf);
+	return 0;
+}
+
+void conn_io_release(struct conn_io *c, struct buffer_pool *p)
+{
+	if (c->buf)
+		spares_put(&p->spares, c->buf);
+	c->buf = NULL;
+}
+
+/* Returns 0, or -1 when the connection is finished (error or reset). */
+static int conn_read(struct conn_io *c, struct buffer_pool *p, bool *moved)
+{
+	bool producer = svc_is_producer(&c->session);
+	unsigned char *into = producer ? p->scratch : c->buf + c->tail;
+	size_t space = producer ? sizeof p->scratch : room(c);
+	ssize_t n = read(c->fd, into, space);
+
+	stat_read(n);
+	if (n > 0) {
+		c->bytes_in += (size_t)n;
+		c->tail += svc_input(&c->session, into, (size_t)n);
+		/* A short read has drained the socket: whatever comes next,
+		 * data or a FIN, raises a new report, level- or edge-triggered.
+		 * Only a FIN that came with this data has no report of its own
+		 * to come, and the poller said so: read on to its end of file. */
+		if ((size_t)n < space && !c->peer_shut)
+			c->can_read = false;
+		*moved = true;
+		return 0;
+	}
+	if (n == 0) {
+		c->read_eof = true;
+		c->can_read = false;
+		svc_eof(&c->session);
+		return 0;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		c->can_read = false;
+		return 0;
+	}
+	return errno == EINTR ? 0 : -1;
+}
+
+static int conn_write(struct conn_io *c, bool *moved)
+{
+	ssize_t n = write(c->fd, c->buf + c->head, pending(c));
+
+	stat_write(n);
+	if (n > 0) {
+		c->bytes_out += (size_t)n;
+		c->head += (size_t)n;
+		if (c->head == c->tail)
+			c->head = c->tail = 0;
+		else
+			c->can_write = false;	/* socket buffer full */
+		*moved = true;
+		return 0;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		c->can_write = false;
+		return 0;
+	}
+	return n < 0 && errno == EINTR ? 0 : -1;
+}
+
+const char *conn_io_turn(struct conn_io *c, struct buffer_pool *p, int budget,
+			 bool *moved)
+{
+	*moved = false;
+	if (!c->buf && (c->can_read || svc_is_producer(&c->session)) &&
+	    !(c->buf = spares_get(&p->spares)))
+		return "out of memory";
+	for (; budget > 0; budget--) {
+		int rc;
+
+		if (svc_is_producer(&c->session)) {
+			size_t space = room(c);
+
+			c->tail += svc_fill(&c->session, c->buf + c->tail, space);
+		}
+		if (pending(c) && c->can_write)
+			rc = conn_write(c, moved);
+		else if (c->can_read && wants_input(c))
+			rc = conn_read(c, p, moved);
+		else
+			break;
+		if (rc < 0)
+			return strerror(errno);
+	}
+	if (c->session.close_after_flush && !pending(c))
+		return "done";
+	if (c->buf && !pending(c)) {
+		spares_put(&p->spares, c->buf);
+		c->buf = NULL;
+		c->head = c->tail = 0;
+	}
+	return NULL;
+}
+
+int conn_table_size(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur > MAX_FDS_CAP)
+		return MAX_FDS_CAP;
+	return (int)rl.rlim_cur;
+}

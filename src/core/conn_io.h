@@ -1,0 +1,78 @@
+/* conn_io.h -- one non-blocking connection's bytes: its bounded buffer,
+ * its readiness and one turn of reads, service calls and writes.
+ *
+ * What the reactor (one thread, its own connections) and leader-followers
+ * (threads taking turns on shared connections) both do to a connection
+ * once they have it in hand; where connections are kept, how readiness is
+ * waited for and when they time out stays with each of them.
+ *
+ * Readiness is remembered (can_read, can_write) and used up only by a
+ * short read or write or EAGAIN, so level- and edge-triggered pollers and
+ * one-shot arming drive the same code. Each connection has one fixed
+ * buffer. Input is read into its free tail and rewritten there by the
+ * service, so a full buffer means "stop reading until the client takes
+ * its output": TCP flow control does the rest, and memory per connection
+ * never exceeds the struct plus one buffer. A connection holds its buffer
+ * only while there is something in it, so an idle connection costs its
+ * struct alone; emptied buffers wait on a short free list.
+ */
+#ifndef MUXD_CONN_IO_H
+#define MUXD_CONN_IO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/server.h"
+#include "core/spares.h"
+#include "services/service.h"
+
+struct conn_io {
+	int fd;
+	bool can_read, can_write;
+	bool peer_shut;		/* the poller reported POLLER_HANGUP */
+	bool read_eof;
+	unsigned long long bytes_in, bytes_out;
+	struct svc_session session;
+	size_t head, tail;	/* unsent output is buf[head, tail) */
+	unsigned char *buf;	/* CONN_BUF_SIZE bytes, or NULL while empty */
+};
+
+/* One thread's emptied buffers, and the scratch a producer's input is
+ * read into and thrown away. Never shared between threads. */
+struct buffer_pool {
+	struct spares spares;
+	unsigned char scratch[CONN_BUF_SIZE];
+};
+
+void buffer_pool_free(struct buffer_pool *p);
+
+/* Entries of a table of connections by descriptor: RLIMIT_NOFILE's soft
+ * limit, within reason. */
+int conn_table_size(void);
+
+/* Start serving fd with `service`: its greeting is queued at once.
+ * Returns 0, or -1 when out of memory (fd is left open). */
+int conn_io_open(struct conn_io *c, struct buffer_pool *p, int fd,
+		 const struct service *service);
+
+/* The connection is over: give its buffer back (the caller closes fd). */
+void conn_io_release(struct conn_io *c, struct buffer_pool *p);
+
+/* One turn: at most `budget` reads and writes while readiness lasts.
+ * Returns NULL while the connection goes on, else why it is to be closed
+ * ("done", "out of memory" or the system's reason). *moved says whether
+ * any byte went in or out (the connection was active). */
+const char *conn_io_turn(struct conn_io *c, struct buffer_pool *p, int budget,
+			 bool *moved);
+
+/* POLLER_READ and POLLER_WRITE: what it waits for now (input while it has
+ * room, output while the socket refused some). */
+unsigned conn_io_interest(struct conn_io *c);
+
+/* It has readiness left that a turn would use. */
+bool conn_io_can_progress(struct conn_io *c);
+
+/* Take a poller's report (POLLER_* bits). */
+void conn_io_ready(struct conn_io *c, unsigned ready);
+
+#endif
