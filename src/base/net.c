@@ -244,6 +244,14 @@ int net_listen(struct listener *l, int backlog, bool reuseport, char *err)
 	return 0;
 }
 
+bool net_reuseport(int fd)
+{
+	int on = 0;
+	socklen_t len = sizeof on;
+
+	return getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, &len) == 0 && on;
+}
+
 void net_format_host(const struct sockaddr *sa, char *out, size_t len)
 {
 	const void *a = sa->sa_family == AF_INET6
@@ -258,6 +266,10 @@ void net_format_addr(const struct sockaddr *sa, char *out, size_t len)
 {
 	char host[INET6_ADDRSTRLEN];
 
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) {
+		snprintf(out, len, "local");
+		return;
+	}
 	net_format_host(sa, host, sizeof host);
 	snprintf(out, len, sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
 		 host, get_port(sa));
