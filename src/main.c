@@ -21,6 +21,7 @@
 #include "base/stats.h"
 #include "common/cli.h"
 #include "core/inetd.h"
+#include "core/rates.h"
 #include "core/server.h"
 #include "engines/engine.h"
 #include "services/service.h"
@@ -38,6 +39,7 @@ struct options {
 	bool accept_given;
 	const struct service *inetd;	/* --inetd: serve stdin's connection */
 	bool stats;
+	double stats_interval;	/* --stats-interval seconds; 0 = none */
 };
 
 static const struct server defaults = {
@@ -54,6 +56,7 @@ enum {
 	OPT_MAX_CONNS = 256, OPT_IDLE_TIMEOUT, OPT_BACKLOG, OPT_GRACE,
 	OPT_LIST_ENGINES, OPT_LIST_SERVICES, OPT_ACCEPT, OPT_MIN_SPARE,
 	OPT_MAX_SPARE, OPT_MAX_REQUESTS, OPT_STATS, OPT_INETD,
+	OPT_STATS_INTERVAL,
 };
 
 static const struct option long_options[] = {
@@ -70,6 +73,7 @@ static const struct option long_options[] = {
 	{ "max-requests-per-worker", required_argument, NULL, OPT_MAX_REQUESTS },
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "inetd", required_argument, NULL, OPT_INETD },
+	{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "list-engines", no_argument, NULL, OPT_LIST_ENGINES },
@@ -108,6 +112,9 @@ static void print_help(void)
 	       "      --stats                count connections, bytes and system calls over\n"
 	       "                             all processes and threads; print them on\n"
 	       "                             SIGUSR1 and at exit\n"
+	       "      --stats-interval=SECONDS\n"
+	       "                             also print their rates per second over each\n"
+	       "                             interval (decimals allowed; implies --stats)\n"
 	       "      --inetd=SERVICE        serve SERVICE on the one connection open on\n"
 	       "                             standard input and output (inetd nowait,\n"
 	       "                             systemd Accept=yes), then exit; no --listen\n"
@@ -240,6 +247,11 @@ static void parse_option(struct options *o, int c, char *const argv[])
 						   optarg, 0, 1000000000);
 		break;
 	case OPT_STATS: o->stats = true; break;
+	case OPT_STATS_INTERVAL:
+		o->stats_interval = cli_parse_seconds("stats-interval", optarg,
+						      false, 86400);
+		o->stats = true;
+		break;
 	case OPT_INETD:
 		o->inetd = svc_find(optarg);
 		if (!o->inetd)
@@ -410,6 +422,9 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 	announce(&o.srv);
+	if (o.stats_interval > 0 && (errno = rates_start(o.stats_interval)) != 0)
+		log_error("cannot start the --stats-interval thread: %s",
+			  strerror(errno));
 	log_info("%s engine serving %zu listener%s, pid %d", o.engine->name,
 		 o.srv.n_listeners, o.srv.n_listeners == 1 ? "" : "s", (int)getpid());
 	status = o.engine->run(o.engine, &o.srv);
