@@ -963,6 +963,36 @@ void close_all(int *fds, int n)
 	}
 }
 
+bool program_in_path(const char *program)
+{
+	const char *p = getenv("PATH");
+	char path[4096];
+
+	while (p && *p) {
+		size_t len = strcspn(p, ":");
+
+		snprintf(path, sizeof path, "%.*s/%s", (int)len, p, program);
+		if (len && access(path, X_OK) == 0)
+			return true;
+		p += len + (p[len] == ':');
+	}
+	return false;
+}
+
+unsigned short free_loopback_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		bail_out("a free port: %s", strerror(errno));
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
 int live_children(pid_t pid)
 {
 	static pid_t kids[MAX_KIDS];

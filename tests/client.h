@@ -190,6 +190,13 @@ bool closed_at_once(unsigned short port, char *why, size_t why_size);
 /* Close every descriptor in fds that is not -1, and set it to -1. */
 void close_all(int *fds, int n);
 
+/* Whether PATH has an executable of that name. */
+bool program_in_path(const char *program);
+/* A port of 127.0.0.1 that was free a moment ago, for programs that take
+ * a number rather than port 0 (haproxy, systemd-socket-activate); one
+ * may take it in the meantime, which the caller sees as a bind error. */
+unsigned short free_loopback_port(void);
+
 /* Children of pid that are running (not zombies, not gone), and those
  * that are zombies: exited but not yet reaped by pid. */
 int live_children(pid_t pid);

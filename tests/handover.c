@@ -487,29 +487,6 @@ static void check_inetd_refusals(void)
 
 /* ---- systemd-socket-activate, where it is installed ---- */
 
-static bool in_path(const char *program)
-{
-	const char *path = getenv("PATH");
-	char dir[4096];
-
-	for (const char *p = path; p && *p; p += strcspn(p, ":") + (p[strcspn(p, ":")] != 0)) {
-		snprintf(dir, sizeof dir, "%.*s/%s", (int)strcspn(p, ":"), p, program);
-		if (access(dir, X_OK) == 0)
-			return true;
-	}
-	return false;
-}
-
-/* A port free a moment ago: systemd-socket-activate needs a number. */
-static unsigned short free_port(void)
-{
-	int fd = tcp_socket(false, false);
-	unsigned short port = port_of(fd);
-
-	close(fd);
-	return port;
-}
-
 /* Connect, retrying while the activator is not yet listening. */
 static int connect_when_ready(unsigned short port)
 {
@@ -551,7 +528,7 @@ static pid_t start_activator(const char *engine, unsigned short port, int *out)
 
 static void check_activator(const char *engine)
 {
-	unsigned short port = free_port();
+	unsigned short port = free_loopback_port();
 	struct muxd_server srv = { .pid = -1 };
 	char line[128] = "", want[64], why[256] = "";
 	int fd;
@@ -718,7 +695,7 @@ static void check_inetd_examples(void)
 int main(void)
 {
 	static struct engine_row rows[MAX_ENGINES];
-	bool activator = in_path("systemd-socket-activate");
+	bool activator = program_in_path("systemd-socket-activate");
 	int n;
 
 	signal(SIGPIPE, SIG_IGN);
