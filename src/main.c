@@ -136,6 +136,9 @@ static void print_help(void)
 	printf("\nServices:\n");
 	for (const struct service *const *s = services; *s; s++)
 		printf("  %-16s %s\n", (*s)->name, (*s)->summary);
+	printf("\nStarted by systemd with sockets (LISTEN_PID, LISTEN_FDS, and "
+	       "LISTEN_FDNAMES\nnaming each socket's service), muxd serves "
+	       "those instead of --listen.\n");
 	printf("\nExit status: 0 after a clean stop, 1 if start-up fails, "
 	       "2 for a usage error.\nReport bugs: see README, \"Reporting bugs\".\n");
 }
