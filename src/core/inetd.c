@@ -59,15 +59,14 @@ static void keep_logs_off_the_connection(void)
 
 int inetd_serve(const struct server *srv, const struct service *svc)
 {
-	struct listener origin = { .fd = -1, .service = svc,
-				   .addr_len = sizeof origin.addr };
+	struct listener origin = { .fd = -1, .service = svc };
 	struct accepted conn = { .fd = STDIN_FILENO, .listener = &origin };
 	struct server alone = *srv;
 	struct acceptor signals_only;
 	socklen_t peer_len = sizeof conn.peer;
 
 	keep_logs_off_the_connection();
-	getsockname(conn.fd, (struct sockaddr *)&origin.addr, &origin.addr_len);
+	/* For the -v lines; a failure leaves the peer unknown, no more. */
 	getpeername(conn.fd, (struct sockaddr *)&conn.peer, &peer_len);
 	/* No listener: the acceptor only makes the serve loop watch the
 	 * signal pipe, so that SIGTERM brings the grace period. */

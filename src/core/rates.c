@@ -3,13 +3,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "base/log.h"
 #include "base/stats.h"
 #include "core/threads.h"
-
-static double interval_s;
 
 static double seconds_of(const struct timespec *t)
 {
@@ -19,14 +18,14 @@ static double seconds_of(const struct timespec *t)
 /* Wake on a fixed schedule (absolute deadlines, so lines do not drift),
  * but divide by the time really passed: a late wakeup on a loaded
  * machine gives a longer interval, not a wrong rate. */
-static void *rates_loop(void *unused)
+static void *rates_loop(void *interval)
 {
 	unsigned long long before[STAT_COUNT], after[STAT_COUNT];
-	long long step_ns = (long long)(interval_s * 1e9);
+	long long step_ns = (long long)(*(double *)interval * 1e9);
 	struct timespec due, last, now;
 	char line[768];
 
-	(void)unused;
+	free(interval);
 	clock_gettime(CLOCK_MONOTONIC, &due);
 	last = due;
 	stats_read(before);
@@ -52,8 +51,15 @@ static void *rates_loop(void *unused)
 
 int rates_start(double interval_seconds)
 {
+	double *interval = malloc(sizeof *interval);
 	pthread_t tid;
+	int rc;
 
-	interval_s = interval_seconds;
-	return thread_start(&tid, true, rates_loop, NULL);
+	if (!interval)
+		return ENOMEM;
+	*interval = interval_seconds;
+	rc = thread_start(&tid, true, rates_loop, interval);
+	if (rc != 0)
+		free(interval);
+	return rc;
 }
