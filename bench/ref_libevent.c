@@ -21,6 +21,8 @@
  * sends at each end of its measured interval, is caught and does nothing
  * (its default action would kill us).
  */
+#include "ref_upper.h"
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -69,9 +71,8 @@ static void uppercase(struct evbuffer *buf)
 	size_t len = evbuffer_get_length(buf);
 	unsigned char *p = evbuffer_pullup(buf, -1);
 
-	for (size_t i = 0; p && i < len; i++)
-		if (p[i] >= 'a' && p[i] <= 'z')
-			p[i] = (unsigned char)(p[i] - 'a' + 'A');
+	if (p)
+		ref_upper(p, len);
 }
 
 static void on_upper_read(struct bufferevent *bev, void *arg)

@@ -242,7 +242,8 @@ END {
 # Charts of the headline figures, when gnuplot is here: $1 the CSV, $2
 # the path without extension. Writes $2.png and $2.svg: connections per
 # second, ping-pong messages per second, and the server's CPU per
-# connection (Stevens' measure), each with the scenarios that were run.
+# connection (Stevens' measure), each with the scenarios that were run;
+# then the costs ($2-cost) and the latencies ($2-latency) beside them.
 charts() {
 	command -v gnuplot >/dev/null 2>&1 || return 0
 	dat=${TMPDIR:-/tmp}/muxd-bench-$$.dat
@@ -264,10 +265,7 @@ charts() {
 	panels=0
 	for p in "$stamp" "$pingpong" "$cpu"; do [ -n "$p" ] && panels=$((panels + 1)); done
 	[ $panels -gt 0 ] || { rm -f "$dat"; return 0; }
-	png=png
-	gnuplot -e 'set terminal pngcairo' 2>/dev/null && png=pngcairo
-	for out in "$png size 1100,$((330 * panels + 60))|png" \
-		   "svg size 1100,$((330 * panels + 60)) dynamic|svg"; do
+	chart_terminals $panels | while read -r out; do
 		gnuplot <<EOF || echo "report.sh: gnuplot failed for $2.${out#*|}" >&2
 set terminal ${out%|*}
 set output '$2.${out#*|}'
@@ -282,6 +280,120 @@ set xtics rotate by -30
 $( [ -n "$stamp" ] && echo "set title 'stamp: connections per second'; plot $stamp" )
 $( [ -n "$pingpong" ] && echo "set title 'upper ping-pong, 64 B: messages per second'; plot $pingpong" )
 $( [ -n "$cpu" ] && echo "set title 'server CPU microseconds per connection (stamp, C=32): lower is better'; plot $cpu" )
+unset multiplot
+EOF
+	done
+	rm -f "$dat"
+	cost_charts "$1" "$2-cost"
+	latency_chart "$1" "$2-latency"
+}
+
+# gnuplot's terminals for a chart of $1 panels, one per line: "TERMINAL|EXT".
+chart_terminals() {
+	png=png
+	gnuplot -e 'set terminal pngcairo' 2>/dev/null && png=pngcairo
+	echo "$png size 1100,$((330 * $1 + 60))|png"
+	echo "svg size 1100,$((330 * $1 + 60)) dynamic|svg"
+}
+
+# What each engine costs the server: $1 the CSV, $2 the path without
+# extension. Writes $2.png and $2.svg: CPU per message (ping-pong at
+# N=100, else the smallest N run) and per connection (stamp, C=32), the
+# system calls per message by kind, and the memory per idle connection
+# on a log scale. Lower is better in every panel.
+cost_charts() {
+	dat=${TMPDIR:-/tmp}/muxd-bench-cost-$$.dat
+	awk -F, "$REPORT_AWK_LIB"'
+	function m(e, s, what) { x = median(e SUBSEP s SUBSEP what); return x == "" ? "NaN" : x }
+	function n_of(s) { return substr(s, 10) + 0 }
+	END {
+		for (j = 1; j <= ns; j++)
+			if (scen[j] ~ /^pingpong-/ && pp != "pingpong-100" &&
+			    (pp == "" || scen[j] == "pingpong-100" || n_of(scen[j]) < n_of(pp)))
+				pp = scen[j]
+		split("accept read write wait ctl fork thread lock", kind, " ")
+		printf "engine cpu-per-message cpu-per-connection"
+		for (k = 1; k <= 8; k++) printf " %s", kind[k]
+		print " idle-1000 idle-10000 " (pp == "" ? "none" : pp)
+		for (i = 1; i <= ne; i++) {
+			e = engines[i]
+			printf "%s %s %s", e, m(e, pp, "server_us_per_unit"),
+			       m(e, "stamp-c32", "server_us_per_unit")
+			for (k = 1; k <= 8; k++) printf " %s", m(e, pp, "sys_" kind[k])
+			print " " m(e, "idle-1000", "kib_per_conn"), m(e, "idle-10000", "kib_per_conn"), "NaN"
+		}
+	}' "$1" >"$dat"
+	pp=$(awk 'NR == 1 { print $NF }' "$dat")
+	cpu=$(chart_columns "$dat" '^cpu-per-')
+	calls=$(chart_columns "$dat" '^(accept|read|write|wait|ctl|fork|thread|lock)$')
+	memory=$(chart_columns "$dat" '^idle-')
+	panels=0
+	for p in "$cpu" "$calls" "$memory"; do [ -n "$p" ] && panels=$((panels + 1)); done
+	[ $panels -gt 0 ] || { rm -f "$dat"; return 0; }
+	chart_terminals $panels | while read -r out; do
+		gnuplot <<EOF || echo "report.sh: gnuplot failed for $2.${out#*|}" >&2
+set terminal ${out%|*}
+set output '$2.${out#*|}'
+set multiplot layout $panels,1 title 'what each engine costs the server, medians, lower is better: $(basename "$2")'
+set style data histograms
+set style fill solid 0.8 border -1
+set key outside right top
+set grid ytics
+set xtics rotate by -30
+set style histogram clustered gap 1
+set yrange [0:*]
+$( [ -n "$cpu" ] && echo "set title 'server CPU microseconds per message ($pp) and per connection (stamp-c32)'; plot $cpu" )
+set style histogram rowstacked
+$( [ -n "$calls" ] && echo "set title 'system calls per message, by kind ($pp)'; plot $calls" )
+set style histogram clustered gap 1
+set logscale y
+set yrange [*:*]
+$( [ -n "$memory" ] && echo "set title 'server memory per idle connection, KiB (log scale)'; plot $memory" )
+unset multiplot
+EOF
+	done
+	rm -f "$dat"
+}
+
+# Latency percentiles at each N of the ping-pong scenarios: $1 the CSV,
+# $2 the path without extension. Writes $2.png and $2.svg: p50 and p99
+# of the message round trip against the connections N, one line per
+# engine, both axes logarithmic.
+latency_chart() {
+	dat=${TMPDIR:-/tmp}/muxd-bench-latency-$$.dat
+	awk -F, "$REPORT_AWK_LIB"'
+	function m(e, s, what) { x = median(e SUBSEP s SUBSEP what); return x == "" ? "NaN" : x }
+	END {
+		for (q = 1; q <= 2; q++) {
+			printf "N"
+			for (i = 1; i <= ne; i++) printf " %s", engines[i]
+			print ""
+			for (j = 1; j <= ns; j++) {
+				if (scen[j] !~ /^pingpong-/) continue
+				printf "%s", substr(scen[j], 10)
+				for (i = 1; i <= ne; i++)
+					printf " %s", m(engines[i], scen[j], q == 1 ? "p50_us" : "p99_us")
+				print ""
+			}
+			print "\n"	# two blank lines: gnuplot index 0, then 1
+		}
+	}' "$1" >"$dat"
+	columns=$(awk 'NR == 1 { print NF; exit }' "$dat")
+	grep -q '^[0-9]' "$dat" || { rm -f "$dat"; return 0; }
+	chart_terminals 2 | while read -r out; do
+		gnuplot <<EOF || echo "report.sh: gnuplot failed for $2.${out#*|}" >&2
+set terminal ${out%|*}
+set output '$2.${out#*|}'
+set multiplot layout 2,1 title 'ping-pong round-trip latency at each N, medians: $(basename "$2")'
+set logscale xy
+set key outside right top
+set grid xtics ytics
+set xlabel 'connections N'
+set ylabel 'microseconds'
+set title 'p50'
+plot for [i=2:$columns] '$dat' index 0 using 1:i with linespoints title columnheader(i)
+set title 'p99'
+plot for [i=2:$columns] '$dat' index 1 using 1:i with linespoints title columnheader(i)
 unset multiplot
 EOF
 	done

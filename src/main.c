@@ -15,11 +15,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/activation.h"
 #include "base/log.h"
 #include "base/net.h"
 #include "base/signals.h"
 #include "base/stats.h"
 #include "common/cli.h"
+#include "core/inetd.h"
+#include "core/rates.h"
 #include "core/server.h"
 #include "engines/engine.h"
 #include "services/service.h"
@@ -36,7 +39,9 @@ struct options {
 	size_t listeners_cap;
 	bool accept_given;
 	const char *threads_given;	/* --threads as typed, or NULL */
+	const struct service *inetd;	/* --inetd: serve stdin's connection */
 	bool stats;
+	double stats_interval;	/* --stats-interval seconds; 0 = none */
 };
 
 static const struct server defaults = {
@@ -52,7 +57,8 @@ static const struct server defaults = {
 enum {
 	OPT_MAX_CONNS = 256, OPT_IDLE_TIMEOUT, OPT_BACKLOG, OPT_GRACE,
 	OPT_LIST_ENGINES, OPT_LIST_SERVICES, OPT_ACCEPT, OPT_MIN_SPARE,
-	OPT_MAX_SPARE, OPT_MAX_REQUESTS, OPT_STATS, OPT_THREADS,
+	OPT_MAX_SPARE, OPT_MAX_REQUESTS, OPT_STATS, OPT_THREADS, OPT_INETD,
+	OPT_STATS_INTERVAL,
 };
 
 static const struct option long_options[] = {
@@ -69,6 +75,8 @@ static const struct option long_options[] = {
 	{ "max-spare", required_argument, NULL, OPT_MAX_SPARE },
 	{ "max-requests-per-worker", required_argument, NULL, OPT_MAX_REQUESTS },
 	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "inetd", required_argument, NULL, OPT_INETD },
+	{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "list-engines", no_argument, NULL, OPT_LIST_ENGINES },
@@ -123,6 +131,12 @@ static void print_help(void)
 	       "      --stats                count connections, bytes and system calls over\n"
 	       "                             all processes and threads; print them on\n"
 	       "                             SIGUSR1 and at exit\n"
+	       "      --stats-interval=SECONDS\n"
+	       "                             also print their rates per second over each\n"
+	       "                             interval (decimals allowed; implies --stats)\n"
+	       "      --inetd=SERVICE        serve SERVICE on the one connection open on\n"
+	       "                             standard input and output (inetd nowait,\n"
+	       "                             systemd Accept=yes), then exit; no --listen\n"
 	       "  -v, --verbose              log every connection opened and closed\n"
 	       "  -q, --quiet                log errors only\n"
 	       "      --list-engines         print each engine with a one-line description\n"
@@ -142,6 +156,9 @@ static void print_help(void)
 	printf("\nServices:\n");
 	for (const struct service *const *s = services; *s; s++)
 		printf("  %-16s %s\n", (*s)->name, (*s)->summary);
+	printf("\nStarted by systemd with sockets (LISTEN_PID, LISTEN_FDS, and "
+	       "LISTEN_FDNAMES\nnaming each socket's service), muxd serves "
+	       "those instead of --listen.\n");
 	printf("\nExit status: 0 after a clean stop, 1 if start-up fails, "
 	       "2 for a usage error.\nReport bugs: see README, \"Reporting bugs\".\n");
 }
@@ -257,6 +274,17 @@ static void parse_option(struct options *o, int c, char *const argv[])
 						   optarg, 0, 1000000000);
 		break;
 	case OPT_STATS: o->stats = true; break;
+	case OPT_STATS_INTERVAL:
+		o->stats_interval = cli_parse_seconds("stats-interval", optarg,
+						      false, 86400);
+		o->stats = true;
+		break;
+	case OPT_INETD:
+		o->inetd = svc_find(optarg);
+		if (!o->inetd)
+			cli_usage_error("unknown service '%s' in --inetd "
+					"(see --list-services)", optarg);
+		break;
 	case 'v': log_threshold = LOG_CONN; break;
 	case 'q': log_threshold = LOG_ERROR; break;
 	case OPT_LIST_ENGINES: list_engines(); exit(0);
@@ -284,6 +312,79 @@ static _Noreturn void refuse_accept(const struct engine *e, const char *name)
 			e->name, name, strategies);
 }
 
+/* The first handed socket without SO_REUSEPORT, or -1. */
+static int activated_without_reuseport(const struct server *srv)
+{
+	for (size_t i = 0; i < srv->n_listeners; i++)
+		if (!net_reuseport(srv->listeners[i].fd))
+			return srv->listeners[i].fd;
+	return -1;
+}
+
+/* --accept=reuseport gives each worker a listener of its own, bound to
+ * the same address: the kernel allows that only when the socket it was
+ * handed already has SO_REUSEPORT (ReusePort=yes in the socket unit).
+ * Asked for, that is a usage error; as an engine's default, the engine's
+ * next strategy serves instead (multi-reactor's exclusive), and says so. */
+static void check_activated_reuseport(struct options *o)
+{
+	int fd = activated_without_reuseport(&o->srv);
+
+	if (fd < 0)
+		return;
+	if (o->accept_given)
+		cli_usage_error("--accept=reuseport with socket activation: "
+				"descriptor %d lacks SO_REUSEPORT; set "
+				"ReusePort=yes in the socket unit", fd);
+	for (int i = 0; accept_names[i]; i++)
+		if (i != ACCEPT_REUSEPORT && o->engine->accept_strategies & 1u << i) {
+			o->srv.accept = (enum accept_strategy)i;
+			log_info("socket activation: descriptor %d lacks SO_REUSEPORT; "
+				 "--accept=%s instead of reuseport", fd, accept_names[i]);
+			return;
+		}
+	cli_usage_error("engine %s shares listeners only with SO_REUSEPORT, "
+			"which descriptor %d lacks; set ReusePort=yes in the "
+			"socket unit", o->engine->name, fd);
+}
+
+/* Socket activation replaces --listen and the defaults; with both, which
+ * sockets to serve would be a guess. */
+static void take_activated_listeners(struct options *o)
+{
+	char err[NET_ERR_LEN];
+	struct listener *handed;
+	int n = activation_listeners(&handed, err);
+
+	if (n < 0)
+		cli_usage_error("%s", err);
+	if (n == 0)
+		return;
+	if (o->srv.n_listeners) {
+		free(handed);
+		cli_usage_error("--listen cannot be combined with socket activation "
+				"(LISTEN_FDS=%d): the service manager's sockets "
+				"say what to serve", n);
+	}
+	o->srv.listeners = handed;
+	o->srv.n_listeners = (size_t)n;
+	if (o->srv.accept == ACCEPT_REUSEPORT)
+		check_activated_reuseport(o);
+}
+
+/* --inetd serves the connection it was started with, nothing else. */
+static void check_inetd(struct options *o)
+{
+	char err[NET_ERR_LEN];
+
+	if (o->srv.n_listeners)
+		cli_usage_error("--inetd serves the connection on standard input: "
+				"it takes no --listen");
+	if (inetd_check(err) < 0)
+		cli_usage_error("%s", err);
+	activation_release();
+}
+
 static void parse_args(struct options *o, int argc, char *argv[])
 {
 	int c;
@@ -308,11 +409,16 @@ static void parse_args(struct options *o, int argc, char *argv[])
 	if (o->srv.min_spare > o->srv.max_spare)
 		cli_usage_error("bad --min-spare %u: more than --max-spare %u",
 			    o->srv.min_spare, o->srv.max_spare);
-	if (!o->srv.n_listeners)
+	if (o->inetd)
+		check_inetd(o);
+	else
+		take_activated_listeners(o);
+	if (!o->srv.n_listeners && !o->inetd)
 		add_default_listeners(o);
 }
 
-/* Bind every listener or none: on failure, close those already bound. */
+/* Bind every listener or none: on failure, close those already bound.
+ * Sockets a service manager handed over are open already. */
 static int open_listeners(struct server *srv)
 {
 	char err[NET_ERR_LEN];
@@ -320,6 +426,8 @@ static int open_listeners(struct server *srv)
 	for (size_t i = 0; i < srv->n_listeners; i++) {
 		struct listener *l = &srv->listeners[i];
 
+		if (l->fd >= 0)
+			continue;
 		if (l->same_port_as_previous)
 			l->port = l[-1].port;	/* PORT 0: the one just chosen */
 		if (net_listen(l, srv->backlog, srv->accept == ACCEPT_REUSEPORT,
@@ -361,6 +469,11 @@ int main(int argc, char *argv[])
 		log_error("cannot install signal handlers: %s", strerror(errno));
 		return 1;
 	}
+	if (o.inetd) {
+		status = inetd_serve(&o.srv, o.inetd);
+		log_stats();
+		return status;
+	}
 	if (o.engine->probe && o.engine->probe(err) < 0) {
 		log_error("engine %s: %s", o.engine->name, err);
 		free(o.srv.listeners);
@@ -371,6 +484,9 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 	announce(&o.srv);
+	if (o.stats_interval > 0 && (errno = rates_start(o.stats_interval)) != 0)
+		log_error("cannot start the --stats-interval thread: %s",
+			  strerror(errno));
 	log_info("%s engine serving %zu listener%s, pid %d", o.engine->name,
 		 o.srv.n_listeners, o.srv.n_listeners == 1 ? "" : "s", (int)getpid());
 	status = o.engine->run(o.engine, &o.srv);

@@ -145,6 +145,12 @@ error_case 2 abc "--grace=abc exits 2 naming the value" \
 	--grace=abc --listen upper=127.0.0.1:0
 error_case 2 abc "--backlog=abc exits 2 naming the value" \
 	--backlog=abc --listen upper=127.0.0.1:0
+for value in 0 abc 1.5x -1 100000; do
+	error_case 2 "'$value'" "--stats-interval=$value exits 2 naming the value" \
+		"--stats-interval=$value" --listen upper=127.0.0.1:0
+done
+error_case 2 nosuchsvc "unknown service in --inetd exits 2 naming it" \
+	--inetd=nosuchsvc
 
 # --threads: 1..1024, and only for the engines whose line says
 # "(--threads)"; the message is one line naming the value.

@@ -78,8 +78,73 @@ static bool keep_mode(void)
  * ignored signal survives exec, which would hide a server that forgot to
  * ignore it), and must die with the test rather than hang the harness,
  * which waits for every holder of the log pipe to go. */
+/* The environment of a handed-over muxd, made before fork: the test's,
+ * without LISTEN_* variables, then h->env. "LISTEN_PID=" alone points at
+ * pid_var, which the child completes with its own pid. */
+#define MAX_ENV 512
+static char *handed_env[MAX_ENV];
+static char pid_var[32];
+
+static void make_handed_env(const struct handover *h)
+{
+	extern char **environ;
+	int n = 0;
+
+	for (char **e = environ; *e && n < MAX_ENV - 8; e++)
+		if (strncmp(*e, "LISTEN_", 7) != 0)
+			handed_env[n++] = *e;
+	for (int i = 0; h->env && h->env[i] && n < MAX_ENV - 1; i++)
+		handed_env[n++] = strcmp(h->env[i], "LISTEN_PID=") == 0
+				  ? pid_var : (char *)h->env[i];
+	handed_env[n] = NULL;
+}
+
+/* In the child: "LISTEN_PID=" and its pid, with no stdio. */
+static void fill_pid_var(void)
+{
+	char digits[16];
+	int n = 0, at = 11;
+	long pid = getpid();
+
+	memcpy(pid_var, "LISTEN_PID=", 11);
+	do
+		digits[n++] = (char)('0' + pid % 10);
+	while ((pid /= 10) > 0);
+	while (n > 0)
+		pid_var[at++] = digits[--n];
+	pid_var[at] = '\0';
+}
+
+/* In the child: the handed descriptors moved out of the way first (one
+ * may already sit where another goes), then into place. */
+static void hand_over(const struct handover *h)
+{
+	int moved[16], stdio = -1;
+
+	for (int i = 0; i < h->n_fds && i < 16; i++)
+		if ((moved[i] = fcntl(h->fds[i], F_DUPFD_CLOEXEC, 100)) == -1)
+			_exit(127);
+	if (h->stdio_fd >= 0 &&
+	    (stdio = fcntl(h->stdio_fd, F_DUPFD_CLOEXEC, 100)) == -1)
+		_exit(127);
+	if (h->stderr_fd >= 0 && dup2(h->stderr_fd, STDERR_FILENO) == -1)
+		_exit(127);
+	for (int i = 0; i < h->n_fds && i < 16; i++)
+		if (dup2(moved[i], 3 + i) == -1)
+			_exit(127);
+	if (stdio >= 0 && (dup2(stdio, STDIN_FILENO) == -1 ||
+			   dup2(stdio, STDOUT_FILENO) == -1))
+		_exit(127);
+	fill_pid_var();
+}
+
+/* In the child, between fork and exec: only async-signal-safe calls.
+ * The server must see SIGPIPE at its default (the tests ignore it, and an
+ * ignored signal survives exec, which would hide a server that forgot to
+ * ignore it), and must die with the test rather than hang the harness,
+ * which waits for every holder of the log pipe to go. */
 static _Noreturn void exec_child(const char *const argv[], int stdout_fd,
-				 pid_t test_pid)
+				 pid_t test_pid, const struct handover *h)
 {
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigset_t none;
@@ -92,13 +157,19 @@ static _Noreturn void exec_child(const char *const argv[], int stdout_fd,
 		_exit(127);
 	if (dup2(stdout_fd, STDOUT_FILENO) == -1)
 		_exit(127);
-	execv(argv[0], (char *const *)argv);
+	if (h) {
+		hand_over(h);
+		execve(argv[0], (char *const *)argv, handed_env);
+	} else {
+		execv(argv[0], (char *const *)argv);
+	}
 	_exit(127);
 }
 
 /* fork+exec muxd with args; its stdout on a pipe whose read end is
  * returned in *stdout_fd. Returns the pid or -1. */
-static pid_t spawn_muxd(const char *const args[], bool verbose, int *stdout_fd)
+static pid_t spawn_muxd(const char *const args[], bool verbose, int *stdout_fd,
+			const struct handover *h)
 {
 	const char *argv[MAX_ARGS];
 	int n = 0, pipefd[2];
@@ -110,12 +181,14 @@ static pid_t spawn_muxd(const char *const args[], bool verbose, int *stdout_fd)
 	for (size_t i = 0; args[i] && n < MAX_ARGS - 1; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
+	if (h)
+		make_handed_env(h);
 	if (pipe2(pipefd, O_CLOEXEC) == -1)
 		bail_out("pipe2: %s", strerror(errno));
 	fflush(stdout);
 	pid = fork();
 	if (pid == 0)
-		exec_child(argv, pipefd[1], test_pid);
+		exec_child(argv, pipefd[1], test_pid, h);
 	close(pipefd[1]);
 	if (pid == -1) {
 		close(pipefd[0]);
@@ -215,14 +288,15 @@ static int read_listening_lines(struct muxd_server *srv, int expected)
 	return 0;
 }
 
-int muxd_start(struct muxd_server *srv, const char *const args[])
+static int start_and_read(struct muxd_server *srv, const char *const args[],
+			  const struct handover *h, int expected)
 {
 	bool verbose = keep_mode();
 
 	*srv = (struct muxd_server){ .pid = -1, .stdout_fd = -1 };
 	print_command(args);
-	srv->pid = spawn_muxd(args, verbose, &srv->stdout_fd);
-	if (read_listening_lines(srv, expected_listeners(args)) == 0)
+	srv->pid = spawn_muxd(args, verbose, &srv->stdout_fd, h);
+	if (read_listening_lines(srv, expected) == 0)
 		return 0;
 	if (muxd_stop(srv, 2000) == 0) {
 		char why[64];
@@ -231,6 +305,17 @@ int muxd_start(struct muxd_server *srv, const char *const args[])
 		     describe_status(srv->wait_status, why, sizeof why));
 	}
 	return -1;
+}
+
+int muxd_start(struct muxd_server *srv, const char *const args[])
+{
+	return start_and_read(srv, args, NULL, expected_listeners(args));
+}
+
+int muxd_start_handed(struct muxd_server *srv, const char *const args[],
+		      const struct handover *h, int expected)
+{
+	return start_and_read(srv, args, h, expected);
 }
 
 unsigned short muxd_port(const struct muxd_server *srv, const char *service)
@@ -304,7 +389,7 @@ int muxd_capture(const char *const args[], char *out, size_t size,
 	enum read_end end;
 	size_t n;
 
-	srv.pid = spawn_muxd(args, false, &srv.stdout_fd);
+	srv.pid = spawn_muxd(args, false, &srv.stdout_fd, NULL);
 	n = read_until_eof(srv.stdout_fd, out, size - 1, timeout_ms, &end);
 	out[n] = '\0';
 	if (end != READ_EOF)
@@ -887,6 +972,36 @@ void close_all(int *fds, int n)
 			close(fds[i]);
 		fds[i] = -1;
 	}
+}
+
+bool program_in_path(const char *program)
+{
+	const char *p = getenv("PATH");
+	char path[4096];
+
+	while (p && *p) {
+		size_t len = strcspn(p, ":");
+
+		snprintf(path, sizeof path, "%.*s/%s", (int)len, p, program);
+		if (len && access(path, X_OK) == 0)
+			return true;
+		p += len + (p[len] == ':');
+	}
+	return false;
+}
+
+unsigned short free_loopback_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof a;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+		bail_out("a free port: %s", strerror(errno));
+	close(fd);
+	return ntohs(a.sin_port);
 }
 
 int live_children(pid_t pid)

@@ -52,6 +52,22 @@ const char *muxd_path(void);
  * printed one listening line per --listen (two without any). Returns 0,
  * or -1 after printing why as diagnostics (and reaping the child). */
 int muxd_start(struct muxd_server *srv, const char *const args[]);
+/* What a service manager or inetd hands the muxd it starts. */
+struct handover {
+	const int *fds;		/* become descriptors 3, 4, ... (at most 16) */
+	int n_fds;
+	/* "NAME=VALUE" added to muxd's environment, NULL-ended, in place of
+	 * the test's LISTEN_* variables; "LISTEN_PID=" alone gets muxd's
+	 * own pid, as a service manager sets it. */
+	const char *const *env;
+	int stdio_fd;		/* >= 0: muxd's standard input and output */
+	int stderr_fd;		/* >= 0: muxd's standard error */
+};
+
+/* muxd_start, with h's descriptors and environment, waiting for
+ * `expected` listening lines (0 for none: stdout is then h->stdio_fd). */
+int muxd_start_handed(struct muxd_server *srv, const char *const args[],
+		      const struct handover *h, int expected);
 /* The port muxd printed for service, or 0. */
 unsigned short muxd_port(const struct muxd_server *srv, const char *service);
 /* false once the server has exited (it is then reaped). */
@@ -181,6 +197,13 @@ bool served_again(unsigned short port);
 bool closed_at_once(unsigned short port, char *why, size_t why_size);
 /* Close every descriptor in fds that is not -1, and set it to -1. */
 void close_all(int *fds, int n);
+
+/* Whether PATH has an executable of that name. */
+bool program_in_path(const char *program);
+/* A port of 127.0.0.1 that was free a moment ago, for programs that take
+ * a number rather than port 0 (haproxy, systemd-socket-activate); one
+ * may take it in the meantime, which the caller sees as a bind error. */
+unsigned short free_loopback_port(void);
 
 /* Children of pid that are running (not zombies, not gone), and those
  * that are zombies: exited but not yet reaped by pid. */

@@ -6,7 +6,7 @@
  * checked against what muxbench(1) promises: work done and verified, no
  * errors on a correct server, errors counted by kind when the server is
  * wrong (wrong), absent (connect), closes (eof) or resets (reset), the
- * server's CPU and memory, the exit statuses. (A timeout takes 5 s of
+ * server's CPU and memory, the exit statuses, the progress lines. (A timeout takes 5 s of
  * silence to provoke, and is left to manual runs.)
  *
  * Every muxbench run is bounded (BENCH_LIMIT_MS, scaled by
@@ -747,6 +747,35 @@ static void usage_case(const char *name, const char *word,
 		diag_outputs(&b);
 }
 
+/* Lines of text that contain word. */
+static int lines_with(const char *text, const char *word)
+{
+	int n = 0;
+
+	for (const char *p = strstr(text, word); p; p = strstr(p + 1, word))
+		n++;
+	return n;
+}
+
+/* --progress-interval: progress lines on standard error, the elapsed time
+ * in tenths; it implies --progress, which is otherwise off for a pipe. */
+static void case_progress_interval(void)
+{
+	const char *args[] = { "--json", "-d", "1", "-w", "0", "-p", upper_port,
+			       "--progress-interval", "0.25", "pingpong", NULL };
+	const char *bad[] = { "-p", "1", "--progress-interval", "0", "pingpong",
+			      NULL };
+	struct bench b;
+	int code = bench_run(&b, args);
+
+	/* One line at least: how many depends on the machine's load. */
+	if (!ok(code == 0 && lines_with(b.err, " messages/s, ") >= 1 &&
+		strstr(b.err, "muxbench: 0.") != NULL,
+		"--progress-interval 0.25: progress lines, with tenths of seconds"))
+		diag_outputs(&b);
+	usage_case("a zero --progress-interval", "'0'", bad);
+}
+
 static void case_usage(void)
 {
 	const char *mode[] = { "-p", "1", "bogus", NULL };
@@ -781,6 +810,7 @@ int main(void)
 	snprintf(stamp_port, sizeof stamp_port, "%u", muxd_port(&srv, "stamp"));
 	snprintf(server_pid, sizeof server_pid, "%d", (int)srv.pid);
 	case_pingpong();
+	case_progress_interval();
 	case_stream();
 	case_connrate();
 	case_idle();

@@ -18,6 +18,11 @@
  * and left silent, a second one refused, must give accepted=1, refused=1
  * and, once the first has timed out, timed_out=1. [serial] engines have no
  * --max-conns (one at a time is their nature): they skip that case.
+ *
+ * --stats-interval: "muxd: rates:" lines come while it runs, each with its
+ * interval and every counter, and over all of them each rate times its
+ * interval adds up to what was done (the 10 connections, their bytes),
+ * within the rounding of the printed rates.
  */
 #include "client.h"
 #include "tap.h"
@@ -181,6 +186,111 @@ static void check_limits(const char *engine)
 	fclose(log);
 }
 
+#define RATE_INTERVAL "0.2"
+
+/* The "muxd: rates:" lines of the log, and for key (if not NULL) the sum
+ * of rate x interval over them in *total. */
+static int rates_lines(FILE *log, const char *key, double *total,
+		       double *seconds)
+{
+	char line[1024], pattern[64];
+	int n = 0;
+
+	snprintf(pattern, sizeof pattern, " %s=", key ? key : "accepted");
+	*total = *seconds = 0;
+	fflush(log);
+	rewind(log);
+	while (fgets(line, sizeof line, log)) {
+		const char *at = strstr(line, "muxd: rates: interval=");
+		const char *value = strstr(line, pattern);
+
+		if (!at || !value)
+			continue;
+		n++;
+		*seconds += strtod(at + 22, NULL);
+		*total += strtod(value + strlen(pattern), NULL) * strtod(at + 22, NULL);
+	}
+	return n;
+}
+
+/* Wait for the log to hold `want` rates lines. */
+static bool await_rates(FILE *log, int want)
+{
+	long long deadline = now_ms() + scaled_ms(SAFETY_MS);
+	double total, seconds;
+
+	while (rates_lines(log, NULL, &total, &seconds) < want &&
+	       now_ms() < deadline)
+		sleep_ms(20);
+	return rates_lines(log, NULL, &total, &seconds) >= want;
+}
+
+/* Rates are printed rounded to whole units per second; the interval to
+ * the millisecond. */
+static bool adds_up(FILE *log, const char *key, double want)
+{
+	double total, seconds;
+
+	rates_lines(log, key, &total, &seconds);
+	if (total >= want - (0.5 * seconds + 0.01 * want + 0.5) &&
+	    total <= want + (0.5 * seconds + 0.01 * want + 0.5))
+		return true;
+	diag("%s: rates x intervals add up to %.1f over %.3f s, not %.0f",
+	     key, total, seconds, want);
+	return false;
+}
+
+/* Every rates line names each kind of call; shutdown may read after the
+ * last line, so the reads are bounded below only. */
+/* Every line has each kind; and over the lines at least two of `io` (a
+ * read, or for a [completion] engine a completion) per connection. */
+static bool system_calls_by_kind(FILE *log, const char *io)
+{
+	double reads, other, seconds, secs;
+	int lines = rates_lines(log, io, &reads, &seconds);
+
+	return lines > 0 && rates_lines(log, "sys_write", &other, &secs) == lines &&
+	       rates_lines(log, "sys_wait", &other, &secs) == lines &&
+	       rates_lines(log, "sys_accept", &other, &secs) == lines &&
+	       rates_lines(log, "sys_lock", &other, &secs) == lines &&
+	       reads >= 2 * CONNECTIONS - (0.5 * seconds + 0.5);
+}
+
+static void check_interval(const char *engine, bool completion)
+{
+	const char *const options[] = { "--stats-interval", RATE_INTERVAL, NULL };
+	FILE *log = tmpfile();
+	struct muxd_server srv;
+	int served = 0, before;
+	double total, seconds;
+
+	if (!log || start_with_log(&srv, engine, "echo", options, log) != 0) {
+		ok(false, "%s --stats-interval: muxd starts", engine);
+		if (log)
+			fclose(log);
+		return;
+	}
+	ok(await_rates(log, 1), "%s --stats-interval: a rates line comes while "
+	   "nothing happens", engine);
+	for (int i = 0; i < CONNECTIONS; i++)
+		served += exchange(muxd_port(&srv, "echo"));
+	/* Two more lines: the second covers only time after the exchanges. */
+	before = rates_lines(log, NULL, &total, &seconds);
+	ok(await_rates(log, before + 2), "%s --stats-interval: lines go on", engine);
+	ok(muxd_stop(&srv, 5000) == 0 && exit_code_of(srv.wait_status) == 0,
+	   "%s --stats-interval: exits 0", engine);
+	ok(served == CONNECTIONS && adds_up(log, "accepted", CONNECTIONS) &&
+	   adds_up(log, "bytes_in", CONNECTIONS * BYTES) &&
+	   adds_up(log, "bytes_out", CONNECTIONS * BYTES),
+	   "%s --stats-interval: connections and bytes per second, times each "
+	   "interval, add up to the %d exchanges", engine, CONNECTIONS);
+	ok(system_calls_by_kind(log, completion ? "uring_cqes" : "sys_read"),
+	   "%s --stats-interval: every line has the system calls by kind; at "
+	   "least two %s per connection over the lines", engine,
+	   completion ? "completions" : "reads");
+	fclose(log);
+}
+
 int main(void)
 {
 	static char list[8192];
@@ -202,6 +312,7 @@ int main(void)
 			continue;
 		}
 		check_exchange(line, completion);
+		check_interval(line, completion);
 		if (serial)
 			skip(5, "%s: [serial] has no --max-conns", line);
 		else

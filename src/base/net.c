@@ -266,6 +266,14 @@ struct listener *net_listen_copies(const struct listener *base, size_t n,
 	return l;
 }
 
+bool net_reuseport(int fd)
+{
+	int on = 0;
+	socklen_t len = sizeof on;
+
+	return getsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, &len) == 0 && on;
+}
+
 void net_format_host(const struct sockaddr *sa, char *out, size_t len)
 {
 	const void *a = sa->sa_family == AF_INET6
@@ -280,6 +288,10 @@ void net_format_addr(const struct sockaddr *sa, char *out, size_t len)
 {
 	char host[INET6_ADDRSTRLEN];
 
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) {
+		snprintf(out, len, "local");
+		return;
+	}
 	net_format_host(sa, host, sizeof host);
 	snprintf(out, len, sa->sa_family == AF_INET6 ? "[%s]:%u" : "%s:%u",
 		 host, get_port(sa));

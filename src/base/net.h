@@ -54,6 +54,9 @@ int net_listen(struct listener *l, int backlog, bool reuseport, char *err);
 struct listener *net_listen_copies(const struct listener *base, size_t n,
 				   unsigned copies, int backlog, char *err);
 
+/* Whether the socket has SO_REUSEPORT set (false if it cannot be read). */
+bool net_reuseport(int fd);
+
 /* A TCP peer, IPv4 or IPv6: what a connection keeps of its address for
  * the -v log lines, 28 bytes where a sockaddr_storage takes 128. */
 union net_peer {
@@ -65,7 +68,8 @@ union net_peer {
 /* Numeric address (no port) of an IPv4 or IPv6 socket address, for the
  * listening line. */
 void net_format_host(const struct sockaddr *sa, char *out, size_t len);
-/* "host:port", with IPv6 in brackets, for logs. */
+/* "host:port", with IPv6 in brackets, for logs; "local" for a peer of
+ * another family (an inetd connection over a Unix socket). */
 void net_format_addr(const struct sockaddr *sa, char *out, size_t len);
 
 /* accept4 with close-on-exec (and O_NONBLOCK when asked), retried on EINTR

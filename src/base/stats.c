@@ -109,3 +109,22 @@ size_t stats_format(char *out, size_t len)
 		used += format_balance(out + used, len - used, n);
 	return used;
 }
+
+void stats_read(unsigned long long out[STAT_COUNT])
+{
+	for (int i = 0; i < STAT_COUNT; i++)
+		out[i] = sum((enum stat_counter)i);
+}
+
+size_t stats_format_rates(const unsigned long long before[STAT_COUNT],
+			  const unsigned long long after[STAT_COUNT],
+			  double seconds, char *out, size_t len)
+{
+	size_t used = (size_t)snprintf(out, len, "interval=%.3f", seconds);
+
+	for (int i = 0; i < STAT_COUNT && used < len; i++)
+		used += (size_t)snprintf(out + used, len - used, " %s=%.0f",
+					 stat_names[i],
+					 (double)(after[i] - before[i]) / seconds);
+	return used;
+}

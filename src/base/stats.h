@@ -66,6 +66,16 @@ size_t stats_format(char *out, size_t len);
 /* True once stats_init() has made the counters. */
 bool stats_enabled(void);
 
+/* Every counter's value now, summed (stats must have been made). */
+void stats_read(unsigned long long out[STAT_COUNT]);
+
+/* --stats-interval's line: "interval=S NAME=RATE ...", each counter's
+ * change from `before` to `after` per second over `seconds`, rounded.
+ * Returns the length written or wanted. */
+size_t stats_format_rates(const unsigned long long before[STAT_COUNT],
+			  const unsigned long long after[STAT_COUNT],
+			  double seconds, char *out, size_t len);
+
 static inline void stat_add(enum stat_counter s, unsigned long long n)
 {
 	struct stat_block *b = stat_mine;

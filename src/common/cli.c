@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/logline.h"
 
@@ -51,5 +52,23 @@ unsigned long cli_parse_number(const char *option, const char *text,
 	if (text[0] < '0' || text[0] > '9' || *end || errno || v < min || v > max)
 		cli_usage_error("bad --%s '%s': expected a whole number from %lu to %lu",
 				option, text, min, max);
+	return v;
+}
+
+double cli_parse_seconds(const char *option, const char *text,
+			 bool zero_allowed, double max)
+{
+	size_t digits = strspn(text, "0123456789");
+	char *end;
+	double v;
+
+	if (text[digits] == '.')
+		digits += 1 + strspn(text + digits + 1, "0123456789");
+	v = strtod(text, &end);
+	if (!digits || text[digits] || end != text + digits ||
+	    (!zero_allowed && v <= 0) || v > max)
+		cli_usage_error("bad --%s '%s': expected seconds from %s to %.0f, "
+				"e.g. 2.5", option, text,
+				zero_allowed ? "0" : "0.001", max);
 	return v;
 }

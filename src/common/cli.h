@@ -3,6 +3,8 @@
 #ifndef MUXD_CLI_H
 #define MUXD_CLI_H
 
+#include <stdbool.h>
+
 /* The exit status of a usage error, in both programs. */
 #define EXIT_USAGE 2
 
@@ -18,5 +20,11 @@ _Noreturn void cli_usage_error(const char *fmt, ...)
  * naming the option and the text: no sign, no blanks, nothing after. */
 unsigned long cli_parse_number(const char *option, const char *text,
 			       unsigned long min, unsigned long max);
+
+/* Decimal seconds for --option ("2", "0.5", "2.5"): digits with an
+ * optional fraction, nothing else, more than 0 (or 0 itself when
+ * zero_allowed) and at most max; else a usage error. */
+double cli_parse_seconds(const char *option, const char *text,
+			 bool zero_allowed, double max);
 
 #endif

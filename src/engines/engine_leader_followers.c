@@ -99,7 +99,6 @@ static void conn_close(struct lf *l, struct buffer_pool *pool,
 {
 	if (atomic_load(&c->expired)) {
 		why = "idle timeout";
-		stat_add(STAT_TIMED_OUT, 1);
 		net_reset_if_stuck(c->io.fd);
 	}
 	log_conn_close(c->listener, &c->peer.sa, c->io.fd, why, c->io.bytes_in,
@@ -308,6 +307,9 @@ static void sweep_idle(struct lf *l, int64_t now)
 			continue;
 		}
 		atomic_store(&c->expired, true);
+		/* Counted now, before the client can see the end, as the
+		 * other engines count it before they close. */
+		stat_add(STAT_TIMED_OUT, 1);
 		shutdown(c->io.fd, SHUT_RDWR);	/* reported as a hang-up */
 	}
 	pthread_mutex_unlock(&l->table_lock);

@@ -51,6 +51,7 @@ struct bench_config {
 	bool server_stats;	/* SIGUSR1 to it at each end of the measurement */
 	bool json;
 	bool progress;
+	double progress_interval;	/* seconds between progress lines */
 };
 
 /* What one thread counted; merged into one at the end. Work is counted

@@ -3,9 +3,10 @@
  * main parses the options, raises the descriptor limit, starts the load
  * threads (bench_worker.c) and leads them through the phases of bench.h:
  * set-up until every connection is open or has failed once, warm-up, the
- * measured interval, the end. Meanwhile it sleeps, waking once a second
- * for the progress line and at once for SIGINT or SIGTERM, which end the
- * run early with a summary of what was measured until then.
+ * measured interval, the end. Meanwhile it sleeps, waking each
+ * --progress-interval for the progress line and at once for SIGINT or
+ * SIGTERM, which end the run early with a summary of what was measured
+ * until then.
  *
  * Exit status: 0 for a run without errors, 1 when an error was counted,
  * the run was interrupted or could not start, 2 for a usage error.
@@ -40,7 +41,7 @@
 
 enum {
 	OPT_SOURCES = 256, OPT_SERVER_PID, OPT_SERVER_STATS, OPT_JSON,
-	OPT_PROGRESS, OPT_NO_PROGRESS,
+	OPT_PROGRESS, OPT_NO_PROGRESS, OPT_PROGRESS_INTERVAL,
 };
 
 static const struct option long_options[] = {
@@ -58,6 +59,7 @@ static const struct option long_options[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
 	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+	{ "progress-interval", required_argument, NULL, OPT_PROGRESS_INTERVAL },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -104,8 +106,13 @@ static void print_help(void)
 	       "                          then prints its counters)\n"
 	       "      --json              print one JSON object instead of the summary\n"
 	       "      --progress, --no-progress\n"
-	       "                          a progress line each second on standard error\n"
+	       "                          a progress line each interval on standard error\n"
 	       "                          (default: when it is a terminal)\n"
+	       "      --progress-interval=SECONDS\n"
+	       "                          the progress line's interval, decimals allowed\n"
+	       "                          (default 1; implies --progress); muxd's\n"
+	       "                          --stats-interval with the same value shows the\n"
+	       "                          server's side of each interval\n"
 	       "  -h, --help              show this help, then exit\n"
 	       "  -V, --version           show the version, then exit\n\n"
 	       "Exit status: 0 for a run without errors, 1 if any error was counted or\n"
@@ -113,23 +120,11 @@ static void print_help(void)
 	       "Report bugs: see muxd's README, \"Reporting bugs\".\n", PORTS_PER_SOURCE);
 }
 
-/* Decimal seconds: digits with an optional fraction, nothing else. */
+/* Decimal seconds, up to a day. */
 static double parse_seconds(const char *option, const char *text,
 			    bool zero_allowed)
 {
-	size_t digits = strspn(text, "0123456789");
-	char *end;
-	double v;
-
-	if (text[digits] == '.')
-		digits += 1 + strspn(text + digits + 1, "0123456789");
-	v = strtod(text, &end);
-	if (!digits || text[digits] || end != text + digits ||
-	    (!zero_allowed && v <= 0) || v > MAX_SECONDS)
-		cli_usage_error("bad --%s '%s': expected seconds from %s to %.0f, "
-			    "e.g. 2.5", option, text, zero_allowed ? "0" : "0.001",
-			    MAX_SECONDS);
-	return v;
+	return cli_parse_seconds(option, text, zero_allowed, MAX_SECONDS);
 }
 
 static enum bench_mode parse_mode(const char *text)
@@ -199,6 +194,12 @@ static void parse_option(struct args *a, int c, char *const argv[])
 		cfg->progress = c == OPT_PROGRESS;
 		a->progress_given = true;
 		break;
+	case OPT_PROGRESS_INTERVAL:
+		cfg->progress_interval = parse_seconds("progress-interval", optarg,
+						       false);
+		cfg->progress = true;
+		a->progress_given = true;
+		break;
 	case 'h': print_help(); exit(0);
 	case 'V': printf("muxbench %s\n", PACKAGE_VERSION); exit(0);
 	case ':': cli_usage_error("option '%s' needs a value", argv[optind - 1]);
@@ -242,7 +243,7 @@ static void parse_args(struct bench_config *cfg, int argc, char *argv[])
 		.server = { .sin_family = AF_INET,
 			    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) },
 		.connections = 1, .duration = 5, .warmup = 1, .threads = 1,
-		.expect_upper = true,
+		.expect_upper = true, .progress_interval = 1,
 	} };
 	int c;
 
@@ -317,12 +318,12 @@ static void print_progress(struct run *run, double now)
 		bench_log("warm-up: %u open, %llu errors", t.open,
 			  (unsigned long long)t.errors);
 	else if (cfg->mode == MODE_CONNRATE)
-		bench_log("%.0f s: %.1f connections/s, %llu errors",
+		bench_log("%.1f s: %.1f connections/s, %llu errors",
 			  now - run->measure_start,
 			  (double)(t.done - run->last_done) / dt,
 			  (unsigned long long)t.errors);
 	else
-		bench_log("%.0f s: %.1f messages/s, %.2f MB/s, %u open, %llu "
+		bench_log("%.1f s: %.1f messages/s, %.2f MB/s, %u open, %llu "
 			  "errors", now - run->measure_start,
 			  (double)(t.done - run->last_done) / dt,
 			  (double)(t.bytes - run->last_bytes) / dt / 1e6, t.open,
@@ -339,7 +340,8 @@ static bool setup_over(const struct run *run)
 }
 
 /* Sleep until `until` (monotonic seconds), or until done(run) when it is
- * given, with a progress line each second. false if a stop signal came. */
+ * given, with a progress line each --progress-interval. false if a stop
+ * signal came. */
 static bool sleep_until(struct run *run, double until,
 			bool (*done)(const struct run *))
 {
@@ -351,7 +353,7 @@ static bool sleep_until(struct run *run, double until,
 			return true;
 		if (run->cfg->progress && now >= run->next_progress) {
 			print_progress(run, now);
-			run->next_progress = now + 1;
+			run->next_progress = now + run->cfg->progress_interval;
 		}
 		if (run->cfg->progress && step > run->next_progress - now)
 			step = run->next_progress - now;
@@ -584,7 +586,7 @@ static int prepare(struct run *run)
 	atomic_init(&run->sh.phase, PHASE_SETUP);
 	atomic_init(&run->sh.ready, 0);
 	run->last_time = now_s();
-	run->next_progress = run->last_time + 1;
+	run->next_progress = run->last_time + cfg->progress_interval;
 	return 0;
 }
 

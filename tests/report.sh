@@ -1,0 +1,54 @@
+#!/bin/sh
+# report.sh -- make bench's report, remade from the run kept in
+# bench/results: the tables, and with gnuplot the three charts (rates,
+# costs, latencies), each with the panels the README describes. The
+# benchmark itself is not run: it takes far too long for make check.
+
+top=${top_srcdir:-${srcdir:-$(dirname "$0")/..}}
+. "$top/tests/tap.sh"
+
+csv=$(ls "$top"/bench/results/*.csv 2>/dev/null | tail -n 1)
+if [ -z "$csv" ]; then
+	echo "1..0 # SKIP no bench/results/*.csv to report on"
+	exit 0
+fi
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/muxd-report.XXXXXX") || bail_out "mktemp failed"
+trap 'rm -rf "$tmp"' EXIT
+cp "$csv" "$tmp/run.csv"
+sh "$top/bench/report.sh" "$tmp/run.csv" >"$tmp/run.md" 2>"$tmp/err"
+check "the report of $(basename "$csv") has its tables" grep -q '^| engine' "$tmp/run.md"
+is "$(cat "$tmp/err")" "" "report.sh says nothing on standard error"
+
+if ! command -v gnuplot >/dev/null 2>&1; then
+	skip 5 "gnuplot is not installed: no charts"
+	tap_done
+fi
+# has_panels FILE TEXT...: FILE exists and holds every TEXT (SVG keeps
+# the titles as text).
+has_panels() {
+	file=$1
+	shift
+	[ -s "$file" ] || return 1
+	for text in "$@"; do
+		grep -q "$text" "$file" || { diag "$file lacks '$text'"; return 1; }
+	done
+}
+rates() { [ -s "$tmp/run.png" ] && has_panels "$tmp/run.svg" "connections per second"; }
+memory() {
+	[ -s "$tmp/run-cost.png" ] &&
+		has_panels "$tmp/run-cost.svg" "memory per idle connection, KiB (log scale)"
+}
+latency() {
+	[ -s "$tmp/run-latency.png" ] &&
+		has_panels "$tmp/run-latency.svg" ">p50<" ">p99<" "connections N"
+}
+check "rates chart, png and svg" rates
+check "cost chart: CPU per message and per connection, lower is better" \
+	has_panels "$tmp/run-cost.svg" "lower is better" \
+	"CPU microseconds per message" "per connection"
+check "cost chart: system calls per message by kind" \
+	has_panels "$tmp/run-cost.svg" "system calls per message, by kind" \
+	">read<" ">write<" ">wait<"
+check "cost chart: memory per idle connection on a log scale, png and svg" memory
+check "latency chart: p50 and p99 at each N, png and svg" latency
+tap_done
