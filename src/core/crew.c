@@ -88,7 +88,7 @@ int crew_start(struct crew *c, void (*serve)(void *ctx, unsigned i), void *ctx)
 				  i + 1, c->n, strerror(rc));
 			/* A stop like any other: the threads started finish
 			 * their connections, and the engine exits. */
-			raise(SIGTERM);
+			kill(getpid(), SIGTERM);
 			errno = rc;
 			return -1;
 		}

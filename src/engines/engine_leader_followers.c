@@ -378,11 +378,11 @@ static void promote_follower(struct lf *l)
 static int lead(struct lf *l, struct follower *me, unsigned *ready)
 {
 	struct poller_event ev;
-	int n;
 
 	join_followers(l, me);
 	for (;;) {
 		int64_t now = clock_ms();
+		int n;
 
 		end_pause(l, now);
 		sweep_idle(l, now);

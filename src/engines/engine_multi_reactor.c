@@ -217,7 +217,6 @@ static void serve_thread(void *ctx, unsigned i)
 /* Returns 0, or -1 once the reason is logged. */
 static int mr_init(struct multi_reactor *m, const struct server *srv)
 {
-	char err[NET_ERR_LEN];
 	size_t size = srv->threads * sizeof *m->t;
 
 	*m = (struct multi_reactor){ .srv = srv };
@@ -229,6 +228,8 @@ static int mr_init(struct multi_reactor *m, const struct server *srv)
 		return -1;
 	}
 	if (srv->accept == ACCEPT_REUSEPORT) {
+		char err[NET_ERR_LEN];
+
 		m->copies = net_listen_copies(srv->listeners, srv->n_listeners,
 					      srv->threads, srv->backlog, err);
 		if (!m->copies) {
