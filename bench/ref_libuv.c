@@ -87,7 +87,7 @@ static void release_buffer(char *base)
 	if (base && n_spares < SPARE_BUFFERS)
 		spares[n_spares++] = base;
 	else
-		release_buffer(base);
+		free(base);
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
