@@ -20,12 +20,6 @@
 #include "base/net.h"
 #include "base/stats.h"
 
-/* Newer than some <linux/io_uring.h>: the batch wait of Linux 6.12, whose
- * microseconds go where older headers have io_uring_getevents_arg.pad. */
-#define FEAT_MIN_TIMEOUT (1U << 15)
-/* A wait "without limit" that still has one, as the batch wait needs. */
-#define FOREVER_MS (3600 * 1000)
-
 #define LOAD_ACQUIRE(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE_RELEASE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
@@ -126,7 +120,6 @@ int uring_init(struct uring *u, unsigned sq_entries, unsigned cq_entries,
 		snprintf(err, NET_ERR_LEN, "io_uring_setup: %s", strerror(errno));
 		return -1;
 	}
-	u->features = p.features;
 	if ((p.features & required_features) != required_features) {
 		snprintf(err, NET_ERR_LEN, "io_uring: the kernel lacks features "
 			 "0x%x", required_features & ~p.features);
@@ -180,28 +173,18 @@ static void publish(struct uring *u)
 	STORE_RELEASE(u->sq_tail, u->sq_local_tail);
 }
 
-bool uring_can_batch(const struct uring *u)
+int uring_enter(struct uring *u, int timeout_ms)
 {
-	return (u->features & FEAT_MIN_TIMEOUT) != 0;
-}
-
-int uring_enter(struct uring *u, int timeout_ms, unsigned batch_usec)
-{
-	bool batch = batch_usec && timeout_ms != 0 && uring_can_batch(u);
-	int ms = batch && timeout_ms < 0 ? FOREVER_MS : timeout_ms;
 	struct __kernel_timespec ts = {
-		.tv_sec = ms / 1000,
-		.tv_nsec = (long long)(ms % 1000) * 1000000,
+		.tv_sec = timeout_ms / 1000,
+		.tv_nsec = (long long)(timeout_ms % 1000) * 1000000,
 	};
-	/* Batching: ask for a full CQ, but settle for what is there once
-	 * batch_usec have passed (or, if nothing is, for the first to come). */
 	struct io_uring_getevents_arg arg = {
 		.sigmask_sz = _NSIG / 8,
-		.pad = batch ? batch_usec : 0,
-		.ts = ms < 0 ? 0 : (unsigned long long)(uintptr_t)&ts,
+		.ts = timeout_ms < 0 ? 0 : (unsigned long long)(uintptr_t)&ts,
 	};
 	unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
-	unsigned wait_for = timeout_ms == 0 ? 0 : batch ? u->cq_entries : 1;
+	unsigned wait_for = timeout_ms == 0 ? 0 : 1;
 	int n;
 
 	publish(u);

@@ -17,7 +17,6 @@
 
 struct uring {
 	int fd;
-	unsigned features;		/* IORING_FEAT_* the kernel offers */
 	/* Submission queue: sq_array[tail] names an entry of sqes. */
 	unsigned *sq_head, *sq_tail, *sq_flags, *sq_array;
 	unsigned sq_mask, sq_entries;
@@ -46,16 +45,10 @@ void uring_free(struct uring *u);
 struct io_uring_sqe *uring_sqe(struct uring *u);
 
 /* Submit what is queued and wait until at least one completion is there
- * or timeout_ms passed (-1: no limit; 0: do not wait). With batch_usec,
- * where the kernel can (uring_can_batch), the wait goes on that long
- * after the first completion, to gather more into the same call.
- * Returns 0, or -1 with errno: ETIME (time out), EINTR (a signal), or a
- * real failure. Counted in --stats as io_uring_enter calls and entries
- * submitted. */
-int uring_enter(struct uring *u, int timeout_ms, unsigned batch_usec);
-
-/* The kernel offers the batch wait (Linux 6.12). */
-bool uring_can_batch(const struct uring *u);
+ * or timeout_ms passed (-1: no limit; 0: do not wait). Returns 0, or -1
+ * with errno: ETIME (time out), EINTR (a signal), or a real failure.
+ * Counted in --stats as io_uring_enter calls and entries submitted. */
+int uring_enter(struct uring *u, int timeout_ms);
 
 /* Completions are read in place: uring_cqe gives the oldest one not yet
  * seen, or NULL; uring_cqe_seen hands it back to the kernel. */

@@ -51,6 +51,8 @@
  * and that may reap, which is harmless since reaping only records.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -80,11 +82,6 @@
 #define BUF_SIZE 4096
 #define BUF_GROUP 0
 #define MAX_FDS_CAP (1 << 20)
-/* Once a completion is there, wait this much longer for others to join
- * it in the same io_uring_enter (where the kernel offers it): the sends
- * just submitted complete at once, and would otherwise end each wait
- * before the next receives came. */
-#define BATCH_USEC 50
 #define PROBE_WAIT_MS 1000
 
 /* Setup: the kernel runs completion work only when we enter to reap
@@ -453,11 +450,30 @@ static void conn_open(struct uring_engine *e, int fd, const struct listener *l)
 
 /* ---- completions: record what happened, decide nothing ---- */
 
+/* A fast-path buffer not yet sent joins the own buffer, so that what a
+ * batch of completions brings goes out in one send. */
+static void fold_unsent_ring(struct uring_engine *e, struct conn *c)
+{
+	unsigned id = (unsigned)c->ring_id;
+
+	if (c->ring_id == NO_BUFFER || c->sending)
+		return;
+	c->ring_id = NO_BUFFER;
+	own_queue(e, c, uring_buffer(&e->bufs, id), c->ring_len, false);
+	give_back(e, id);
+}
+
 /* Bytes in ring buffer `id`: the service rewrites them in place; they
- * are sent from there when nothing else is owed (the fast path), else
- * copied behind what is, and the buffer goes back at once. */
+ * are sent from there when they are all there is (the fast path), else
+ * copied behind what is owed, and the buffer goes back at once. "All
+ * there is" means nothing owed, and the socket had no more
+ * (IORING_CQE_F_SOCK_NONEMPTY clear): a client's write that fills several
+ * buffers is sent as one, as a readiness engine writes what one read
+ * brought. Sent in pieces, the second small send would wait behind the
+ * first for the client's delayed ACK (Nagle): 40 ms a round, 1.5 MB/s
+ * measured on a 16 KiB stream. */
 static void take_input(struct uring_engine *e, struct conn *c, unsigned id,
-		       int res)
+		       int res, unsigned flags)
 {
 	unsigned char *data = uring_buffer(&e->bufs, id);
 	size_t keep = 0;
@@ -469,13 +485,16 @@ static void take_input(struct uring_engine *e, struct conn *c, unsigned id,
 		touch(e, c);
 		keep = svc_input(&c->session, data, (size_t)res);
 	}
-	if (keep && !c->sending && !has_output(c)) {
+	if (keep && !c->sending && !has_output(c) &&
+	    !(flags & IORING_CQE_F_SOCK_NONEMPTY)) {
 		c->ring_id = (int)id;
 		c->ring_len = (unsigned)keep;
 		return;
 	}
-	if (keep)
+	if (keep) {
+		fold_unsent_ring(e, c);
 		own_queue(e, c, data, keep, false);
+	}
 	give_back(e, id);
 }
 
@@ -483,7 +502,7 @@ static void on_received(struct uring_engine *e, struct conn *c, int res,
 			unsigned flags)
 {
 	if (flags & IORING_CQE_F_BUFFER)
-		take_input(e, c, flags >> IORING_CQE_BUFFER_SHIFT, res);
+		take_input(e, c, flags >> IORING_CQE_BUFFER_SHIFT, res, flags);
 	if (!(flags & IORING_CQE_F_MORE)) {
 		c->receiving = false;
 		c->inflight--;
@@ -618,7 +637,7 @@ static void reap(struct uring_engine *e)
 		}
 		if (!uring_cq_overflowed(&e->ring))
 			return;
-		if (uring_enter(&e->ring, 0, 0) < 0 && errno != EINTR &&
+		if (uring_enter(&e->ring, 0) < 0 && errno != EINTR &&
 		    errno != EBUSY && errno != EAGAIN && errno != ETIME)
 			log_error("io_uring_enter: %s", strerror(errno));
 	}
@@ -631,7 +650,7 @@ static struct io_uring_sqe *sqe_get(struct uring_engine *e)
 	while (!(sqe = uring_sqe(&e->ring))) {
 		/* EBUSY: completions kept aside block submission; reaping
 		 * them makes room. */
-		if (uring_enter(&e->ring, 0, 0) < 0 && errno != EINTR &&
+		if (uring_enter(&e->ring, 0) < 0 && errno != EINTR &&
 		    errno != ETIME && errno != EBUSY && errno != EAGAIN)
 			log_error("io_uring_enter: %s", strerror(errno));
 		reap(e);
@@ -714,7 +733,7 @@ static void stop_listening(struct uring_engine *e)
 		sqe->cancel_flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
 		sqe->user_data = user_data(OP_STOP_ACCEPT, (unsigned)i, 0);
 	}
-	if (uring_enter(&e->ring, 0, 0) < 0 && errno != ETIME && errno != EINTR)
+	if (uring_enter(&e->ring, 0) < 0 && errno != ETIME && errno != EINTR)
 		log_error("io_uring_enter: %s", strerror(errno));
 	for (size_t i = 0; i < e->srv->n_listeners; i++)
 		close(e->srv->listeners[i].fd);
@@ -793,6 +812,24 @@ static unsigned slot_count(const struct server *srv)
 	return srv->max_conns < cap ? srv->max_conns : (unsigned)cap;
 }
 
+/* A receive brings what one provided buffer holds (BUF_SIZE), and each is
+ * sent as it comes, where a readiness engine reads a client's whole write
+ * and writes it back at once. A small send behind one not yet
+ * acknowledged would wait for the client's delayed ACK (Nagle's
+ * algorithm): a 16 KiB stream ran at 1.5 to 8 MB/s, 290 with this. The
+ * accepted sockets inherit TCP_NODELAY from their listener, so it costs
+ * no system call per connection. */
+static void no_delay_on_accepted(const struct server *srv)
+{
+	int on = 1;
+
+	for (size_t i = 0; i < srv->n_listeners; i++)
+		if (setsockopt(srv->listeners[i].fd, IPPROTO_TCP, TCP_NODELAY,
+			       &on, sizeof on) < 0)
+			log_error("io_uring: TCP_NODELAY on listener fd %d: %s",
+				  srv->listeners[i].fd, strerror(errno));
+}
+
 static int engine_init(struct uring_engine *e, const struct server *srv,
 		       char *err)
 {
@@ -816,6 +853,7 @@ static int engine_init(struct uring_engine *e, const struct server *srv,
 	for (unsigned i = 0; i < e->n_slots; i++)
 		e->free_slots[i] = e->n_slots - 1 - i;
 	e->n_free = e->n_slots;
+	no_delay_on_accepted(srv);
 	if (uring_init(&e->ring, SQ_ENTRIES, CQ_ENTRIES, SETUP_FLAGS,
 		       REQUIRED_FEATURES, required_ops, sizeof required_ops,
 		       err) < 0)
@@ -869,7 +907,7 @@ static int io_uring_run(const struct engine *self, const struct server *srv)
 		if (!e.signal_armed)
 			arm_signal(&e);
 		arm_listeners(&e);
-		if (uring_enter(&e.ring, next_timeout(&e), BATCH_USEC) < 0 &&
+		if (uring_enter(&e.ring, next_timeout(&e)) < 0 &&
 		    errno != ETIME && errno != EINTR && errno != EBUSY) {
 			log_error("%s: io_uring_enter: %s", self->name,
 				  strerror(errno));
@@ -918,7 +956,7 @@ static int probe_recv_cap(struct uring *ring, char *err)
 	while (!failed && !ended && got <= 2 * BUF_SIZE) {
 		struct io_uring_cqe *cqe;
 
-		failed = uring_enter(ring, PROBE_WAIT_MS, 0) < 0 && errno != EINTR;
+		failed = uring_enter(ring, PROBE_WAIT_MS) < 0 && errno != EINTR;
 		while ((cqe = uring_cqe(ring))) {
 			failed |= cqe->res < 0;
 			got += cqe->res > 0 ? (size_t)cqe->res : 0;
