@@ -7,8 +7,8 @@
  * PORT" line for each, and exits 0 on SIGTERM or SIGINT.
  *
  * Written the way libuv's documentation shows: a 64 KiB buffer for every
- * read, uppercased in place and handed to uv_write, given back when that
- * write completes. Given back to a short free list, not to free(): a
+ * read, uppercased in place and written with uv_try_write, the rest (if
+ * any) handed to uv_write and the buffer given back when that completes. Given back to a short free list, not to free(): a
  * 64 KiB malloc and free per message made glibc move the heap's end, a
  * brk(2) every third message (strace -c), which is malloc's cost, not
  * libuv's. Reading stops while more than MAX_QUEUED bytes wait to be
@@ -51,7 +51,8 @@ struct conn {
 
 struct write_req {
 	uv_write_t req;
-	uv_buf_t buf;
+	uv_buf_t buf;		/* what is left to write */
+	char *base;		/* the buffer it lies in */
 };
 
 static void die(const char *what, int err)
@@ -98,7 +99,7 @@ static void on_upper_written(uv_write_t *req, int status)
 	uv_stream_t *s = req->handle;
 	struct conn *c = (struct conn *)s;
 
-	release_buffer(w->buf.base);
+	release_buffer(w->base);
 	free(w);
 	if (status < 0) {
 		close_conn(s);
@@ -115,17 +116,39 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 	close_conn(req->handle);
 }
 
+/* uv_try_write first, as Node.js does: a reply the socket takes at once
+ * needs no write request, and its buffer is free again at once; only what
+ * it does not take is queued with uv_write. */
 static void send_upper(uv_stream_t *s, char *base, size_t len)
 {
-	struct write_req *w = malloc(sizeof *w);
+	uv_buf_t buf = uv_buf_init(base, (unsigned)len);
+	struct write_req *w;
+	int n;
 
+	ref_upper((unsigned char *)base, len);
+	if (!s->write_queue_size) {
+		n = uv_try_write(s, &buf, 1);
+		if (n == (int)len) {
+			release_buffer(base);
+			return;
+		}
+		if (n > 0) {
+			buf.base += n;
+			buf.len -= (size_t)n;
+		} else if (n != UV_EAGAIN) {
+			release_buffer(base);
+			close_conn(s);
+			return;
+		}
+	}
+	w = malloc(sizeof *w);
 	if (!w) {
 		release_buffer(base);
 		close_conn(s);
 		return;
 	}
-	ref_upper((unsigned char *)base, len);
-	w->buf = uv_buf_init(base, (unsigned)len);
+	w->base = base;
+	w->buf = buf;
 	if (uv_write(&w->req, s, &w->buf, 1, on_upper_written) < 0) {
 		release_buffer(base);
 		free(w);
