@@ -129,7 +129,7 @@ END {
 	}
 	if (has("stream-1") || has("stream-16")) {
 		print "## Stream (upper, 16 KiB writes as fast as the echo comes back)\n"
-		if ("libevent" in seen_e) print "The libevent server sets TCP_NODELAY, as muxd's io_uring engine does (the libuv server and muxd's other engines do not): libevent 2.1 reads at most 4 KiB a call and echoes in pieces, which Nagle'"'"'s algorithm would hold back until the client'"'"'s delayed ACK.\n"
+		if ("libevent" in seen_e) print "The libevent server sets TCP_NODELAY, as muxd'"'"'s io_uring engine does (the libuv server and muxd'"'"'s other engines do not): libevent 2.1 reads at most 4 KiB a call and echoes in pieces, which Nagle'"'"'s algorithm would hold back until the client'"'"'s delayed ACK.\n"
 		header("engine" (has("stream-1") ? "|N=1 MB/s" : "") (has("stream-16") ? "|N=16 MB/s" : ""))
 		for (i = 1; i <= ne; i++) {
 			e = engines[i]; if (e == "nginx") continue
