@@ -292,8 +292,9 @@ EOF
 chart_terminals() {
 	png=png
 	gnuplot -e 'set terminal pngcairo' 2>/dev/null && png=pngcairo
-	echo "$png size 1100,$((330 * $1 + 60))|png"
-	echo "svg size 1100,$((330 * $1 + 60)) dynamic|svg"
+	# noenhanced: an engine's name is text, and io_uring's _ no subscript.
+	echo "$png noenhanced size 1100,$((330 * $1 + 60))|png"
+	echo "svg noenhanced size 1100,$((330 * $1 + 60)) dynamic|svg"
 }
 
 # What each engine costs the server: $1 the CSV, $2 the path without
@@ -311,21 +312,21 @@ cost_charts() {
 			if (scen[j] ~ /^pingpong-/ && pp != "pingpong-100" &&
 			    (pp == "" || scen[j] == "pingpong-100" || n_of(scen[j]) < n_of(pp)))
 				pp = scen[j]
-		split("accept read write wait ctl fork thread lock", kind, " ")
+		split("accept read write wait ctl fork thread lock uring_enter", kind, " ")
 		printf "engine cpu-per-message cpu-per-connection"
-		for (k = 1; k <= 8; k++) printf " %s", kind[k]
+		for (k = 1; k <= 9; k++) printf " %s", kind[k]
 		print " idle-1000 idle-10000 " (pp == "" ? "none" : pp)
 		for (i = 1; i <= ne; i++) {
 			e = engines[i]
 			printf "%s %s %s", e, m(e, pp, "server_us_per_unit"),
 			       m(e, "stamp-c32", "server_us_per_unit")
-			for (k = 1; k <= 8; k++) printf " %s", m(e, pp, "sys_" kind[k])
+			for (k = 1; k <= 9; k++) printf " %s", m(e, pp, "sys_" kind[k])
 			print " " m(e, "idle-1000", "kib_per_conn"), m(e, "idle-10000", "kib_per_conn"), "NaN"
 		}
 	}' "$1" >"$dat"
 	pp=$(awk 'NR == 1 { print $NF }' "$dat")
 	cpu=$(chart_columns "$dat" '^cpu-per-')
-	calls=$(chart_columns "$dat" '^(accept|read|write|wait|ctl|fork|thread|lock)$')
+	calls=$(chart_columns "$dat" '^(accept|read|write|wait|ctl|fork|thread|lock|uring_enter)$')
 	memory=$(chart_columns "$dat" '^idle-')
 	panels=0
 	for p in "$cpu" "$calls" "$memory"; do [ -n "$p" ] && panels=$((panels + 1)); done
