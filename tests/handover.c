@@ -303,34 +303,37 @@ static void check_inetd(const struct engine_row *e)
 		close(server);
 }
 
+/* muxd handed fd as descriptor 3 with env and args: a usage error (exit
+ * 2) whose line says words. fd is closed. */
+static bool refused_with(int fd, const char *const env[],
+			 const char *const args[], const char *words)
+{
+	struct handover h = { .fds = &fd, .n_fds = 1, .env = env, .stdio_fd = -1 };
+	FILE *log = tmpfile();
+	bool refused = log && run_handed(args, &h, log) == 2 && log_says(log, words);
+
+	if (log)
+		fclose(log);
+	close(fd);
+	return refused;
+}
+
 /* A descriptor 3 that is no listening TCP socket, and what muxd must say. */
 static void check_refused_descriptor(int fd, const char *what, const char *words)
 {
 	const char *const env[] = { "LISTEN_PID=", "LISTEN_FDS=1",
 				    "LISTEN_FDNAMES=upper", NULL };
 	const char *const args[] = { "--engine", "poll", NULL };
-	struct handover h = { .fds = &fd, .n_fds = 1, .env = env, .stdio_fd = -1 };
-	FILE *log = tmpfile();
 
-	ok(log && run_handed(args, &h, log) == 2 && log_says(log, words),
+	ok(refused_with(fd, env, args, words),
 	   "socket activation: %s as descriptor 3 is a usage error naming it", what);
-	if (log)
-		fclose(log);
-	close(fd);
 }
 
 static void check_refused_env(const char *const env[], const char *const args[],
 			      const char *what, const char *words)
 {
-	int fd = tcp_socket(true, false);
-	struct handover h = { .fds = &fd, .n_fds = 1, .env = env, .stdio_fd = -1 };
-	FILE *log = tmpfile();
-
-	ok(log && run_handed(args, &h, log) == 2 && log_says(log, words),
+	ok(refused_with(tcp_socket(true, false), env, args, words),
 	   "socket activation: %s is a usage error", what);
-	if (log)
-		fclose(log);
-	close(fd);
 }
 
 static void check_activation_refusals(void)
