@@ -26,12 +26,17 @@
 #include "base/stats.h"
 #include "core/reactor.h"
 
-/* Requests in flight at most, completions not yet collected included:
- * the context's size. The kernel counts twice that against the
- * system-wide fs.aio-max-nr (65536 by default), so four muxd can run at
- * once; a descriptor beyond it is refused (EAGAIN) and its connection
- * closed. */
-#define AIO_MAX_INFLIGHT 4096
+/* Requests in flight at most, completions not yet collected included,
+ * is the context's size: one per descriptor the reactor's table can hold,
+ * so that every connection it can take can be watched, up to
+ * AIO_MAX_INFLIGHT. The kernel counts twice the size against the
+ * system-wide fs.aio-max-nr (65536 by default): when that has not enough
+ * left, half is asked for, down to AIO_MIN_INFLIGHT; a descriptor beyond
+ * the size granted is refused (EAGAIN) and its connection closed. */
+#define AIO_MAX_INFLIGHT 32768
+#define AIO_MIN_INFLIGHT 256
+/* What the start-up probe asks for: enough to tell a working kernel. */
+#define AIO_PROBE_INFLIGHT 4096
 
 struct aio_slot {
 	struct iocb cb;		/* the request in flight: io_cancel finds it here */
@@ -43,6 +48,7 @@ struct aio_slot {
 
 struct aio_state {
 	aio_context_t ctx;
+	int capacity;		/* the context's size: requests in flight at most */
 	int inflight;
 	int max_events;
 	struct aio_slot *slots;	/* by descriptor */
@@ -96,6 +102,18 @@ static struct iocb *prepare(struct aio_state *s, int fd, unsigned mask)
 	return &slot->cb;
 }
 
+/* A context of `wanted` requests, capped, or as much of it as
+ * fs.aio-max-nr has left; its size, or -1 with errno. */
+static int setup_context(int wanted, aio_context_t *ctx)
+{
+	int nr = wanted < AIO_MAX_INFLIGHT ? wanted : AIO_MAX_INFLIGHT;
+
+	while (sys_io_setup((unsigned)nr, ctx) < 0)
+		if (errno != EAGAIN || (nr /= 2) < AIO_MIN_INFLIGHT)
+			return -1;
+	return nr;
+}
+
 static void *aio_create(int max_fds, int max_events)
 {
 	struct aio_state *s = calloc(1, sizeof *s +
@@ -107,7 +125,7 @@ static void *aio_create(int max_fds, int max_events)
 	s->rearm = malloc((size_t)max_events * sizeof *s->rearm);
 	s->batch = malloc((size_t)max_events * sizeof *s->batch);
 	if (!s->slots || !s->rearm || !s->batch ||
-	    sys_io_setup(AIO_MAX_INFLIGHT, &s->ctx) < 0) {
+	    (s->capacity = setup_context(max_fds + 16, &s->ctx)) < 0) {
 		free(s->slots);
 		free(s->rearm);
 		free(s->batch);
@@ -128,7 +146,7 @@ static int aio_watch(void *p, int fd, unsigned old_mask, unsigned mask)
 	slot->want = mask;
 	if (!(mask & ~slot->armed))
 		return 0;	/* the request in flight covers it */
-	if (s->inflight >= AIO_MAX_INFLIGHT) {
+	if (s->inflight >= s->capacity) {
 		errno = EAGAIN;
 		return -1;
 	}
@@ -255,8 +273,8 @@ static int aio_probe(char *err)
 	int fds[2];
 	long rc;
 
-	if (sys_io_setup(AIO_MAX_INFLIGHT, &ctx) < 0) {
-		snprintf(err, NET_ERR_LEN, "io_setup %d: %s%s", AIO_MAX_INFLIGHT,
+	if (sys_io_setup(AIO_PROBE_INFLIGHT, &ctx) < 0) {
+		snprintf(err, NET_ERR_LEN, "io_setup %d: %s%s", AIO_PROBE_INFLIGHT,
 			 strerror(errno), errno == EAGAIN ? " (fs.aio-max-nr reached)" : "");
 		return -1;
 	}
