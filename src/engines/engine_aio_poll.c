@@ -33,10 +33,11 @@
  * system-wide fs.aio-max-nr (65536 by default): when that has not enough
  * left, half is asked for, down to AIO_MIN_INFLIGHT; a descriptor beyond
  * the size granted is refused (EAGAIN) and its connection closed. */
-#define AIO_MAX_INFLIGHT 32768
+#define AIO_MAX_INFLIGHT 12288	/* 10,000 connections; two muxd at full size */
 #define AIO_MIN_INFLIGHT 256
-/* What the start-up probe asks for: enough to tell a working kernel. */
-#define AIO_PROBE_INFLIGHT 4096
+/* What the start-up probe asks for: enough to tell a working kernel, so
+ * little that servers already running leave room for it. */
+#define AIO_PROBE_INFLIGHT AIO_MIN_INFLIGHT
 
 struct aio_slot {
 	struct iocb cb;		/* the request in flight: io_cancel finds it here */
