@@ -68,7 +68,10 @@ int prefork_spawn(struct prefork *p, unsigned slot)
 			return spawn_failed(p, "socketpair");
 		/* In the table before the fork, so that the worker closes the
 		 * parent's end with the others': kept, it would hide the
-		 * parent's death from the worker's recvmsg. */
+		 * parent's death from the worker's recvmsg. A slot refilled
+		 * before its last worker's end was forgotten closes that end
+		 * first, never leaks it. */
+		prefork_pass_forget(p, slot);
 		p->pass->fd[slot] = pair[0];
 		p->pass->ready[slot] = false;
 	}
