@@ -588,8 +588,7 @@ static size_t push_until_blocked(int fd, size_t cap, long quiet_ms)
 /* ---- the baseline, and no leaks ---- */
 
 struct baseline {
-	int fds, tcp_fds, threads;
-	int kids;		/* live children after start-up: a pool's workers */
+	struct proc_counts at;	/* muxd's own, after start-up */
 	int worker_tcp;		/* most TCP sockets any worker held then */
 };
 
@@ -609,15 +608,11 @@ static int max_worker_tcp(pid_t pid)
 
 static void take_baseline(struct muxd_server *srv, struct baseline *b)
 {
-	sleep_ms(200);	/* a pool's workers settle */
-	b->fds = proc_fd_count(srv->pid);
-	b->tcp_fds = proc_tcp_fd_count(srv->pid);
-	b->threads = proc_thread_count(srv->pid);
-	b->kids = live_children(srv->pid);
+	proc_counts_settled(srv->pid, SAFETY_MS, &b->at);
 	b->worker_tcp = max_worker_tcp(srv->pid);
 	diag("after start-up: %d fds (%d TCP), %d threads, %d children "
-	     "(at most %d TCP sockets each)", b->fds, b->tcp_fds, b->threads,
-	     b->kids, b->worker_tcp);
+	     "(at most %d TCP sockets each)", b->at.fds, b->at.tcp_fds, b->at.threads,
+	     b->at.kids, b->worker_tcp);
 }
 
 /* Back to the baseline (within SAFETY_MS, scaled). muxd's own descriptors must
@@ -639,11 +634,11 @@ static void check_no_leak(struct muxd_server *srv, const struct baseline *b,
 		kids = live_children(srv->pid);
 		wtcp = max_worker_tcp(srv->pid);
 		zombies = zombie_children(srv->pid);
-		allowance = pool && kids > b->kids ? kids - b->kids : 0;
-		fds_ok = fds >= 0 && fds <= b->fds + allowance && tcp <= b->tcp_fds;
-		kids_ok = (pool || kids <= b->kids) && wtcp <= b->worker_tcp &&
+		allowance = pool && kids > b->at.kids ? kids - b->at.kids : 0;
+		fds_ok = fds >= 0 && fds <= b->at.fds + allowance && tcp <= b->at.tcp_fds;
+		kids_ok = (pool || kids <= b->at.kids) && wtcp <= b->worker_tcp &&
 			  zombies == 0;
-		thr_ok = thr >= 0 && thr <= b->threads;
+		thr_ok = thr >= 0 && thr <= b->at.threads;
 		if ((fds_ok && kids_ok && thr_ok) || now_ms() >= deadline)
 			break;
 		sleep_ms(50);
@@ -652,11 +647,12 @@ static void check_no_leak(struct muxd_server *srv, const struct baseline *b,
 		"%s: muxd's descriptors, threads and children back to the "
 		"baseline", label)) {
 		diag("%d fds (%d TCP; %d fds, %d TCP after start-up; %d more "
-		     "allowed for %d grown worker(s))", fds, tcp, b->fds,
-		     b->tcp_fds, allowance, allowance);
+		     "allowed for %d grown worker(s))", fds, tcp, b->at.fds,
+		     b->at.tcp_fds, allowance, allowance);
+		diag_proc_fds(srv->pid);
 		diag("%d threads (%d after start-up); %d live children (%d), "
 		     "%d zombies; a worker holds %d TCP sockets (%d)", thr,
-		     b->threads, kids, b->kids, zombies, wtcp, b->worker_tcp);
+		     b->at.threads, kids, b->at.kids, zombies, wtcp, b->worker_tcp);
 		if (!muxd_alive(srv)) {
 			char why[64];
 
@@ -1610,8 +1606,8 @@ static void case_fd_setsize(void)
 	}
 	port = muxd_port(&srv, "upper");
 	take_baseline(&srv, &b);
-	/* Descriptors are handed out lowest first: b.fds are taken. */
-	expect_kept = 1024 - b.fds;
+	/* Descriptors are handed out lowest first: b.at.fds are taken. */
+	expect_kept = 1024 - b.at.fds;
 	expect_closed = SETSIZE_CONNS - expect_kept;
 	connected = open_many(fds, SETSIZE_CONNS, port, 5000);
 	deadline = now_ms() + scaled_ms(SAFETY_MS);
@@ -1622,7 +1618,7 @@ static void case_fd_setsize(void)
 			closed += fds[i] != -1 && peer_closed(fds[i], 0);
 	} while (closed < expect_closed && now_ms() < deadline);
 	diag("FD_SETSIZE: %d connected, %d closed by muxd (%d expected: it had %d "
-	     "descriptors open)", connected, closed, expect_closed, b.fds);
+	     "descriptors open)", connected, closed, expect_closed, b.at.fds);
 	check_alive(&srv, "FD_SETSIZE");
 	if (!ok(connected == SETSIZE_CONNS && closed >= expect_closed - 2 &&
 		closed <= expect_closed + 2,

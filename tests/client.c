@@ -1027,6 +1027,64 @@ int zombie_children(pid_t pid)
 	return zombies;
 }
 
+/* False if a child started while the others were read. */
+static bool proc_counts_read(pid_t pid, struct proc_counts *c)
+{
+	int kids = live_children(pid);
+
+	/* One by one: an initializer list's calls come in any order. */
+	c->fds = proc_fd_count(pid);
+	c->tcp_fds = proc_tcp_fd_count(pid);
+	c->threads = proc_thread_count(pid);
+	c->kids = live_children(pid);
+	return c->kids == kids;
+}
+
+void proc_counts_settled(pid_t pid, long timeout_ms, struct proc_counts *out)
+{
+	enum { STEP_MS = 50, STILL_MS = 200 };
+	long long deadline = now_ms() + scaled_ms(timeout_ms), still_since;
+	struct proc_counts last;
+
+	proc_counts_read(pid, &last);
+	still_since = now_ms();
+	for (;;) {
+		sleep_ms(STEP_MS);
+		if (!proc_counts_read(pid, out) ||
+		    memcmp(out, &last, sizeof last) != 0)
+			still_since = now_ms();
+		else if (now_ms() - still_since >= scaled_ms(STILL_MS))
+			return;
+		if (now_ms() >= deadline) {
+			diag("muxd's descriptors, threads or children still "
+			     "change after %ld ms", scaled_ms(timeout_ms));
+			return;
+		}
+		last = *out;
+	}
+}
+
+void diag_proc_fds(pid_t pid)
+{
+	char dir[64];
+	DIR *d;
+	struct dirent *e;
+
+	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	while (d && (e = readdir(d))) {
+		char path[384], target[256];
+		ssize_t n;
+
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		n = readlink(path, target, sizeof target - 1);
+		if (n >= 0)
+			diag("  fd %s -> %.*s", e->d_name, (int)n, target);
+	}
+	if (d)
+		closedir(d);
+}
+
 void adopt_orphans(void)
 {
 	/* Without it the check still runs, blind to orphans: say so. */

@@ -210,6 +210,20 @@ unsigned short free_loopback_port(void);
 int live_children(pid_t pid);
 int zombie_children(pid_t pid);
 
+/* What muxd holds after start-up, to compare with once clients are gone. */
+struct proc_counts {
+	int fds, tcp_fds, threads;
+	int kids;		/* live children: a process pool's workers */
+};
+/* pid's counts once they have stood still for a while (up to
+ * timeout_ms, scaled). The listening lines come before a pool or a
+ * thread set is complete: counts read while it is still starting are a
+ * moving target, and descriptors read before the children were (a worker
+ * started between the two) would make a baseline one short. */
+void proc_counts_settled(pid_t pid, long timeout_ms, struct proc_counts *out);
+/* Each of pid's descriptors and what it is, as diagnostics. */
+void diag_proc_fds(pid_t pid);
+
 /* "Nothing left behind": note muxd's children while it runs, and once it
  * is reaped, check that none of them, and no orphan of muxd, is still
  * around. Orphans are seen only if the test made itself a child subreaper

@@ -19,7 +19,6 @@
 #include "oracle.h"
 #include "tap.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -660,43 +659,16 @@ static void case_flood(unsigned short discard_port, unsigned short echo_port)
 
 /* ---- resources: back to the start-up baseline ---- */
 
-struct baseline {
-	int fds, threads;
-	int tcp_fds;		/* the listeners */
-	int kids;		/* live children: a process pool's workers */
-};
-
 /* Descriptors a [pool] engine may hold beyond the start-up count: one per
  * worker more than it had then (--accept=pass keeps a socket to each). */
-static int pool_allowance(pid_t pid, const struct baseline *base)
+static int pool_allowance(pid_t pid, const struct proc_counts *base)
 {
 	int grown = pool ? live_children(pid) - base->kids : 0;
 
 	return grown > 0 ? grown : 0;
 }
 
-static void diag_fds(pid_t pid)
-{
-	char dir[64];
-	DIR *d;
-	struct dirent *e;
-
-	snprintf(dir, sizeof dir, "/proc/%d/fd", (int)pid);
-	d = opendir(dir);
-	while (d && (e = readdir(d))) {
-		char path[384], target[256];
-		ssize_t n;
-
-		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		n = readlink(path, target, sizeof target - 1);
-		if (n >= 0)
-			diag("  fd %s -> %.*s", e->d_name, (int)n, target);
-	}
-	if (d)
-		closedir(d);
-}
-
-static void case_resources(struct muxd_server *srv, const struct baseline *base)
+static void case_resources(struct muxd_server *srv, const struct proc_counts *base)
 {
 	long long deadline = now_ms() + scaled_ms(SAFETY_MS);
 	int fds, tcp_fds, allowance, threads, zombies;
@@ -721,7 +693,7 @@ static void case_resources(struct muxd_server *srv, const struct baseline *base)
 		if (pool)
 			diag("[pool]: %d worker(s) now, %d after start-up: %d more allowed",
 			     live_children(srv->pid), base->kids, allowance);
-		diag_fds(srv->pid);
+		diag_proc_fds(srv->pid);
 	}
 	if (!ok(threads >= 0 && threads <= base->threads,
 		"threads back to the start-up baseline once clients are gone"))
@@ -762,7 +734,7 @@ static void stop_and_check(struct muxd_server *srv, const char *label)
 static void cases_on_main_server(void)
 {
 	struct muxd_server srv;
-	struct baseline base;
+	struct proc_counts base;
 	unsigned short port[7];
 	bool all_ports = true;
 
@@ -784,11 +756,7 @@ static void cases_on_main_server(void)
 			close(fd);
 		}
 	}
-	sleep_ms(scaled_ms(100));
-	base.fds = proc_fd_count(srv.pid);
-	base.threads = proc_thread_count(srv.pid);
-	base.tcp_fds = proc_tcp_fd_count(srv.pid);
-	base.kids = live_children(srv.pid);
+	proc_counts_settled(srv.pid, SAFETY_MS, &base);
 	diag("after start-up: %d fds (%d TCP), %d threads, %d children", base.fds,
 	     base.tcp_fds, base.threads, base.kids);
 
