@@ -372,28 +372,22 @@ static void expire_timers(struct sched *s)
 	}
 }
 
-static int clamp_timeout(int t, int64_t ms)
-{
-	if (ms < 0)
-		ms = 0;
-	if (ms > 60000)
-		ms = 60000;
-	return t < 0 || ms < t ? (int)ms : t;
-}
-
 static int next_timeout(const struct sched *s)
 {
 	int t = -1;
 
 	if (!list_empty(&s->runnable))
 		return 0;
-	if (!list_empty(&s->timers))
-		t = clamp_timeout(t, LIST_ENTRY(s->timers.next, struct task,
-						timer)->deadline - s->now);
+	if (!list_empty(&s->timers)) {
+		const struct task *soonest =
+			LIST_ENTRY(s->timers.next, struct task, timer);
+
+		t = clock_timeout_min(t, soonest->deadline - s->now);
+	}
 	if (!s->listening && !s->stopping)
-		t = clamp_timeout(t, s->pause.until - s->now);
+		t = clock_timeout_min(t, s->pause.until - s->now);
 	if (s->stopping && !s->abandoned)
-		t = clamp_timeout(t, sig_grace_left_ms());
+		t = clock_timeout_min(t, sig_grace_left_ms());
 	return t;
 }
 

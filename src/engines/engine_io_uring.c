@@ -766,15 +766,6 @@ static void expire_idle(struct uring_engine *e)
 	}
 }
 
-static int min_timeout(int a, int64_t b)
-{
-	if (b < 0)
-		b = 0;
-	if (b > 60000)
-		b = 60000;
-	return a < 0 || b < a ? (int)b : a;
-}
-
 static int next_timeout(const struct uring_engine *e)
 {
 	int t = -1;
@@ -785,13 +776,13 @@ static int next_timeout(const struct uring_engine *e)
 		const struct conn *oldest =
 			LIST_ENTRY(e->idle.next, struct conn, idle);
 
-		t = min_timeout(t, oldest->last_active +
-				   (int64_t)e->srv->idle_timeout * 1000 - e->now);
+		t = clock_timeout_min(t, oldest->last_active +
+				      (int64_t)e->srv->idle_timeout * 1000 - e->now);
 	}
 	if (!e->stopping && e->pause.until > e->now)
-		t = min_timeout(t, e->pause.until - e->now);
+		t = clock_timeout_min(t, e->pause.until - e->now);
 	if (e->stopping)
-		t = min_timeout(t, sig_grace_left_ms());
+		t = clock_timeout_min(t, sig_grace_left_ms());
 	return t;
 }
 
