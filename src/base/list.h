@@ -38,4 +38,18 @@ static inline void list_append(struct list *head, struct list *node)
 	head->prev = node;
 }
 
+/* Move every node of `from` to `to` (which need not be initialised),
+ * leaving `from` empty: O(1). */
+static inline void list_take_all(struct list *to, struct list *from)
+{
+	if (list_empty(from)) {
+		list_init(to);
+		return;
+	}
+	*to = *from;
+	to->next->prev = to;
+	to->prev->next = to;
+	list_init(from);
+}
+
 #endif

@@ -128,12 +128,7 @@ static void run_ready(struct reactor *r)
 	struct list turn;
 
 	/* Connections queued again during this turn wait for the next one. */
-	if (list_empty(&r->ready))
-		return;
-	turn = r->ready;
-	turn.next->prev = &turn;
-	turn.prev->next = &turn;
-	list_init(&r->ready);
+	list_take_all(&turn, &r->ready);
 	while (!list_empty(&turn)) {
 		struct conn *c = LIST_ENTRY(turn.next, struct conn, ready);
 

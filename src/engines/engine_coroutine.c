@@ -257,12 +257,7 @@ static void run_runnable(struct sched *s)
 	struct list turn;
 
 	/* Tasks queued again during this turn wait for the next one. */
-	if (list_empty(&s->runnable))
-		return;
-	turn = s->runnable;
-	turn.next->prev = &turn;
-	turn.prev->next = &turn;
-	list_init(&s->runnable);
+	list_take_all(&turn, &s->runnable);
 	while (!list_empty(&turn)) {
 		struct task *t = LIST_ENTRY(turn.next, struct task, run);
 
