@@ -145,24 +145,6 @@ static int start_server_nofile(struct muxd_server *srv,
 	return rc;
 }
 
-/* The soft "Max open files" of a process, from /proc/PID/limits. */
-static long proc_nofile(pid_t pid)
-{
-	char path[64], line[256];
-	long soft = -1;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/limits", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof line, f))
-		if (strncmp(line, "Max open files", 14) == 0)
-			sscanf(line + 14, "%ld", &soft);
-	fclose(f);
-	return soft;
-}
-
 /* The pool size muxd will use: the last --workers/-w among the test's
  * args and the case's options, else muxd's default of 8. */
 static unsigned workers_of(const char *const options[])
@@ -183,21 +165,6 @@ static unsigned workers_of(const char *const options[])
 	return workers;
 }
 
-/* The test holds up to ~2300 sockets at once (its clients and, on
- * loopback, nothing else): raise its own soft limit as far as the hard
- * limit allows. muxd inherits this unless a case sets its own. */
-static void raise_own_nofile(void)
-{
-	struct rlimit lim;
-
-	if (getrlimit(RLIMIT_NOFILE, &lim) == -1)
-		return;
-	if (lim.rlim_cur < 8192) {
-		lim.rlim_cur = lim.rlim_max < 8192 ? lim.rlim_max : 8192;
-		setrlimit(RLIMIT_NOFILE, &lim);
-	}
-}
-
 static rlim_t own_nofile(bool hard)
 {
 	struct rlimit lim;
@@ -214,27 +181,6 @@ static int family_of(pid_t pid, pid_t *out, int max)
 {
 	out[0] = pid;
 	return 1 + proc_children(pid, out + 1, max - 1);
-}
-
-/* A "Key:   123 kB" value from a /proc file, or -1. */
-static long proc_kib(pid_t pid, const char *file, const char *key)
-{
-	char path[64], line[256];
-	size_t key_len = strlen(key);
-	long value = -1;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof line, f))
-		if (strncmp(line, key, key_len) == 0) {
-			sscanf(line + key_len, "%ld", &value);
-			break;
-		}
-	fclose(f);
-	return value;
 }
 
 struct memory {
@@ -255,7 +201,7 @@ static long proc_private_kib(pid_t pid)
 	snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
-		return proc_kib(pid, "status", "VmRSS:");
+		return proc_field(pid, "status", "VmRSS:");
 	while (fgets(line, sizeof line, f)) {
 		if (sscanf(line, "Pss: %ld", &value) == 1)
 			pss = value;
@@ -282,7 +228,7 @@ static void note_instrumented(pid_t pid)
 
 static bool have_smaps_rollup(void)
 {
-	return proc_kib(getpid(), "smaps_rollup", "Pss_Anon:") >= 0;
+	return proc_field(getpid(), "smaps_rollup", "Pss_Anon:") >= 0;
 }
 
 /* Memory summed over the family. */
@@ -294,7 +240,7 @@ static struct memory family_memory(pid_t pid)
 
 	for (int i = 0; i < n; i++) {
 		long p = proc_private_kib(fam[i]);
-		long r = proc_kib(fam[i], "status", "VmRSS:");
+		long r = proc_field(fam[i], "status", "VmRSS:");
 
 		if (p < 0 || r < 0)
 			continue;	/* a zombie or gone */
@@ -1233,7 +1179,7 @@ static void case_emfile(void)
 		return;
 	}
 	upper = muxd_port(&srv, "upper");
-	limit = proc_nofile(srv.pid);
+	limit = proc_field(srv.pid, "limits", "Max open files");
 	if (!ok(limit == EMFILE_NOFILE, "EMFILE: muxd starts under RLIMIT_NOFILE %d",
 		EMFILE_NOFILE))
 		diag("its soft limit is %ld", limit);
@@ -1760,7 +1706,10 @@ int main(int argc, char **argv)
 	run_start = now_ms();
 	signal(SIGPIPE, SIG_IGN);
 	adopt_orphans();
-	raise_own_nofile();
+	/* It holds up to ~2300 sockets at once (its clients and, on
+	 * loopback, nothing else); muxd inherits the limit unless a case
+	 * sets its own. */
+	raise_own_nofile(8192);
 	engine = argv[1];
 	extra_args = engine_under_test(argc, argv, &tags);
 	serial = tags.serial;

@@ -547,6 +547,40 @@ int proc_thread_count(pid_t pid)
 	return count_dir_entries(path);
 }
 
+long proc_field(pid_t pid, const char *file, const char *key)
+{
+	char path[64], line[256];
+	size_t key_len = strlen(key);
+	long value = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, key, key_len) == 0) {
+			sscanf(line + key_len, "%ld", &value);
+			break;
+		}
+	fclose(f);
+	return value;
+}
+
+rlim_t raise_own_nofile(rlim_t want)
+{
+	struct rlimit lim;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) == -1)
+		return 0;
+	if (lim.rlim_cur < want) {
+		lim.rlim_cur = lim.rlim_max < want ? lim.rlim_max : want;
+		setrlimit(RLIMIT_NOFILE, &lim);
+		getrlimit(RLIMIT_NOFILE, &lim);
+	}
+	return lim.rlim_cur;
+}
+
 /* State and parent from /proc/PID/stat; the command name may hold
  * spaces and parentheses, so parse after the last ')'. */
 static bool read_stat(pid_t pid, char *state, pid_t *ppid)

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #define MUXD_MAX_LISTENERS 16
@@ -108,6 +109,13 @@ const char *describe_read_end(enum read_end end);
 /* /proc views of a process; -1 if it is gone. */
 int proc_fd_count(pid_t pid);
 int proc_thread_count(pid_t pid);
+/* The number after `key` at the start of a line of /proc/PID/FILE
+ * ("VmRSS:  1234 kB", "Max open files  1024  4096  files"), or -1. */
+long proc_field(pid_t pid, const char *file, const char *key);
+/* Our own soft RLIMIT_NOFILE raised to `want`, or to the hard limit if
+ * that is lower, never lowered; a muxd started afterwards inherits it.
+ * Returns the soft limit in force, 0 if it cannot be read. */
+rlim_t raise_own_nofile(rlim_t want);
 /* Its state letter (R, S, Z, ...), or 0 if it is gone. */
 char proc_state(pid_t pid);
 /* Its parent's pid, or -1 if it is gone. */

@@ -60,37 +60,6 @@ static int start(struct muxd_server *srv, const char *service,
 	return muxd_start_engine(srv, engine, extra_args, options, services);
 }
 
-/* Soft limit up to the hard one, for us and the muxd we start; returns
- * the limit now in force. */
-static rlim_t raise_nofile(void)
-{
-	struct rlimit lim;
-
-	if (getrlimit(RLIMIT_NOFILE, &lim) == -1)
-		return 0;
-	lim.rlim_cur = lim.rlim_max;
-	setrlimit(RLIMIT_NOFILE, &lim);
-	getrlimit(RLIMIT_NOFILE, &lim);
-	return lim.rlim_cur;
-}
-
-static long vm_rss_kib(pid_t pid)
-{
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof line, f))
-		if (sscanf(line, "VmRSS: %ld", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
-}
-
 /* Read exactly len bytes (blocking socket, its own timeouts). */
 static bool read_exact(int fd, char *buf, size_t len)
 {
@@ -433,11 +402,11 @@ static void case_never_read(rlim_t nofile)
 	/* The listening lines come before the engine has set up: measure
 	 * once it has served someone. */
 	ok(served_again(muxd_port(&srv, "upper")), "muxd serves a first client");
-	before = vm_rss_kib(srv.pid);
+	before = proc_field(srv.pid, "status", "VmRSS:");
 	for (int i = 0; i < STALLERS; i++)
 		fds[i] = tcp_connect(muxd_port(&srv, "upper"));
 	pushed = push_until_stalled(fds);
-	after = vm_rss_kib(srv.pid);
+	after = proc_field(srv.pid, "status", "VmRSS:");
 	diag("%d never-reading clients pushed %llu MiB; muxd's VmRSS %ld -> %ld KiB",
 	     STALLERS, pushed >> 20, before, after);
 	ok(pushed >= (unsigned long long)STALLERS << 20,
@@ -468,7 +437,7 @@ int main(int argc, char *argv[])
 	extra_args = engine_under_test(argc, argv, &tags);
 	if (!tags.completion)
 		plan_skip_all("%s has no [completion] tag", engine);
-	nofile = raise_nofile();
+	nofile = raise_own_nofile(RLIM_INFINITY);
 	case_many(nofile);
 	case_reuse();
 	case_busy(nofile);
