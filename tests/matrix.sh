@@ -13,6 +13,8 @@
 #   abuse     tests/abuse, each engine with its defaults
 #   completion  tests/completion, each engine tagged [completion]: scale,
 #             late completions, buffer shortage
+#   soak      tests/soak, each engine with its defaults: seeded data
+#             through slow, pausing, resetting clients, every byte checked
 # Each run's results are renumbered into this stream and named after the
 # run ("prefork --accept=flock: ..."); a run that bails out, dies or stops
 # short of its plan counts as a failure, and the other runs go on.
@@ -27,6 +29,7 @@ suite=$(basename "${1:?usage: matrix.sh SUITE.matrix}" .matrix)
 case $suite in
 conform | variants) program=conform ;;
 abuse) program=abuse ;;
+soak) program=soak ;;
 completion) program=completion MUXD_MATRIX_TAG=completion ;;
 *) echo "Bail out! matrix.sh: no suite '$suite'"; exit 1 ;;
 esac
