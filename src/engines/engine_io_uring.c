@@ -40,6 +40,17 @@
  * be reordered: the fast path's ring buffer, if any, goes out before the
  * own buffer, and what it could not send is put back in front.
  *
+ * The invariant everything here keeps: no memory the kernel may still
+ * read or write is moved, reused or given back before its request's
+ * last completion. A send waiting for room reads its bytes only when
+ * room comes, so the own buffer's owed bytes move to its front only
+ * while no send reads them: a send from the own buffer starts at its
+ * front, and what comes in meanwhile goes behind the tail, within the
+ * receive cap (recv_cap counts that room, not the room compacting would
+ * make). Ring buffers go back only after the completion that used them;
+ * own buffers only once their last send completed; a connection's state
+ * only after its last completion (below).
+ *
  * A connection's state is freed only after the last completion of its
  * requests: closing cancels them first. user_data names the request's
  * kind, slot and the slot's generation, so a late completion is never
@@ -60,6 +71,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "base/clock.h"
@@ -151,6 +163,7 @@ struct uring_engine {
 	struct conn *dead;
 	bool *accepting;	/* per listener: its multishot accept is armed */
 	bool signal_armed, signal_seen, stopping;
+	bool enter_short;	/* io_uring_enter's last try found no memory */
 	struct accept_pause pause;
 	int64_t now;
 };
@@ -181,8 +194,12 @@ static void mark_dirty(struct uring_engine *e, struct conn *c)
 	list_append(&e->dirty, &c->dirty);
 }
 
+/* Bytes moved: the idle clock starts again. Only for an open
+ * connection: a closing one left the idle list for good (conn_close). */
 static void touch(struct uring_engine *e, struct conn *c)
 {
+	if (c->closing)
+		return;
 	c->last_active = e->now;
 	list_remove(&c->idle);
 	list_append(&e->idle, &c->idle);
@@ -237,8 +254,27 @@ static void own_release(struct uring_engine *e, struct conn *c)
 	c->own_head = c->own_tail = 0;
 }
 
+/* A send from the own buffer is in flight: the kernel may read
+ * own[own_head, own_tail) at any moment until it completes. */
+static bool own_in_flight(const struct conn *c)
+{
+	return c->sending && c->ring_id == NO_BUFFER;
+}
+
+/* The own buffer's owed bytes to its start. Only while no send reads
+ * them: a send waiting for room reads its memory when room comes. */
+static void own_compact(struct conn *c)
+{
+	size_t pending = own_pending(c);
+
+	memmove(c->own, c->own + c->own_head, pending);
+	c->own_head = 0;
+	c->own_tail = pending;
+}
+
 /* Copy output into the own buffer: behind what is there, or in front of
- * it for what the fast path could not send (it came first). */
+ * it for what the fast path could not send (it came first, and its send
+ * was the one in flight, so nothing reads the own buffer meanwhile). */
 static void own_queue(struct uring_engine *e, struct conn *c,
 		      const unsigned char *data, size_t len, bool in_front)
 {
@@ -246,7 +282,8 @@ static void own_queue(struct uring_engine *e, struct conn *c,
 
 	/* Cannot happen while the receive cap holds (recv_cap): a kernel
 	 * that broke it must not make us write past the buffer. */
-	if (pending + len > CONN_BUF_SIZE) {
+	if (pending + len > CONN_BUF_SIZE ||
+	    (c->own_tail + len > CONN_BUF_SIZE && own_in_flight(c))) {
 		conn_close(e, c, "receive overran its cap");
 		return;
 	}
@@ -255,13 +292,14 @@ static void own_queue(struct uring_engine *e, struct conn *c,
 	if (in_front) {
 		memmove(c->own + len, c->own + c->own_head, pending);
 		memcpy(c->own, data, len);
-	} else {
-		if (c->own_head)
-			memmove(c->own, c->own + c->own_head, pending);
-		memcpy(c->own + pending, data, len);
+		c->own_head = 0;
+		c->own_tail = pending + len;
+		return;
 	}
-	c->own_head = 0;
-	c->own_tail = pending + len;
+	if (c->own_tail + len > CONN_BUF_SIZE)
+		own_compact(c);
+	memcpy(c->own + c->own_tail, data, len);
+	c->own_tail += len;
 }
 
 static void start_send(struct uring_engine *e, struct conn *c)
@@ -278,7 +316,12 @@ static void start_send(struct uring_engine *e, struct conn *c)
 		sqe->len = c->ring_len;
 		sqe->msg_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
 	} else {
-		sqe->addr = (uintptr_t)(c->own + c->own_head);
+		/* From the start of the buffer, so that what comes in while
+		 * it is in flight goes behind it and the owed bytes never
+		 * move (recv_cap). */
+		if (c->own_head)
+			own_compact(c);
+		sqe->addr = (uintptr_t)c->own;
 		sqe->len = (unsigned)own_pending(c);
 		sqe->msg_flags = MSG_NOSIGNAL;
 	}
@@ -289,14 +332,19 @@ static void start_send(struct uring_engine *e, struct conn *c)
 
 /* Total bytes the next receive may take: whatever it brings must fit in
  * the own buffer beside the output already owed, and its last receive
- * may take a whole buffer past the cap. A producer's input is thrown
- * away, never owed. */
+ * may take a whole buffer past the cap. The room really free is what
+ * lies behind the tail: the owed bytes move to the front only when no
+ * send reads them, and a send from the own buffer starts at its front
+ * (start_send), so behind the tail is where everything that comes
+ * while it is in flight goes. A producer's input is thrown away, never
+ * owed. */
 static size_t recv_cap(const struct conn *c)
 {
 	size_t room = CONN_BUF_SIZE;
 
 	if (!svc_is_producer(&c->session))
-		room -= own_pending(c) + ring_pending(c);
+		room -= (own_in_flight(c) ? c->own_tail : own_pending(c)) +
+			ring_pending(c);
 	return room > BUF_SIZE ? room - BUF_SIZE : 0;
 }
 
@@ -333,6 +381,8 @@ static void conn_free(struct uring_engine *e, struct conn *c)
 	if (c->own)
 		own_release(e, c);
 	list_remove(&c->dirty);
+	list_remove(&c->idle);
+	list_remove(&c->starving);
 	e->slots[c->slot] = NULL;
 	e->gens[c->slot]++;
 	e->free_slots[e->n_free++] = c->slot;
@@ -622,6 +672,37 @@ static void on_cqe(struct uring_engine *e, const struct io_uring_cqe *cqe)
 		on_conn_cqe(e, op, slot, gen, cqe->res, cqe->flags);
 }
 
+/* Whether a failed io_uring_enter passes: a wait cut short (ETIME,
+ * EINTR), completions to reap before more can be submitted (EBUSY), or
+ * a kernel short of memory for the moment (EAGAIN, ENOMEM), which gets a
+ * millisecond before the next try rather than ending every connection.
+ * Anything else is logged and does not pass. */
+static bool enter_passes(struct uring_engine *e, int err)
+{
+	static const struct timespec a_moment = { 0, 1000000 };
+
+	if (err == EAGAIN || err == ENOMEM) {
+		if (!e->enter_short)
+			log_error("io_uring_enter: %s; trying again", strerror(err));
+		e->enter_short = true;
+		nanosleep(&a_moment, NULL);
+		return true;
+	}
+	if (err == ETIME || err == EINTR || err == EBUSY)
+		return true;
+	log_error("io_uring_enter: %s", strerror(err));
+	return false;
+}
+
+/* Enter the ring (see uring_enter); false when that failed for good. */
+static bool enter(struct uring_engine *e, int timeout_ms)
+{
+	if (uring_enter(&e->ring, timeout_ms) < 0)
+		return enter_passes(e, errno);
+	e->enter_short = false;
+	return true;
+}
+
 /* Every completion there is, including those the kernel kept aside when
  * the CQ was full: entering flushes them back into the ring. */
 static void reap(struct uring_engine *e)
@@ -637,9 +718,8 @@ static void reap(struct uring_engine *e)
 		}
 		if (!uring_cq_overflowed(&e->ring))
 			return;
-		if (uring_enter(&e->ring, 0) < 0 && errno != EINTR &&
-		    errno != EBUSY && errno != EAGAIN && errno != ETIME)
-			log_error("io_uring_enter: %s", strerror(errno));
+		if (!enter(e, 0))
+			return;
 	}
 }
 
@@ -650,9 +730,7 @@ static struct io_uring_sqe *sqe_get(struct uring_engine *e)
 	while (!(sqe = uring_sqe(&e->ring))) {
 		/* EBUSY: completions kept aside block submission; reaping
 		 * them makes room. */
-		if (uring_enter(&e->ring, 0) < 0 && errno != EINTR &&
-		    errno != ETIME && errno != EBUSY && errno != EAGAIN)
-			log_error("io_uring_enter: %s", strerror(errno));
+		enter(e, 0);
 		reap(e);
 	}
 	return sqe;
@@ -733,8 +811,7 @@ static void stop_listening(struct uring_engine *e)
 		sqe->cancel_flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
 		sqe->user_data = user_data(OP_STOP_ACCEPT, (unsigned)i, 0);
 	}
-	if (uring_enter(&e->ring, 0) < 0 && errno != ETIME && errno != EINTR)
-		log_error("io_uring_enter: %s", strerror(errno));
+	enter(e, 0);
 	for (size_t i = 0; i < e->srv->n_listeners; i++)
 		close(e->srv->listeners[i].fd);
 	log_stopping(e->n_conns, e->srv->grace);
@@ -898,10 +975,7 @@ static int io_uring_run(const struct engine *self, const struct server *srv)
 		if (!e.signal_armed)
 			arm_signal(&e);
 		arm_listeners(&e);
-		if (uring_enter(&e.ring, next_timeout(&e)) < 0 &&
-		    errno != ETIME && errno != EINTR && errno != EBUSY) {
-			log_error("%s: io_uring_enter: %s", self->name,
-				  strerror(errno));
+		if (!enter(&e, next_timeout(&e))) {
 			status = 1;
 			break;
 		}
