@@ -24,6 +24,7 @@
 #include "core/inetd.h"
 #include "core/rates.h"
 #include "core/server.h"
+#include "core/spares.h"
 #include "engines/engine.h"
 #include "services/service.h"
 
@@ -461,6 +462,7 @@ int main(int argc, char *argv[])
 
 	cli_set_program("muxd");
 	parse_args(&o, argc, argv);
+	spares_setup();
 	if (o.stats && stats_init(o.engine->takes_threads ? o.srv.threads : 0) < 0) {
 		log_error("cannot make the --stats counters: %s", strerror(errno));
 		return 1;

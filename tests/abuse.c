@@ -76,15 +76,21 @@
 
 #define KIB 1024
 #define MIB (1024 * 1024)
-#define MAX_CONNS 1200		/* client sockets one case holds */
+#define MAX_CONNS 2048		/* client sockets one case holds */
 
 /* The bounds, with what they are measured against. */
 #define STALL_CAP (64 * MIB)		/* a never-reading sender stops here */
 #define STALL_GROWTH_KIB (4 * 1024)	/* 64 KiB buffer + a process or thread */
+#define SMALL_RCVBUF 4096		/* so that a server's buffer really fills */
 #define IDLE_CONNS 500
 #define STALLED 32			/* of them, made to fill their buffers */
 #define IDLE_KIB_PROCESSES 256		/* per connection, all children summed */
 #define IDLE_KIB_OTHERS 96		/* threads and reactors: a 64 KiB buffer */
+#define BURST_CONNS 2000
+#define BURST_HELD_KIB (BURST_CONNS * 32)	/* half a buffer each, at least */
+/* What may stay once a burst is gone: per thread (two), 64 spare 64 KiB
+ * buffers (or stacks), and 4 MiB of slack for the heap's own. */
+#define BURST_KEPT_KIB (2 * 64 * 64 + 4 * 1024)
 #define EMFILE_NOFILE 64
 #define EMFILE_CONNS 100
 #define EMFILE_CPU_PCT 30
@@ -101,7 +107,8 @@
 static const char *engine;
 static long long run_start;		/* for the timings in the log */
 static const char *const *extra_args;	/* NULL-ended, from our argv */
-static bool serial, pool, processes, threads, fd_setsize;
+static bool serial, pool, processes, threads, fd_setsize, readiness,
+	    completion, takes_threads;
 
 /* Each case starts with a line that says when, so a slow one shows. */
 static void begin(const char *name)
@@ -296,8 +303,9 @@ static int left_ms(long long deadline)
 }
 
 /* A non-blocking connect to 127.0.0.1:port, under way or done; -1 when
- * it failed at once. */
-static int connect_nb(unsigned short port)
+ * it failed at once. A receive buffer of rcvbuf bytes (0: the kernel's
+ * default) keeps what the server sends from piling up on our side. */
+static int connect_nb_rcvbuf(unsigned short port, int rcvbuf)
 {
 	struct sockaddr_in addr = {
 		.sin_family = AF_INET,
@@ -308,11 +316,18 @@ static int connect_nb(unsigned short port)
 
 	if (fd == -1)
 		return -1;
+	if (rcvbuf)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
 	if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0 ||
 	    errno == EINPROGRESS)
 		return fd;
 	close(fd);
 	return -1;
+}
+
+static int connect_nb(unsigned short port)
+{
+	return connect_nb_rcvbuf(port, 0);
 }
 
 /* Wait until every connect under way in fds has finished (timeout_ms,
@@ -759,7 +774,7 @@ static void case_many_connections(struct muxd_server *srv,
 {
 	static int fds[IDLE_CONNS];
 	unsigned workers = workers_of(no_options);
-	int n = IDLE_CONNS, connected, served, small = 4096;
+	int n = IDLE_CONNS, connected, served, small = SMALL_RCVBUF;
 	long ceiling = processes ? IDLE_KIB_PROCESSES : IDLE_KIB_OTHERS;
 	struct memory before, idle, stalled;
 	double per_idle, per_stalled;
@@ -778,22 +793,8 @@ static void case_many_connections(struct muxd_server *srv,
 		     "would wait in the backlog, costing muxd nothing", n, workers);
 	}
 	before = family_memory(srv->pid);
-	for (int i = 0; i < n; i++) {
-		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fds[i] != -1) {
-			struct sockaddr_in addr = {
-				.sin_family = AF_INET, .sin_port = htons(upper),
-				.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-			};
-
-			setsockopt(fds[i], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-			if (connect(fds[i], (struct sockaddr *)&addr, sizeof addr) == -1 &&
-			    errno != EINPROGRESS) {
-				close(fds[i]);
-				fds[i] = -1;
-			}
-		}
-	}
+	for (int i = 0; i < n; i++)
+		fds[i] = connect_nb_rcvbuf(upper, small);
 	connected = wait_connected(fds, n, 5000);
 	served = 0;
 	for (int i = 0; i < n; i++) {
@@ -1145,6 +1146,66 @@ static void cases_on_main_server(void)
 /* ---- servers of their own ---- */
 
 static const char *const upper_only[] = { "upper", NULL };
+
+/* Memory back after a burst: BURST_CONNS chargen clients that never
+ * read, so that the server fills a buffer for each and holds it, then
+ * all gone. A long-running server must come back to its idle footprint,
+ * give or take the few buffers (or stacks) it keeps for reuse: the
+ * engines that keep per-connection memory in one process, tagged
+ * [readiness] or [completion]. Threaded ones run two threads, so that
+ * what each thread keeps is bounded here. */
+static void case_burst_memory(void)
+{
+	static int fds[BURST_CONNS];
+	const char *const chargen_only[] = { "chargen", NULL };
+	const char *const options[] = { "--max-conns", "4096", takes_threads ?
+					"--threads=2" : NULL, NULL };
+	struct muxd_server srv;
+	struct baseline b;
+	long idle, held = 0, after;
+	long long deadline;
+	int connected;
+
+	if (!readiness && !completion) {
+		skip(3, "not [readiness] or [completion]: no per-connection "
+		     "memory kept in one process");
+		return;
+	}
+	if (start_server(&srv, chargen_only, options) != 0) {
+		ok(false, "burst: muxd starts");
+		skip(2, "no server");
+		return;
+	}
+	take_baseline(&srv, &b);
+	idle = proc_private_kib(srv.pid);
+	for (int i = 0; i < BURST_CONNS; i++)
+		fds[i] = connect_nb_rcvbuf(muxd_port(&srv, "chargen"), SMALL_RCVBUF);
+	connected = wait_connected(fds, BURST_CONNS, 10000);
+	/* Each holds a full buffer once its socket is full: wait for most. */
+	deadline = now_ms() + scaled_ms(SAFETY_MS);
+	while (now_ms() < deadline &&
+	       (held = proc_private_kib(srv.pid) - idle) < BURST_HELD_KIB)
+		sleep_ms(100);
+	if (!ok(connected == BURST_CONNS && held >= BURST_HELD_KIB,
+		"burst: %d chargen clients that never read: muxd holds their "
+		"buffers", BURST_CONNS))
+		diag("%d connected; %ld KiB more than idle (%ld KiB), %d KiB "
+		     "expected", connected, held, idle, BURST_HELD_KIB);
+	close_all(fds, BURST_CONNS);
+	check_no_leak(&srv, &b, "burst");
+	deadline = now_ms() + scaled_ms(SAFETY_MS);
+	while ((after = proc_private_kib(srv.pid)) > idle + BURST_KEPT_KIB &&
+	       now_ms() < deadline)
+		sleep_ms(100);
+	diag("burst: %ld KiB idle, %ld KiB more while held, %ld KiB once gone",
+	     idle, held, after);
+	if (instrumented)
+		skip(1, "muxd runs under valgrind or a sanitizer");
+	else if (!ok(after <= idle + BURST_KEPT_KIB, "burst: once they are gone, "
+		     "memory is back within %d KiB of idle", BURST_KEPT_KIB))
+		diag("%ld KiB above idle", after - idle);
+	stop_server(&srv, "burst");
+}
 
 /* Descriptor exhaustion: muxd under RLIMIT_NOFILE 64 and 100 clients.
  * The limit is per process: a reactor or a thread engine holds every
@@ -1717,6 +1778,9 @@ int main(int argc, char **argv)
 	processes = tags.processes;
 	threads = tags.threads;
 	fd_setsize = tags.fd_setsize;
+	readiness = tags.readiness;
+	completion = tags.completion;
+	takes_threads = tags.takes_threads;
 	if (!have_smaps_rollup())
 		diag("no Pss_Anon in /proc/PID/smaps_rollup: memory is summed Pss "
 		     "(or Rss), which moves with other processes mapping libc");
@@ -1725,6 +1789,8 @@ int main(int argc, char **argv)
 	case_emfile();
 	begin("a process pool past its descriptor limit");
 	case_pool_emfile();
+	begin("memory back after a burst");
+	case_burst_memory();
 	begin("--max-conns");
 	case_max_conns();
 	begin("--idle-timeout");

@@ -145,6 +145,7 @@ const char *muxd_engine_line(const char *engine);
 struct engine_tags {
 	bool serial, pool, processes, threads, readiness, completion,
 	     fd_setsize;
+	bool takes_threads;	/* "(--threads)" */
 };
 
 void engine_tags_of(const char *engine, struct engine_tags *tags);

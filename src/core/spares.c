@@ -2,6 +2,7 @@
  * touched (and so most likely cached) first. */
 #include "core/spares.h"
 
+#include <malloc.h>
 #include <stdlib.h>
 
 #include "core/server.h"
@@ -11,6 +12,11 @@
 struct spare_buffer {
 	struct spare_buffer *next;
 };
+
+void spares_setup(void)
+{
+	mallopt(M_MMAP_THRESHOLD, CONN_BUF_SIZE);
+}
 
 unsigned char *spares_get(struct spares *s)
 {

@@ -4,11 +4,22 @@
  * it, so an idle connection costs no buffer. An emptied buffer waits on a
  * short free list for the next connection that needs one, rather than
  * going back to malloc at every message.
+ *
+ * Beyond that list, a buffer goes back to the system, not only to malloc:
+ * after a burst (thousands of connections each holding a buffer, then
+ * gone) a long-running server returns to its idle footprint. Freed 64 KiB
+ * blocks would otherwise stay in malloc's heap for good.
  */
 #ifndef MUXD_SPARES_H
 #define MUXD_SPARES_H
 
 struct spare_buffer;
+
+/* Once per process, before the first buffer: blocks of CONN_BUF_SIZE and
+ * more are mapped on their own (M_MMAP_THRESHOLD), so that free() unmaps
+ * them. Only buffers beyond the list pay the map and unmap; a sanitizer's
+ * allocator ignores it and keeps its checks. */
+void spares_setup(void);
 
 struct spares {
 	struct spare_buffer *list;
