@@ -17,7 +17,11 @@
  *     memory stays within a bound per client, and NEWCOMERS new clients
  *     are each served within a deadline while the stallers hold on (a
  *     server whose shared receive buffers they could hold would make
- *     the newcomers wait for an idle timeout).
+ *     the newcomers wait for an idle timeout);
+ *   - io_uring_enter failing now and then with EAGAIN or ENOMEM (the
+ *     kernel short of memory for the moment, made so by tests/fault.c):
+ *     muxd waits and tries again, serves every byte, and stops with
+ *     exit 0.
  * Every wait is scaled by MUXD_TEST_TIMEOUT_MULT (client.c).
  */
 #include "client.h"
@@ -428,6 +432,70 @@ static void case_never_read(rlim_t nofile)
 	muxd_stop(&srv, 5000);
 }
 
+/* ---- the kernel short of memory now and then ---- */
+
+/* Preload tests/libfault.so into the next muxd started, making every
+ * `every`th io_uring_enter fail; false when the library is not there. */
+static bool preload_faults(const char *every)
+{
+	char lib[4096], asan[1024];
+	const char *dir = getenv("MUXD_TESTS_BUILDDIR"),
+		   *old_asan = getenv("ASAN_OPTIONS");
+
+	snprintf(lib, sizeof lib, "%s/libfault.so", dir ? dir : "tests");
+	if (access(lib, R_OK) != 0) {
+		diag("%s: %s", lib, strerror(errno));
+		return false;
+	}
+	/* A sanitizer's runtime wants to come first; the library uses
+	 * nothing of it. */
+	snprintf(asan, sizeof asan, "%s%sverify_asan_link_order=0",
+		 old_asan ? old_asan : "", old_asan ? ":" : "");
+	return setenv("LD_PRELOAD", lib, 1) == 0 &&
+	       setenv("MUXD_FAULT_URING_ENTER", every, 1) == 0 &&
+	       setenv("ASAN_OPTIONS", asan, 1) == 0;
+}
+
+static void case_enter_fails(void)
+{
+	const char *const options[] = { NULL };
+	const char *old_asan = getenv("ASAN_OPTIONS");
+	char saved_asan[1024];
+	struct muxd_server srv;
+	char why[256] = "";
+	int fd, rounds = 0;
+	bool started;
+
+	snprintf(saved_asan, sizeof saved_asan, "%s", old_asan ? old_asan : "");
+	if (!preload_faults("3")) {
+		skip(3, "tests/libfault.so is not built");
+		return;
+	}
+	started = start(&srv, "upper", options) == 0;
+	unsetenv("LD_PRELOAD");
+	unsetenv("MUXD_FAULT_URING_ENTER");
+	if (old_asan)
+		setenv("ASAN_OPTIONS", saved_asan, 1);
+	else
+		unsetenv("ASAN_OPTIONS");
+	if (!ok(started, "io_uring_enter failing every third time: muxd starts")) {
+		skip(2, "no server");
+		return;
+	}
+	fd = tcp_connect(muxd_port(&srv, "upper"));
+	while (fd != -1 && rounds < 200 &&
+	       round_trip(fd, "again and again", "AGAIN AND AGAIN", 5000, why,
+			  sizeof why))
+		rounds++;
+	if (!ok(rounds == 200 && muxd_alive(&srv),
+		"... 200 round trips, every byte as sent, while it fails"))
+		diag("%d round trips; %s", rounds, why);
+	if (fd != -1)
+		close(fd);
+	ok(muxd_stop(&srv, 10000) == 0 && exit_code_of(srv.wait_status) == 0,
+	   "... and SIGTERM ends it with exit 0");
+}
+
 int main(int argc, char *argv[])
 {
 	struct engine_tags tags;
@@ -442,5 +510,6 @@ int main(int argc, char *argv[])
 	case_reuse();
 	case_busy(nofile);
 	case_never_read(nofile);
+	case_enter_fails();
 	return done_testing();
 }

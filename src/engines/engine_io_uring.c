@@ -163,7 +163,7 @@ struct uring_engine {
 	struct conn *dead;
 	bool *accepting;	/* per listener: its multishot accept is armed */
 	bool signal_armed, signal_seen, stopping;
-	bool enter_short;	/* io_uring_enter's last try found no memory */
+	int64_t short_logged;	/* when io_uring_enter last said it was short */
 	struct accept_pause pause;
 	int64_t now;
 };
@@ -675,32 +675,33 @@ static void on_cqe(struct uring_engine *e, const struct io_uring_cqe *cqe)
 /* Whether a failed io_uring_enter passes: a wait cut short (ETIME,
  * EINTR), completions to reap before more can be submitted (EBUSY), or
  * a kernel short of memory for the moment (EAGAIN, ENOMEM), which gets a
- * millisecond before the next try rather than ending every connection.
- * Anything else is logged and does not pass. */
+ * millisecond before the next try rather than ending every connection,
+ * and a log line a second at most. Anything else is logged and does not
+ * pass. */
 static bool enter_passes(struct uring_engine *e, int err)
 {
 	static const struct timespec a_moment = { 0, 1000000 };
+	int64_t now;
 
-	if (err == EAGAIN || err == ENOMEM) {
-		if (!e->enter_short)
-			log_error("io_uring_enter: %s; trying again", strerror(err));
-		e->enter_short = true;
-		nanosleep(&a_moment, NULL);
-		return true;
-	}
 	if (err == ETIME || err == EINTR || err == EBUSY)
 		return true;
-	log_error("io_uring_enter: %s", strerror(err));
-	return false;
+	if (err != EAGAIN && err != ENOMEM) {
+		log_error("io_uring_enter: %s", strerror(err));
+		return false;
+	}
+	now = clock_ms();
+	if (now - e->short_logged >= 1000) {
+		log_error("io_uring_enter: %s; trying again", strerror(err));
+		e->short_logged = now;
+	}
+	nanosleep(&a_moment, NULL);
+	return true;
 }
 
 /* Enter the ring (see uring_enter); false when that failed for good. */
 static bool enter(struct uring_engine *e, int timeout_ms)
 {
-	if (uring_enter(&e->ring, timeout_ms) < 0)
-		return enter_passes(e, errno);
-	e->enter_short = false;
-	return true;
+	return uring_enter(&e->ring, timeout_ms) == 0 || enter_passes(e, errno);
 }
 
 /* Every completion there is, including those the kernel kept aside when
@@ -908,6 +909,7 @@ static int engine_init(struct uring_engine *e, const struct server *srv,
 	list_init(&e->idle);
 	list_init(&e->starved);
 	e->now = clock_ms();
+	e->short_logged = e->now - 1000;
 	e->n_slots = slot_count(srv);
 	e->slots = calloc(e->n_slots, sizeof *e->slots);
 	e->gens = calloc(e->n_slots, sizeof *e->gens);
