@@ -145,10 +145,17 @@ error_case 2 abc "--grace=abc exits 2 naming the value" \
 	--grace=abc --listen upper=127.0.0.1:0
 error_case 2 abc "--backlog=abc exits 2 naming the value" \
 	--backlog=abc --listen upper=127.0.0.1:0
-for value in 0 abc 1.5x -1 100000; do
+# Below the 0.001 minimum, too: 0.0005 printed 2,000 lines a second and
+# 1e-10 made the reporter spin.
+for value in 0 0.0005 0.0000000001 abc 1.5x -1 100000; do
 	error_case 2 "'$value'" "--stats-interval=$value exits 2 naming the value" \
 		"--stats-interval=$value" --listen upper=127.0.0.1:0
 done
+run --stats-interval=0.0009 --listen upper=127.0.0.1:0
+lines=$(wc -l <"$tmp/err")
+is "$lines" 1 "--stats-interval=0.0009: one line on stderr"
+grep -q "from 0.001 .*see 'muxd --help'" "$tmp/err"
+ok $? "--stats-interval=0.0009: the line gives the minimum and a hint" || diag_output
 error_case 2 nosuchsvc "unknown service in --inetd exits 2 naming it" \
 	--inetd=nosuchsvc
 

@@ -1039,6 +1039,34 @@ unsigned short free_loopback_port(void)
 	return ntohs(a.sin_port);
 }
 
+/* A socket of /proc/net/FILE in LISTEN state on local port. */
+static bool listed_as_listening(const char *file, unsigned short port)
+{
+	char path[64], line[512];
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/net/%s", file);
+	f = fopen(path, "re");
+	if (!f)
+		return false;	/* no IPv6 here */
+	while (!found && fgets(line, sizeof line, f)) {
+		unsigned local_port, state;
+
+		found = sscanf(line, " %*d: %*x:%x %*x:%*x %x", &local_port,
+			       &state) == 2 &&
+			local_port == port && state == 0x0A;	/* TCP_LISTEN */
+	}
+	fclose(f);
+	return found;
+}
+
+bool port_listening(unsigned short port)
+{
+	return listed_as_listening("tcp", port) ||
+	       listed_as_listening("tcp6", port);
+}
+
 int live_children(pid_t pid)
 {
 	static pid_t kids[MAX_KIDS];

@@ -214,6 +214,10 @@ bool program_in_path(const char *program);
  * may take it in the meantime, which the caller sees as a bind error. */
 unsigned short free_loopback_port(void);
 
+/* Whether any socket of this network namespace (any process, IPv4 or IPv6)
+ * listens on TCP port: what `ss -ltn` shows. */
+bool port_listening(unsigned short port);
+
 /* Children of pid that are running (not zombies, not gone), and those
  * that are zombies: exited but not yet reaped by pid. */
 int live_children(pid_t pid);

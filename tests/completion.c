@@ -21,7 +21,11 @@
  *   - io_uring_enter failing now and then with EAGAIN or ENOMEM (the
  *     kernel short of memory for the moment, made so by tests/fault.c):
  *     muxd waits and tries again, serves every byte, and stops with
- *     exit 0.
+ *     exit 0;
+ *   - RLIMIT_NOFILE at start-up (LOW_NOFILE) below --max-conns, raised
+ *     while muxd runs (prlimit --pid, as an operator would): a client
+ *     the engine has no room for is refused with a line that names the
+ *     descriptor limit, not --max-conns, which is far from reached.
  * Every wait is scaled by MUXD_TEST_TIMEOUT_MULT (client.c).
  */
 #include "client.h"
@@ -52,6 +56,9 @@
  * far below what the clients push (megabytes each). */
 #define STALLER_KIB 100
 #define FD_MARGIN 64		/* the test's and muxd's other descriptors */
+#define LOW_NOFILE 32
+#define RAISED_NOFILE 128
+#define LATE_CLIENTS (LOW_NOFILE + 16)	/* beyond what the first limit held */
 
 static const char *engine;
 static const char *const *extra_args;
@@ -494,6 +501,94 @@ static void case_enter_fails(void)
 		close(fd);
 	ok(muxd_stop(&srv, 10000) == 0 && exit_code_of(srv.wait_status) == 0,
 	   "... and SIGTERM ends it with exit 0");
+/* ---- RLIMIT_NOFILE raised under a running muxd ---- */
+
+/* muxd started with a soft RLIMIT_NOFILE of `nofile` (the test's own is
+ * lowered around the start, and muxd inherits it). */
+static int start_limited(struct muxd_server *srv, rlim_t nofile,
+			 const char *const options[], FILE *log)
+{
+	const char *const services[] = { "upper", NULL };
+	struct rlimit saved, low;
+	int rc;
+
+	if (getrlimit(RLIMIT_NOFILE, &saved) < 0)
+		bail_out("getrlimit: %s", strerror(errno));
+	low = (struct rlimit){ nofile, saved.rlim_max };
+	if (setrlimit(RLIMIT_NOFILE, &low) < 0)
+		bail_out("setrlimit %lu: %s", (unsigned long)nofile, strerror(errno));
+	rc = muxd_start_engine_logged(srv, engine, extra_args, options, services, log);
+	if (setrlimit(RLIMIT_NOFILE, &saved) < 0)
+		bail_out("setrlimit back: %s", strerror(errno));
+	return rc;
+}
+
+/* The log's "refused" lines: how many, how many name `reason`, and how
+ * many blame --max-conns. */
+static void count_refusals(FILE *log, const char *reason, int *all,
+			   int *named, int *max_conns)
+{
+	char line[512];
+
+	*all = *named = *max_conns = 0;
+	fflush(log);
+	rewind(log);
+	while (fgets(line, sizeof line, log)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!strstr(line, "refused upper connection"))
+			continue;
+		(*all)++;
+		*named += strstr(line, reason) != NULL;
+		*max_conns += strstr(line, "(--max-conns)") != NULL;
+		if (*all == 1)
+			diag("first refusal: %s", line);
+	}
+}
+
+static void case_nofile_raised(rlim_t nofile)
+{
+	const char *const options[] = { "--max-conns", "1000", "--verbose", NULL };
+	struct rlimit raised = { RAISED_NOFILE, nofile };
+	struct muxd_server srv;
+	int fds[LATE_CLIENTS], served = 0, all, named, max_conns;
+	FILE *log = tmpfile();
+	char why[256];
+
+	if (nofile < RAISED_NOFILE + FD_MARGIN) {
+		skip(2, "RLIMIT_NOFILE raised under muxd: the hard limit allows "
+		     "only %lu descriptors", (unsigned long)nofile);
+		return;
+	}
+	if (!log || start_limited(&srv, LOW_NOFILE, options, log) != 0) {
+		ok(false, "RLIMIT_NOFILE %d: muxd starts", LOW_NOFILE);
+		skip(1, "no server");
+		return;
+	}
+	/* The listening lines may come before the engine has set up: raise
+	 * the limit once it has served someone. */
+	if (!served_again(muxd_port(&srv, "upper")) ||
+	    prlimit(srv.pid, RLIMIT_NOFILE, &raised, NULL) < 0) {
+		skip(2, "RLIMIT_NOFILE raised under muxd: %s", strerror(errno));
+		muxd_stop(&srv, 5000);
+		fclose(log);
+		return;
+	}
+	for (int i = 0; i < LATE_CLIENTS; i++) {
+		fds[i] = tcp_connect(muxd_port(&srv, "upper"));
+		served += fds[i] != -1 &&
+			  round_trip(fds[i], "abc", "ABC", 5000, why, sizeof why);
+	}
+	close_all(fds, LATE_CLIENTS);
+	muxd_stop(&srv, 5000);
+	count_refusals(log, "RLIMIT_NOFILE", &all, &named, &max_conns);
+	diag("RLIMIT_NOFILE %d, raised to %d: %d of %d clients served, %d refused",
+	     LOW_NOFILE, RAISED_NOFILE, served, LATE_CLIENTS, all);
+	ok(served + all >= LATE_CLIENTS,
+	   "RLIMIT_NOFILE raised under muxd: each client is served or refused");
+	ok(max_conns == 0 && named == all,
+	   "RLIMIT_NOFILE raised under muxd: a refusal names RLIMIT_NOFILE, not "
+	   "--max-conns (1000, far from reached)");
+	fclose(log);
 }
 
 int main(int argc, char *argv[])
@@ -511,5 +606,6 @@ int main(int argc, char *argv[])
 	case_busy(nofile);
 	case_never_read(nofile);
 	case_enter_fails();
+	case_nofile_raised(nofile);
 	return done_testing();
 }

@@ -25,7 +25,9 @@
  * exits 0 after the client's half-close. Then once: logs never reach the
  * client when standard error is the connection too (inetd hands it on 0,
  * 1 and 2), a one-shot service ends by itself, SIGTERM ends an idle one
- * within the grace period, and the refusals (not a socket, --listen).
+ * within the grace period, and the refusals (not a socket, --listen);
+ * a connection whose client reset before muxd started is no refusal: one
+ * line, exit 0.
  */
 #include "client.h"
 #include "tap.h"
@@ -464,6 +466,53 @@ static void check_inetd_stop(void)
 	close(client);
 }
 
+/* Lines in muxd's log. */
+static int log_line_count(FILE *log)
+{
+	int lines = 0, c;
+
+	fflush(log);
+	rewind(log);
+	while ((c = getc(log)) != EOF)
+		lines += c == '\n';
+	return lines;
+}
+
+/* A client that resets before muxd starts (inetd accepted, then the
+ * client went): a connection gone, not a misconfigured muxd. One line,
+ * exit 0, as for a client that disconnects at once; a service manager
+ * must not mark the instance failed. A listening socket instead (a
+ * service with Accept=no) stays a usage error. */
+static void check_inetd_gone(void)
+{
+	const char *const args[] = { "--inetd", "upper", NULL };
+	int client, server = accepted_pair(&client);
+	struct handover h = { .stderr_fd = -1, .stdio_fd = server };
+	struct pollfd reset = { .fd = server, .events = POLLIN };
+	FILE *log = tmpfile();
+	int status;
+
+	if (!log)
+		bail_out("tmpfile: %s", strerror(errno));
+	close_with_reset(client);
+	if (poll(&reset, 1, (int)scaled_ms(SAFETY_MS)) != 1)
+		bail_out("the reset never reached the server side");
+	status = run_handed(args, &h, log);
+	ok(status == 0 && log_says(log, "peer gone before serving") &&
+	   log_line_count(log) == 1,
+	   "--inetd on a connection its client reset already: one line, exit 0 "
+	   "(exit %d, %d lines)", status, log_line_count(log));
+	close(server);
+	fclose(log);
+	log = tmpfile();
+	h.stdio_fd = tcp_socket(true, false);
+	ok(log && run_handed(args, &h, log) == 2 && log_says(log, "no peer"),
+	   "--inetd with a listening socket on standard input is a usage error");
+	close(h.stdio_fd);
+	if (log)
+		fclose(log);
+}
+
 static void check_inetd_refusals(void)
 {
 	const char *const args[] = { "--inetd", "upper", NULL };
@@ -728,6 +777,7 @@ int main(void)
 	check_inetd_daytime();
 	check_inetd_stop();
 	check_inetd_refusals();
+	check_inetd_gone();
 	check_service_example();
 	check_inetd_examples();
 	return done_testing();

@@ -59,16 +59,15 @@ double cli_parse_seconds(const char *option, const char *text,
 			 bool zero_allowed, double max)
 {
 	size_t digits = strspn(text, "0123456789");
+	double min = zero_allowed ? 0 : CLI_MIN_SECONDS;
 	char *end;
 	double v;
 
 	if (text[digits] == '.')
 		digits += 1 + strspn(text + digits + 1, "0123456789");
 	v = strtod(text, &end);
-	if (!digits || text[digits] || end != text + digits ||
-	    (!zero_allowed && v <= 0) || v > max)
-		cli_usage_error("bad --%s '%s': expected seconds from %s to %.0f, "
-				"e.g. 2.5", option, text,
-				zero_allowed ? "0" : "0.001", max);
+	if (!digits || text[digits] || end != text + digits || v < min || v > max)
+		cli_usage_error("bad --%s '%s': expected seconds from %g to %.0f, "
+				"e.g. 2.5", option, text, min, max);
 	return v;
 }

@@ -21,9 +21,13 @@ _Noreturn void cli_usage_error(const char *fmt, ...)
 unsigned long cli_parse_number(const char *option, const char *text,
 			       unsigned long min, unsigned long max);
 
+/* The shortest period a seconds option takes (0 aside, where it means
+ * "none"): a reporter or a timer ticking faster would only spin. */
+#define CLI_MIN_SECONDS 0.001
+
 /* Decimal seconds for --option ("2", "0.5", "2.5"): digits with an
- * optional fraction, nothing else, more than 0 (or 0 itself when
- * zero_allowed) and at most max; else a usage error. */
+ * optional fraction, nothing else, at least CLI_MIN_SECONDS (or any
+ * value from 0 when zero_allowed) and at most max; else a usage error. */
 double cli_parse_seconds(const char *option, const char *text,
 			 bool zero_allowed, double max);
 

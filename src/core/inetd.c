@@ -8,8 +8,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/log.h"
 #include "base/signals.h"
 #include "core/blocking.h"
+#include "services/service.h"
 
 static bool same_file(int a, int b)
 {
@@ -19,12 +21,29 @@ static bool same_file(int a, int b)
 	       sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
+/* 0 when fd is connected, or was until its client reset it: then it has
+ * no peer any more but the reset's error is still pending, a connection
+ * gone (inetd_serve() says so), not a socket that never had a peer, such
+ * as a listener. Else why it has no peer. */
+static int no_peer_error(int fd)
+{
+	struct sockaddr_storage peer;
+	socklen_t peer_len = sizeof peer, len = sizeof(int);
+	int pending = 0;
+
+	if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) == 0)
+		return 0;
+	if (errno != ENOTCONN)
+		return errno;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &pending, &len) == 0 && pending)
+		return 0;
+	return ENOTCONN;
+}
+
 int inetd_check(char *err)
 {
-	int type = 0;
+	int type = 0, no_peer;
 	socklen_t len = sizeof type;
-	struct sockaddr_storage peer;
-	socklen_t peer_len = sizeof peer;
 
 	if (getsockopt(STDIN_FILENO, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
 	    type != SOCK_STREAM)
@@ -32,9 +51,9 @@ int inetd_check(char *err)
 			 "stream socket (%s); inetd, xinetd or a systemd "
 			 "Accept=yes socket starts muxd this way",
 			 type ? "not SOCK_STREAM" : strerror(errno));
-	else if (getpeername(STDIN_FILENO, (struct sockaddr *)&peer, &peer_len) < 0)
+	else if ((no_peer = no_peer_error(STDIN_FILENO)) != 0)
 		snprintf(err, NET_ERR_LEN, "--inetd: standard input is a socket "
-			 "with no peer: %s", strerror(errno));
+			 "with no peer: %s", strerror(no_peer));
 	else if (!same_file(STDIN_FILENO, STDOUT_FILENO))
 		snprintf(err, NET_ERR_LEN, "--inetd: standard output is not the "
 			 "socket on standard input");
@@ -66,8 +85,13 @@ int inetd_serve(const struct server *srv, const struct service *svc)
 	socklen_t peer_len = sizeof conn.peer;
 
 	keep_logs_off_the_connection();
-	/* For the -v lines; a failure leaves the peer unknown, no more. */
-	getpeername(conn.fd, (struct sockaddr *)&conn.peer, &peer_len);
+	/* For the -v lines; a failure other than a client gone leaves the
+	 * peer unknown, no more. */
+	if (getpeername(conn.fd, (struct sockaddr *)&conn.peer, &peer_len) < 0 &&
+	    errno == ENOTCONN) {
+		log_info("--inetd %s: peer gone before serving", svc->name);
+		return 0;
+	}
 	/* No listener: the acceptor only makes the serve loop watch the
 	 * signal pipe, so that SIGTERM brings the grace period. */
 	alone.n_listeners = 0;

@@ -14,15 +14,16 @@
 
 struct service;
 
-/* Is standard input a connected stream socket, and standard output the
- * same socket? Returns 0, or -1 with a usage message in err (NET_ERR_LEN
- * bytes). */
+/* Is standard input a connected stream socket (or one its client has
+ * reset already), and standard output the same socket? Returns 0, or -1
+ * with a usage message in err (NET_ERR_LEN bytes). */
 int inetd_check(char *err);
 
 /* Serve the connection on standard input and output with `svc` to its
  * end, then close it. When standard error is that connection too (inetd
  * and xinetd hand it on 0, 1 and 2), logs go to /dev/null instead of to
- * the client. Returns the exit status: 0 once served. */
+ * the client. Returns the exit status: 0 once served, or once logged
+ * that its client had gone before. */
 int inetd_serve(const struct server *srv, const struct service *svc);
 
 #endif

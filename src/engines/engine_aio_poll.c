@@ -5,12 +5,12 @@
  * is ready; io_getevents collects the completions in batches. One-shot:
  * each reported descriptor is armed again at the start of the next wait,
  * after the reactor has had its turn, all of them in one io_submit. Unlike
- * epoll, a request in flight holds its file: a descriptor that is closed
- * or wants more than its request asks for is cancelled (io_cancel), and
- * the cancelled request's completion, which comes later, is known stale
- * by its generation. The kernel's own poll reports readiness as it stands
- * (level), so the reactor needs no hang-up hint. Called through syscall(2):
- * no libaio.
+ * epoll, a request in flight holds its file: a descriptor that is closed,
+ * no longer watched (a listener at a stop) or wants more than its request
+ * asks for is cancelled (io_cancel), and the cancelled request's
+ * completion, which comes later, is known stale by its generation. The
+ * kernel's own poll reports readiness as it stands (level), so the
+ * reactor needs no hang-up hint. Called through syscall(2): no libaio.
  */
 #include <errno.h>
 #include <linux/aio_abi.h>
@@ -137,13 +137,30 @@ static void *aio_create(int max_fds, int max_events)
 	return s;
 }
 
+static void aio_forget(void *p, int fd, unsigned mask)
+{
+	struct aio_state *s = p;
+	struct aio_slot *slot = &s->slots[fd];
+
+	(void)mask;
+	if (slot->armed)
+		sys_io_cancel(s->ctx, &slot->cb);
+	slot->gen++;
+	slot->armed = slot->want = 0;
+}
+
 static int aio_watch(void *p, int fd, unsigned old_mask, unsigned mask)
 {
 	struct aio_state *s = p;
 	struct aio_slot *slot = &s->slots[fd];
 	struct iocb *cb;
 
-	(void)old_mask;
+	/* Not watched at all: the request in flight would hold the file, and
+	 * a listener closed at a stop would go on taking handshakes. */
+	if (!mask) {
+		aio_forget(p, fd, old_mask);
+		return 0;
+	}
 	slot->want = mask;
 	if (!(mask & ~slot->armed))
 		return 0;	/* the request in flight covers it */
@@ -159,18 +176,6 @@ static int aio_watch(void *p, int fd, unsigned old_mask, unsigned mask)
 	slot->armed = 0;
 	s->inflight--;
 	return -1;
-}
-
-static void aio_forget(void *p, int fd, unsigned mask)
-{
-	struct aio_state *s = p;
-	struct aio_slot *slot = &s->slots[fd];
-
-	(void)mask;
-	if (slot->armed)
-		sys_io_cancel(s->ctx, &slot->cb);
-	slot->gen++;
-	slot->armed = slot->want = 0;
 }
 
 /* A request the kernel refused at re-arm time: the connection can no

@@ -455,8 +455,11 @@ static void conn_open(struct uring_engine *e, int fd, const struct listener *l)
 
 	if (e->n_conns >= e->srv->max_conns || e->n_free == 0) {
 		stat_add(STAT_REFUSED, 1);
-		log_conn("refused %s connection: %u open (--max-conns)",
-			 l->service->name, e->n_conns);
+		/* Out of slots first: RLIMIT_NOFILE sized them at start-up,
+		 * below --max-conns, and has been raised since. */
+		log_conn("refused %s connection: %u open (%s)", l->service->name,
+			 e->n_conns, e->n_conns >= e->srv->max_conns ? "--max-conns"
+			 : "as many as RLIMIT_NOFILE allowed at start-up");
 		close(fd);
 		return;
 	}

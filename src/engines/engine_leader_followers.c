@@ -18,7 +18,9 @@
  *
  * Connections are kept by descriptor under table_lock, taken per
  * connection opened or closed and by the idle sweep, never per message.
- * The leader sweeps when the oldest connection may be due; it cannot
+ * The leader sweeps when the oldest connection may be due, up to the
+ * highest descriptor open at the last sweep or opened since (not the
+ * whole table, which RLIMIT_NOFILE may make a million long); it cannot
  * close one that a thread may be serving, so it marks it and shuts it
  * down, and the socket's hang-up makes whoever takes it close it.
  */
@@ -64,6 +66,7 @@ struct lf {
 	int max_fds;
 	_Atomic(struct lf_conn *) *conns;	/* by descriptor */
 	pthread_mutex_t table_lock;
+	int conns_end;			/* under table_lock: none at or above */
 	pthread_mutex_t leader_lock;	/* guards has_leader and the queue */
 	bool has_leader;
 	struct follower *first, *last;	/* waiting to lead, oldest first */
@@ -190,7 +193,11 @@ static void conn_open(struct lf *l, struct buffer_pool *pool, int fd,
 	c->listener = li;
 	memcpy(&c->peer, peer, sizeof c->peer);	/* IPv4 and IPv6 fit */
 	atomic_store(&c->last_active, clock_ms());
+	pthread_mutex_lock(&l->table_lock);
 	atomic_store(&l->conns[fd], c);
+	if (fd >= l->conns_end)
+		l->conns_end = fd + 1;
+	pthread_mutex_unlock(&l->table_lock);
 	stat_add(STAT_ACCEPTED, 1);
 	log_conn_open(li, &c->peer.sa, fd);
 	conn_turn(l, pool, c, true);	/* the greeting, then into the set */
@@ -287,18 +294,22 @@ static void end_pause(struct lf *l, int64_t now)
 static void sweep_idle(struct lf *l, int64_t now)
 {
 	int64_t timeout = (int64_t)l->srv->idle_timeout * 1000;
+	int end = 0;
 
 	if (!timeout || now < l->next_sweep)
 		return;
 	l->next_sweep = now + timeout;
 	pthread_mutex_lock(&l->table_lock);
-	for (int fd = 0; fd < l->max_fds && atomic_load(&l->open); fd++) {
+	for (int fd = 0; fd < l->conns_end; fd++) {
 		/* Acquire: what conn_open() wrote before publishing it. */
 		struct lf_conn *c = atomic_load_explicit(&l->conns[fd],
 							 memory_order_acquire);
 		int64_t due;
 
-		if (!c || atomic_load(&c->expired))
+		if (!c)
+			continue;
+		end = fd + 1;
+		if (atomic_load(&c->expired))
 			continue;
 		due = atomic_load_explicit(&c->last_active,
 					   memory_order_relaxed) + timeout;
@@ -312,6 +323,7 @@ static void sweep_idle(struct lf *l, int64_t now)
 		stat_add(STAT_TIMED_OUT, 1);
 		shutdown(c->io.fd, SHUT_RDWR);	/* reported as a hang-up */
 	}
+	l->conns_end = end;	/* the closed ones above are not looked at again */
 	pthread_mutex_unlock(&l->table_lock);
 }
 
