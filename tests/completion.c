@@ -501,6 +501,8 @@ static void case_enter_fails(void)
 		close(fd);
 	ok(muxd_stop(&srv, 10000) == 0 && exit_code_of(srv.wait_status) == 0,
 	   "... and SIGTERM ends it with exit 0");
+}
+
 /* ---- RLIMIT_NOFILE raised under a running muxd ---- */
 
 /* muxd started with a soft RLIMIT_NOFILE of `nofile` (the test's own is
