@@ -27,3 +27,17 @@ void expected_chargen(unsigned char *buf, size_t len)
 			buf[i] = col == 72 ? '\r' : '\n';
 	}
 }
+
+uint64_t splitmix64_nth(uint64_t seed, uint64_t n)
+{
+	uint64_t z = 0;
+
+	while (n--) {
+		seed += 0x9e3779b97f4a7c15u;
+		z = seed;
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+		z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+		z ^= z >> 31;
+	}
+	return z;
+}

@@ -18,4 +18,8 @@ void upcase_ascii(unsigned char *dst, const unsigned char *src, size_t len);
  * k mod 95, then CR LF). */
 void expected_chargen(unsigned char *buf, size_t len);
 
+/* The n-th output (n >= 1) of splitmix64 seeded with seed, as the
+ * contract words the work service. */
+uint64_t splitmix64_nth(uint64_t seed, uint64_t n);
+
 #endif

@@ -1,4 +1,4 @@
-/* unit_services.c -- the seven services without sockets.
+/* unit_services.c -- the services without sockets.
  *
  * The engines feed a service whatever chunk sizes the kernel hands them,
  * so every service must give the same bytes however its input is cut and
@@ -22,6 +22,7 @@
 
 static const char *const service_names[] = {
 	"stamp", "upper", "echo", "discard", "chargen", "daytime", "time",
+	"delay", "work",
 };
 #define SERVICE_COUNT (sizeof service_names / sizeof service_names[0])
 
@@ -70,7 +71,7 @@ static void test_table(void)
 	while (services[listed])
 		listed++;
 	is_int((long long)listed, (long long)SERVICE_COUNT,
-	       "services[] lists exactly the seven services");
+	       "services[] lists exactly the nine services");
 }
 
 /* Feed `in` in random chunks; append each returned prefix to out. */
@@ -326,6 +327,174 @@ static void test_producers(void)
 	}
 }
 
+/* ---- the request services ---- */
+
+/* An engine's part, with a clock that jumps to each reply's due time:
+ * `in` offered in random chunks (or whole, seed 0), each reply appended
+ * to out with the time it waited before it in waits[]. */
+struct requests_run {
+	unsigned char out[64 * 1024];
+	size_t out_len;
+	long long waits[256];
+	int replies;
+	bool one_line_a_time;	/* take never went past an LF */
+	bool closed_before_eof;	/* close_after_flush before the half-close */
+	bool closing;		/* close_after_flush at the end */
+};
+
+static void take_all(struct svc_session *s, const unsigned char *in, size_t len,
+		     uint64_t seed, int64_t *now, struct requests_run *run)
+{
+	uint64_t state = seed;
+	size_t done = 0;
+
+	while (done < len && !s->close_after_flush) {
+		size_t chunk = seed ? prng_range(&state, 1, 300) : len - done;
+		size_t took;
+
+		if (chunk > len - done)
+			chunk = len - done;
+		took = svc_take(s, in + done, chunk, *now);
+		if (memchr(in + done, '\n', took) &&
+		    memchr(in + done, '\n', took) != in + done + took - 1)
+			run->one_line_a_time = false;
+		done += took;
+		if (svc_need(s) == SVC_INPUT && took == chunk)
+			continue;
+		if (svc_need(s) == SVC_INPUT)
+			break;		/* took nothing more: a line too long */
+		if (svc_need(s) == SVC_WAIT) {
+			run->waits[run->replies] = svc_due(s) - *now;
+			*now = svc_due(s);
+		} else {
+			run->waits[run->replies] = 0;
+		}
+		run->out_len += svc_reply(s, run->out + run->out_len);
+		run->replies++;
+	}
+}
+
+static void run_requests(const char *name, const char *in, uint64_t seed,
+			 struct requests_run *run)
+{
+	struct svc_session s;
+	unsigned char greeting[SVC_GREETING_MAX];
+	int64_t now = 1000000;
+
+	memset(run, 0, sizeof *run);
+	run->one_line_a_time = true;
+	if (svc_open(&s, svc_find(name), 0, greeting) != 0)
+		run->one_line_a_time = false;
+	take_all(&s, (const unsigned char *)in, strlen(in), seed, &now, run);
+	run->closed_before_eof = s.close_after_flush;
+	/* Then the client's half-close, as an engine reports it. */
+	if (svc_need(&s) == SVC_INPUT)
+		svc_eof(&s);
+	run->closing = s.close_after_flush;
+	svc_close(&s);
+}
+
+static void is_replies(const char *name, const char *in, const char *want,
+		       const char *what)
+{
+	for (uint64_t seed = 0; seed <= SEED_COUNT; seed++) {
+		struct requests_run run;
+
+		run_requests(name, in, seed, &run);
+		if (!is_mem(run.out, run.out_len, want, strlen(want),
+			    "%s, %s: %s", name,
+			    seed ? "input in random pieces" : "input at once", what))
+			return;
+	}
+}
+
+static void test_work(void)
+{
+	char in[4096] = "", want[4096] = "";
+	uint64_t state = 7;
+	struct requests_run run;
+
+	/* splitmix64's published first outputs from seed 0. */
+	is_replies("work", "1 0\n2 0\n3 0\r\n",
+		   "e220a8397b1dcdaf\r\n6e789e6aa1b965f4\r\n06c45d188009454f\r\n",
+		   "splitmix64's first outputs from seed 0");
+	for (int i = 0; i < 50; i++) {
+		uint64_t n = prng_range(&state, 1, 2000), seed = prng_next(&state);
+		size_t at = strlen(in), wat = strlen(want);
+
+		snprintf(in + at, sizeof in - at, "%llu %llu\n",
+			 (unsigned long long)n, (unsigned long long)seed);
+		snprintf(want + wat, sizeof want - wat, "%016llx\r\n",
+			 (unsigned long long)splitmix64_nth(seed, n));
+	}
+	is_replies("work", in, want, "50 random requests, each the N-th output");
+	snprintf(want, sizeof want, "%016llx\r\n",
+		 (unsigned long long)splitmix64_nth(UINT64_MAX, 5));
+	is_replies("work", "5  18446744073709551615 \n", want,
+		   "the largest seed, blanks around it");
+	run_requests("work", "100000000 1\n", 0, &run);
+	is_int(run.replies, 1, "work: N = 100,000,000 is served");
+	is_replies("work", "0 5\n100000001 5\n",
+		   "ERR out of range: N from 1 to 100000000\r\n"
+		   "ERR out of range: N from 1 to 100000000\r\n",
+		   "N out of range");
+	is_replies("work", "x 5\n5x 6\n\n",
+		   "ERR not a number: N SEED, N from 1 to 100000000\r\n"
+		   "ERR not a number: N SEED, N from 1 to 100000000\r\n"
+		   "ERR not a number: N SEED, N from 1 to 100000000\r\n",
+		   "N not a number");
+	is_replies("work", "5\n5 18446744073709551616\n5 6 7\n5 -1\n",
+		   "ERR bad seed: an unsigned 64-bit decimal number\r\n"
+		   "ERR bad seed: an unsigned 64-bit decimal number\r\n"
+		   "ERR bad seed: an unsigned 64-bit decimal number\r\n"
+		   "ERR bad seed: an unsigned 64-bit decimal number\r\n",
+		   "a seed missing, too large or not alone");
+}
+
+static void test_delay(void)
+{
+	struct requests_run run;
+	char line[SVC_LINE_MAX + 2];
+
+	run_requests("delay", "250 hello\r\n0\n60000 x\n", 3, &run);
+	is_mem(run.out, run.out_len, "250 hello\r\n0\n60000 x\n", 21,
+	       "delay: each line comes back as it came");
+	ok(run.replies == 3 && run.waits[0] == 250 && run.waits[1] == 0 &&
+	   run.waits[2] == 60000, "delay: each after its own milliseconds");
+	ok(run.one_line_a_time, "delay: input is taken one line at a time");
+	ok(run.closing, "delay: the client's half-close closes after the replies");
+	is_replies("delay", "60001\n99999999999999999999\n",
+		   "ERR out of range: milliseconds from 0 to 60000\r\n"
+		   "ERR out of range: milliseconds from 0 to 60000\r\n",
+		   "milliseconds out of range");
+	is_replies("delay", "abc\n-1\n5x\n 5\n\n",
+		   "ERR not a number: milliseconds from 0 to 60000, then optional text\r\n"
+		   "ERR not a number: milliseconds from 0 to 60000, then optional text\r\n"
+		   "ERR not a number: milliseconds from 0 to 60000, then optional text\r\n"
+		   "ERR not a number: milliseconds from 0 to 60000, then optional text\r\n"
+		   "ERR not a number: milliseconds from 0 to 60000, then optional text\r\n",
+		   "lines that are not a number");
+	/* SVC_LINE_MAX bytes and the LF: the longest line taken. */
+	memset(line, 'x', sizeof line);
+	memcpy(line, "7 ", 2);
+	line[SVC_LINE_MAX] = '\n';
+	line[SVC_LINE_MAX + 1] = '\0';
+	run_requests("delay", line, 1, &run);
+	ok(run.replies == 1 && run.out_len == SVC_LINE_MAX + 1 &&
+	   !run.closed_before_eof,
+	   "delay: a line of %d bytes before its LF comes back whole",
+	   SVC_LINE_MAX);
+	line[SVC_LINE_MAX] = 'x';
+	run_requests("delay", line, 1, &run);
+	ok(run.closed_before_eof,
+	   "delay: one byte more without an LF closes the connection");
+	is_mem(run.out, run.out_len, "ERR line too long\r\n", 19,
+	       "... after ERR line too long");
+	run_requests("delay", "12 partial", 2, &run);
+	ok(run.out_len == 0 && run.closing,
+	   "delay: a half-close after a partial line closes without a reply");
+}
+
 int main(void)
 {
 	test_table();
@@ -344,7 +513,11 @@ int main(void)
 	test_close_after_flush("echo", false, true);
 	test_close_after_flush("discard", false, true);
 	test_close_after_flush("chargen", false, false);
+	test_close_after_flush("delay", false, true);
+	test_close_after_flush("work", false, true);
 	test_producers();
 	test_session_reuse();
+	test_work();
+	test_delay();
 	return done_testing();
 }

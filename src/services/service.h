@@ -1,14 +1,34 @@
-/* service.h -- the line services, as I/O-free protocol handlers.
+/* service.h -- the services, as I/O-free protocol handlers.
  *
  * A service never touches a socket. An engine owns the bytes and calls the
- * four hooks below; the service transforms, produces or swallows bytes and
+ * hooks below; the service transforms, produces or swallows bytes and
  * says when the connection should close once its output is flushed. The
  * clock is handed in, so unit tests can fix it.
  *
- * Input is transformed in place: the engine reads into the free tail of the
- * connection's output buffer and asks the service how many of those bytes
- * are to be sent back. That keeps the echo path free of copies and bounds
- * every connection by one buffer.
+ * Stream services (stamp, upper, echo, discard, chargen, daytime, time):
+ * input is transformed in place: the engine reads into the free tail of
+ * the connection's output buffer and asks the service how many of those
+ * bytes are to be sent back. That keeps the echo path free of copies and
+ * bounds every connection by one buffer.
+ *
+ * Request services (delay, work): input is taken a line at a time, and a
+ * line is answered before the next is taken, so what a client pipelines
+ * waits in the engine's buffer and in TCP, never in a queue here. An
+ * engine runs a request in three steps:
+ *   1. svc_take() takes input up to the end of one line and says how much
+ *      it took; the rest stays with the engine;
+ *   2. svc_need() then says what the line needs: more input (SVC_INPUT),
+ *      time (SVC_WAIT, until svc_due()), CPU (SVC_WORK: svc_work(), on
+ *      whichever thread the engine chooses), or nothing (SVC_READY);
+ *   3. svc_reply() writes the reply into the engine's output and the
+ *      session takes lines again. Waiting is the engine's: a blocking
+ *      engine sleeps, a reactor arms a timer; work not done by then is
+ *      done inline by svc_reply().
+ * A request holds its line (about 1 KiB) from its first byte to its
+ * reply, not longer; svc_close() gives it back if the connection ends
+ * first. An engine tells the service of the client's half-close only
+ * once it has offered every byte it holds and the service needs input:
+ * then the service closes after the replies owed.
  */
 #ifndef MUXD_SERVICE_H
 #define MUXD_SERVICE_H
@@ -20,11 +40,21 @@
 
 /* Room a greeting needs at most: daytime's 26 bytes, with margin. */
 #define SVC_GREETING_MAX 64
+/* A request line's most bytes before its LF, and the room a reply needs
+ * at most: delay's line echoed whole. */
+#define SVC_LINE_MAX 1024
+#define SVC_REPLY_MAX (SVC_LINE_MAX + 2)
+
+/* What a request service's line needs before its reply (svc_need). */
+enum svc_need { SVC_INPUT, SVC_WAIT, SVC_WORK, SVC_READY };
+
+struct svc_request;
 
 struct svc_session {
 	const struct service *service;
 	uint32_t offset;	/* chargen: position in its 7030-byte cycle */
 	bool close_after_flush;	/* set by the service: send what is queued, then close */
+	struct svc_request *req;	/* a request service's line, while it has one */
 };
 
 struct service {
@@ -43,6 +73,12 @@ struct service {
 	size_t (*fill)(struct svc_session *s, unsigned char *out, size_t room);
 	/* The client shut down its sending side. */
 	void (*eof)(struct svc_session *s);
+	/* Request services only (else NULL): take input at `now_ms`
+	 * (CLOCK_MONOTONIC) up to the end of one line; returns how much. */
+	size_t (*take)(struct svc_session *s, const unsigned char *data,
+		       size_t len, int64_t now_ms);
+	/* Request services: the computation a whole line asks for. */
+	void (*work)(struct svc_request *r);
 };
 
 /* The service table, NULL-ended, in --list-services order. */
@@ -75,5 +111,36 @@ static inline void svc_eof(struct svc_session *s)
 {
 	s->service->eof(s);
 }
+
+/* ---- request services (see the top of this file) ---- */
+
+static inline bool svc_is_request(const struct svc_session *s)
+{
+	return s->service->take != NULL;
+}
+
+static inline size_t svc_take(struct svc_session *s, const unsigned char *data,
+			      size_t len, int64_t now_ms)
+{
+	return s->service->take(s, data, len, now_ms);
+}
+
+/* What the session's line needs now; SVC_INPUT when it has none. */
+enum svc_need svc_need(const struct svc_session *s);
+
+/* SVC_WAIT: when the reply is due, in CLOCK_MONOTONIC milliseconds. */
+int64_t svc_due(const struct svc_session *s);
+
+/* SVC_WORK: do the work, on any thread, while nothing else touches the
+ * session; the need becomes SVC_READY. */
+void svc_work(struct svc_session *s);
+
+/* SVC_WAIT once due, SVC_WORK or SVC_READY: write the reply into out
+ * (SVC_REPLY_MAX bytes of room), return its length; the session takes
+ * lines again (or, after a line too long, closes after flush). */
+size_t svc_reply(struct svc_session *s, unsigned char *out);
+
+/* The connection is over: give back what a request holds. */
+void svc_close(struct svc_session *s);
 
 #endif

@@ -1,9 +1,10 @@
-/* services.c -- the seven services, after inetd's built-ins.
+/* services.c -- the service table, and the seven stream services after
+ * inetd's built-ins.
  *
  * Each row is a protocol handler with no I/O of its own (see service.h):
  * stamp and upper are the classic seed servers; echo, discard, chargen,
  * daytime and time are the internal services of RFC 862, 863, 864, 867
- * and 868.
+ * and 868. The request services, delay and work, are in requests.c.
  */
 #include "services/service.h"
 
@@ -191,9 +192,13 @@ static const struct service svc_time = {
 	.open = time_open, .input = swallow_input, .eof = close_on_eof,
 };
 
+/* The request services, in requests.c. */
+extern const struct service request_delay, request_work;
+
 const struct service *const services[] = {
 	&svc_stamp, &svc_upper, &svc_echo, &svc_discard,
-	&svc_chargen, &svc_daytime, &svc_time, NULL,
+	&svc_chargen, &svc_daytime, &svc_time, &request_delay, &request_work,
+	NULL,
 };
 
 const struct service *svc_find(const char *name)
