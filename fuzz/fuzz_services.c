@@ -87,8 +87,7 @@ static size_t greet(struct svc_session *s, const struct service *svc,
 }
 
 /* A request service: offered `len` bytes as an engine does, a line at a
- * time, each reply appended to t->out (written into a buffer of exactly
- * SVC_REPLY_MAX bytes). Returns how much was taken: less than len only
+ * time, each reply appended to t->out. Returns how much was taken: less than len only
  * once the service closes. */
 static size_t feed_request(struct svc_session *s, const uint8_t *data,
 			   size_t len, struct transcript *t)
@@ -101,15 +100,14 @@ static size_t feed_request(struct svc_session *s, const uint8_t *data,
 		CHECK(took <= len - at);
 		at += took;
 		if (svc_need(s) != SVC_INPUT) {
-			unsigned char *reply = malloc(SVC_REPLY_MAX);
-			size_t n;
+			const unsigned char *reply;
+			size_t n = svc_reply(s, &reply);
 
-			CHECK(reply);
-			n = svc_reply(s, reply);
 			CHECK(n > 0 && n <= SVC_REPLY_MAX && reply[n - 1] == '\n');
+			CHECK(svc_reply(s, &reply) == n);	/* held until replied */
 			memcpy(t->out + t->out_len, reply, n);
 			t->out_len += n;
-			free(reply);
+			svc_replied(s);
 		} else if (took == 0) {
 			break;
 		}

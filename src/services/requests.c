@@ -25,19 +25,22 @@
 #define WORK_MAX_N 100000000
 
 struct svc_request {
-	unsigned char line[SVC_LINE_MAX + 1];	/* the line, its LF once whole */
-	size_t len;
 	enum svc_need need;
 	const char *error;	/* SVC_READY with "ERR <error>" */
 	int64_t due;		/* delay: when its reply is due */
 	uint64_t n, seed;	/* work: what it asks */
 	uint64_t result;	/* work: once worked */
+	bool replied;		/* line[0, len) holds the reply now */
+	size_t len;
+	unsigned char line[SVC_REPLY_MAX];	/* the line, then its reply */
 };
 
-/* A request that could not be given its line buffer: the reply needs
- * none, and the connection closes after it. */
+/* A request that could not be given its buffer: its reply is ready,
+ * and the connection closes after it. Never written to. */
+#define OUT_OF_MEMORY "ERR out of memory\r\n"
 static struct svc_request out_of_memory = {
-	.need = SVC_READY, .error = "out of memory",
+	.need = SVC_READY, .replied = true,
+	.len = sizeof OUT_OF_MEMORY - 1, .line = OUT_OF_MEMORY,
 };
 
 static size_t greet_nothing(struct svc_session *s, time_t now,
@@ -155,14 +158,20 @@ static void parse_work(struct svc_request *r, int64_t now_ms)
 
 static struct svc_request *request_of(struct svc_session *s)
 {
-	if (!s->req) {
-		s->req = calloc(1, sizeof *s->req);
-		if (!s->req) {
-			s->req = &out_of_memory;
-			s->close_after_flush = true;
-		}
+	struct svc_request *r = s->req;
+
+	if (r)
+		return r;
+	r = malloc(sizeof *r);
+	if (!r) {
+		s->close_after_flush = true;
+		return s->req = &out_of_memory;
 	}
-	return s->req;
+	r->need = SVC_INPUT;
+	r->error = NULL;
+	r->replied = false;
+	r->len = 0;
+	return s->req = r;
 }
 
 /* Take bytes up to the end of one line; parse it once whole. */
@@ -250,26 +259,34 @@ void svc_work(struct svc_session *s)
 	r->need = SVC_READY;
 }
 
-size_t svc_reply(struct svc_session *s, unsigned char *out)
+/* The reply, in place of the line: delay's is the line as it came. */
+static void format_reply(const struct service *svc, struct svc_request *r)
+{
+	if (r->error)
+		r->len = (size_t)snprintf((char *)r->line, sizeof r->line,
+					  "ERR %s\r\n", r->error);
+	else if (svc->work)
+		r->len = (size_t)snprintf((char *)r->line, sizeof r->line,
+					  "%016" PRIx64 "\r\n", r->result);
+	r->replied = true;
+}
+
+size_t svc_reply(struct svc_session *s, const unsigned char **out)
 {
 	struct svc_request *r = s->req;
-	size_t n;
 
 	if (!r || r->need == SVC_INPUT)
 		return 0;
 	svc_work(s);
-	if (r->error) {
-		n = (size_t)snprintf((char *)out, SVC_REPLY_MAX, "ERR %s\r\n",
-				     r->error);
-	} else if (s->service->work) {
-		n = (size_t)snprintf((char *)out, SVC_REPLY_MAX,
-				     "%016" PRIx64 "\r\n", r->result);
-	} else {
-		n = r->len;	/* delay: the line as it came */
-		memcpy(out, r->line, n);
-	}
+	if (!r->replied)
+		format_reply(s->service, r);
+	*out = r->line;
+	return r->len;
+}
+
+void svc_replied(struct svc_session *s)
+{
 	svc_close(s);
-	return n;
 }
 
 void svc_close(struct svc_session *s)

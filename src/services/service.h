@@ -14,21 +14,22 @@
  * Request services (delay, work): input is taken a line at a time, and a
  * line is answered before the next is taken, so what a client pipelines
  * waits in the engine's buffer and in TCP, never in a queue here. An
- * engine runs a request in three steps:
+ * engine runs a request in four steps:
  *   1. svc_take() takes input up to the end of one line and says how much
  *      it took; the rest stays with the engine;
  *   2. svc_need() then says what the line needs: more input (SVC_INPUT),
  *      time (SVC_WAIT, until svc_due()), CPU (SVC_WORK: svc_work(), on
  *      whichever thread the engine chooses), or nothing (SVC_READY);
- *   3. svc_reply() writes the reply into the engine's output and the
- *      session takes lines again. Waiting is the engine's: a blocking
- *      engine sleeps, a reactor arms a timer; work not done by then is
- *      done inline by svc_reply().
- * A request holds its line (about 1 KiB) from its first byte to its
- * reply, not longer; svc_close() gives it back if the connection ends
- * first. An engine tells the service of the client's half-close only
- * once it has offered every byte it holds and the service needs input:
- * then the service closes after the replies owed.
+ *   3. svc_reply() gives the reply, held by the session, for the engine
+ *      to send from (work not done by then is done inline);
+ *   4. svc_replied(), once the reply is sent: the session takes lines
+ *      again (or, after a line too long, closes after flush).
+ * Waiting is the engine's: a blocking engine sleeps, a reactor arms a
+ * timer. A request holds its line, then its reply (about 1 KiB), from its
+ * first byte until svc_replied, not longer; svc_close() gives it back if
+ * the connection ends first. An engine tells the service of the client's
+ * half-close only once it has offered every byte it holds and the service
+ * needs input: then the service closes after the replies owed.
  */
 #ifndef MUXD_SERVICE_H
 #define MUXD_SERVICE_H
@@ -135,10 +136,13 @@ int64_t svc_due(const struct svc_session *s);
  * session; the need becomes SVC_READY. */
 void svc_work(struct svc_session *s);
 
-/* SVC_WAIT once due, SVC_WORK or SVC_READY: write the reply into out
- * (SVC_REPLY_MAX bytes of room), return its length; the session takes
- * lines again (or, after a line too long, closes after flush). */
-size_t svc_reply(struct svc_session *s, unsigned char *out);
+/* SVC_WAIT once due, SVC_WORK or SVC_READY: the reply, in memory the
+ * session holds until svc_replied (or svc_close); *out points at it.
+ * Returns its length, at most SVC_REPLY_MAX; 0 without a request. */
+size_t svc_reply(struct svc_session *s, const unsigned char **out);
+
+/* The reply is sent: the session takes lines again. */
+void svc_replied(struct svc_session *s);
 
 /* The connection is over: give back what a request holds. */
 void svc_close(struct svc_session *s);
