@@ -51,8 +51,16 @@
  * own buffers only once their last send completed; a connection's state
  * only after its last completion (below).
  *
+ * The request services (delay, work) take their input a line at a time:
+ * what a receive brings is queued in the own buffer, within the same
+ * receive cap, and taken from there; a wait is a timeout in the ring
+ * (IORING_OP_TIMEOUT, absolute on the monotonic clock), work is computed
+ * inline, and the reply is sent from the session that holds it. A
+ * client's end of file ends the connection at once, timer and all.
+ *
  * A connection's state is freed only after the last completion of its
- * requests: closing cancels them first. user_data names the request's
+ * requests: closing cancels them first, a request's timer by its own
+ * user_data (no descriptor names it). user_data names the request's
  * kind, slot and the slot's generation, so a late completion is never
  * taken for that of a newer connection in the same slot.
  *
@@ -112,10 +120,14 @@
 
 static const unsigned char required_ops[] = {
 	IORING_OP_ACCEPT, IORING_OP_RECV, IORING_OP_SEND,
-	IORING_OP_ASYNC_CANCEL, IORING_OP_POLL_ADD,
+	IORING_OP_ASYNC_CANCEL, IORING_OP_POLL_ADD, IORING_OP_TIMEOUT,
+	IORING_OP_TIMEOUT_REMOVE,
 };
 
-enum op { OP_ACCEPT, OP_RECV, OP_SEND, OP_CANCEL, OP_SIGNAL, OP_STOP_ACCEPT };
+enum op {
+	OP_ACCEPT, OP_RECV, OP_SEND, OP_CANCEL, OP_SIGNAL, OP_STOP_ACCEPT,
+	OP_TIMER,
+};
 
 #define NO_BUFFER (-1)
 
@@ -126,7 +138,7 @@ struct conn {
 	unsigned inflight;	/* requests whose last completion is to come */
 	bool receiving;		/* multishot receive armed */
 	bool sending;
-	bool cancelling;	/* closing: the cancel of everything is queued */
+	unsigned cancels;	/* closing: cancels queued, not yet completed */
 	bool starved;		/* receive ended for want of buffers */
 	bool read_eof;
 	bool reset_if_stuck;
@@ -145,6 +157,13 @@ struct conn {
 	unsigned ring_len;
 	unsigned char *own;	/* CONN_BUF_SIZE bytes, or NULL while empty */
 	size_t own_head, own_tail;
+	/* Request services: the own buffer holds input not yet taken; what
+	 * goes out is the session's reply (reply_sent of reply_len), and a
+	 * request waiting to be due has a timer in the ring. */
+	const unsigned char *reply;
+	size_t reply_len, reply_sent;
+	bool timer_armed;
+	struct __kernel_timespec timer_at;	/* read by the kernel at submission */
 };
 
 struct uring_engine {
@@ -227,9 +246,24 @@ static size_t ring_pending(const struct conn *c)
 	return c->ring_id == NO_BUFFER ? 0 : c->ring_len;
 }
 
+static size_t reply_pending(const struct conn *c)
+{
+	return c->reply_len - c->reply_sent;
+}
+
 static bool has_output(const struct conn *c)
 {
+	if (svc_is_request(&c->session))
+		return reply_pending(c) > 0;
 	return own_pending(c) || ring_pending(c);
+}
+
+/* A request service owes a reply: the connection waits on the server,
+ * not on its client, so it is not idle. */
+static bool owes_reply(const struct conn *c)
+{
+	return svc_is_request(&c->session) &&
+	       (svc_need(&c->session) != SVC_INPUT || reply_pending(c));
 }
 
 static void give_back(struct uring_engine *e, unsigned id)
@@ -315,6 +349,11 @@ static void start_send(struct uring_engine *e, struct conn *c)
 		sqe->addr = (uintptr_t)uring_buffer(&e->bufs, (unsigned)c->ring_id);
 		sqe->len = c->ring_len;
 		sqe->msg_flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+	} else if (c->reply_len) {
+		/* The session holds the reply until svc_replied. */
+		sqe->addr = (uintptr_t)(c->reply + c->reply_sent);
+		sqe->len = (unsigned)reply_pending(c);
+		sqe->msg_flags = MSG_NOSIGNAL;
 	} else {
 		/* From the start of the buffer, so that what comes in while
 		 * it is in flight goes behind it and the owed bytes never
@@ -380,6 +419,7 @@ static void conn_free(struct uring_engine *e, struct conn *c)
 		give_back(e, (unsigned)c->ring_id);
 	if (c->own)
 		own_release(e, c);
+	svc_close(&c->session);
 	list_remove(&c->dirty);
 	list_remove(&c->idle);
 	list_remove(&c->starving);
@@ -401,6 +441,9 @@ static void bury_dead(struct uring_engine *e)
 	}
 }
 
+/* Cancel everything in flight: the requests on the descriptor, and a
+ * request's timer, which no descriptor names. Once every cancel has
+ * completed, whatever is still in flight is tried again. */
 static void conn_wind_down(struct uring_engine *e, struct conn *c)
 {
 	struct io_uring_sqe *sqe;
@@ -409,13 +452,19 @@ static void conn_wind_down(struct uring_engine *e, struct conn *c)
 		conn_free(e, c);
 		return;
 	}
-	if (c->cancelling)
+	if (c->cancels)
 		return;
 	sqe = conn_sqe(e, c, OP_CANCEL);
 	sqe->opcode = IORING_OP_ASYNC_CANCEL;
 	sqe->fd = c->fd;
 	sqe->cancel_flags = IORING_ASYNC_CANCEL_FD | IORING_ASYNC_CANCEL_ALL;
-	c->cancelling = true;
+	c->cancels++;
+	if (c->timer_armed) {
+		sqe = conn_sqe(e, c, OP_CANCEL);
+		sqe->opcode = IORING_OP_TIMEOUT_REMOVE;
+		sqe->addr = user_data(OP_TIMER, c->slot, e->gens[c->slot]);
+		c->cancels++;
+	}
 }
 
 static void refill(struct uring_engine *e, struct conn *c)
@@ -424,6 +473,54 @@ static void refill(struct uring_engine *e, struct conn *c)
 		return;
 	c->own_head = 0;
 	c->own_tail = svc_fill(&c->session, c->own, CONN_BUF_SIZE);
+}
+
+/* A request's wait, as a timeout in the ring (CLOCK_MONOTONIC, as
+ * clock_ms). */
+static void arm_timer(struct uring_engine *e, struct conn *c, int64_t due)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->timer_armed)
+		return;
+	c->timer_at.tv_sec = due / 1000;
+	c->timer_at.tv_nsec = due % 1000 * 1000000;
+	sqe = conn_sqe(e, c, OP_TIMER);
+	sqe->opcode = IORING_OP_TIMEOUT;
+	sqe->addr = (uintptr_t)&c->timer_at;
+	sqe->len = 1;
+	sqe->timeout_flags = IORING_TIMEOUT_ABS;
+	c->timer_armed = true;
+}
+
+/* Request services: take lines from the input queued in the own buffer
+ * until one waits for its time or has its reply to send. */
+static void advance_request(struct uring_engine *e, struct conn *c)
+{
+	struct svc_session *s = &c->session;
+
+	while (!c->reply_len) {
+		enum svc_need need = svc_need(s);
+		size_t took;
+
+		if (need == SVC_WAIT && svc_due(s) > e->now) {
+			arm_timer(e, c, svc_due(s));
+			return;
+		}
+		if (need != SVC_INPUT) {
+			c->reply_len = svc_reply(s, &c->reply);
+			c->reply_sent = 0;
+			return;
+		}
+		if (!own_pending(c))
+			return;
+		took = svc_take(s, c->own + c->own_head, own_pending(c), e->now);
+		c->own_head += took;
+		if (!own_pending(c))
+			own_release(e, c);
+		if (took == 0 && svc_need(s) == SVC_INPUT)
+			return;		/* closing: nothing more is taken */
+	}
 }
 
 /* Decide what to queue next for a connection something happened to. */
@@ -436,6 +533,8 @@ static void conn_run(struct uring_engine *e, struct conn *c)
 		conn_wind_down(e, c);
 		return;
 	}
+	if (svc_is_request(&c->session) && !c->sending)
+		advance_request(e, c);
 	if (!c->sending && has_output(c))
 		start_send(e, c);
 	if (!c->sending && !has_output(c) && c->session.close_after_flush) {
@@ -536,6 +635,12 @@ static void take_input(struct uring_engine *e, struct conn *c, unsigned id,
 		c->bytes_in += (unsigned)res;
 		stat_add(STAT_BYTES_IN, (unsigned)res);
 		touch(e, c);
+		if (svc_is_request(&c->session)) {
+			/* Queued for advance_request; recv_cap left it room. */
+			own_queue(e, c, data, (size_t)res, false);
+			give_back(e, id);
+			return;
+		}
 		keep = svc_input(&c->session, data, (size_t)res);
 	}
 	if (keep && !c->sending && !has_output(c) &&
@@ -562,7 +667,10 @@ static void on_received(struct uring_engine *e, struct conn *c, int res,
 	}
 	if (c->closing)
 		return;
-	if (res == 0) {
+	if (res == 0 && svc_is_request(&c->session)) {
+		conn_close(e, c, owes_reply(c) || own_pending(c)
+			   ? "client gone before its reply" : "done");
+	} else if (res == 0) {
 		c->read_eof = true;
 		svc_eof(&c->session);
 	} else if (res == -ENOBUFS) {
@@ -606,6 +714,15 @@ static void on_sent(struct uring_engine *e, struct conn *c, int res)
 		conn_close(e, c, res < 0 ? strerror(-res) : "send returned 0");
 		return;
 	}
+	if (c->reply_len) {
+		c->reply_sent += (unsigned)res;
+		if (!reply_pending(c)) {
+			svc_replied(&c->session);
+			c->reply_len = c->reply_sent = 0;
+			c->reply = NULL;
+		}
+		return;
+	}
 	/* A short send leaves the rest in place: the next send starts there. */
 	c->own_head += (unsigned)res;
 	if (!own_pending(c))
@@ -616,7 +733,14 @@ static void on_cancelled(struct conn *c)
 {
 	c->inflight--;
 	/* Nothing was found, or it was busy: try again if still wanted. */
-	c->cancelling = false;
+	c->cancels--;
+}
+
+/* A request's time has come (-ETIME), or its timer was removed. */
+static void on_timer(struct conn *c)
+{
+	c->inflight--;
+	c->timer_armed = false;
 }
 
 static void on_conn_cqe(struct uring_engine *e, enum op op, unsigned slot,
@@ -635,6 +759,8 @@ static void on_conn_cqe(struct uring_engine *e, enum op op, unsigned slot,
 		on_received(e, c, res, flags);
 	else if (op == OP_SEND)
 		on_sent(e, c, res);
+	else if (op == OP_TIMER)
+		on_timer(c);
 	else
 		on_cancelled(c);
 	mark_dirty(e, c);
@@ -841,6 +967,10 @@ static void expire_idle(struct uring_engine *e)
 
 		if (e->now - c->last_active < timeout)
 			return;
+		if (owes_reply(c)) {
+			touch(e, c);
+			continue;
+		}
 		stat_add(STAT_TIMED_OUT, 1);
 		c->reset_if_stuck = true;
 		conn_close(e, c, "idle timeout");

@@ -58,8 +58,7 @@ static size_t no_stream_input(struct svc_session *s, unsigned char *data,
 	return 0;
 }
 
-/* The engine tells us once it holds nothing more and we need input: no
- * line is owed a reply, so close (a partial line is dropped). */
+/* The client's end of file: a client gone, whatever it was owed. */
 static void close_now(struct svc_session *s)
 {
 	s->close_after_flush = true;

@@ -27,9 +27,10 @@
  * Waiting is the engine's: a blocking engine sleeps, a reactor arms a
  * timer. A request holds its line, then its reply (about 1 KiB), from its
  * first byte until svc_replied, not longer; svc_close() gives it back if
- * the connection ends first. An engine tells the service of the client's
- * half-close only once it has offered every byte it holds and the service
- * needs input: then the service closes after the replies owed.
+ * the connection ends first. A client's end of file ends the connection
+ * at once, replies owed or not: a client gone, as redis and nginx take
+ * it, whose wait, work and buffer are released (the engine closes; the
+ * service's eof hook says the same).
  */
 #ifndef MUXD_SERVICE_H
 #define MUXD_SERVICE_H
