@@ -19,9 +19,26 @@ void buffer_pool_free(struct buffer_pool *p)
 	spares_free(&p->spares);
 }
 
-static size_t pending(const struct conn_io *c)
+/* Bytes in the buffer: output, or a request service's input. */
+static size_t buffered(const struct conn_io *c)
 {
 	return c->tail - c->head;
+}
+
+static bool is_request(const struct conn_io *c)
+{
+	return svc_is_request(&c->session);
+}
+
+/* Bytes owed to the client, ready to write. */
+static size_t pending(const struct conn_io *c)
+{
+	return is_request(c) ? c->reply_len - c->reply_sent : buffered(c);
+}
+
+static const unsigned char *pending_at(const struct conn_io *c)
+{
+	return is_request(c) ? c->reply + c->reply_sent : c->buf + c->head;
 }
 
 /* Free room at the tail; a half-drained buffer is compacted first so that
@@ -31,7 +48,7 @@ static size_t room(struct conn_io *c)
 	if (!c->buf)
 		return CONN_BUF_SIZE;
 	if (c->head > 0 && c->tail > CONN_BUF_SIZE / 2) {
-		memmove(c->buf, c->buf + c->head, pending(c));
+		memmove(c->buf, c->buf + c->head, buffered(c));
 		c->tail -= c->head;
 		c->head = 0;
 	}
@@ -83,6 +100,9 @@ int conn_io_open(struct conn_io *c, struct buffer_pool *p, int fd,
 	c->bytes_in = c->bytes_out = 0;
 	c->head = 0;
 	c->tail = svc_open(&c->session, service, time(NULL), c->buf);
+	c->reply = NULL;
+	c->reply_len = c->reply_sent = 0;
+	c->work_elsewhere = false;
 	return 0;
 }
 
@@ -91,9 +111,56 @@ void conn_io_release(struct conn_io *c, struct buffer_pool *p)
 	if (c->buf)
 		spares_put(&p->spares, c->buf);
 	c->buf = NULL;
+	svc_close(&c->session);
 }
 
-/* Returns 0, or -1 when the connection is finished (error or reset). */
+int64_t conn_io_waiting_until(const struct conn_io *c)
+{
+	return is_request(c) && !c->reply_len &&
+	       svc_need(&c->session) == SVC_WAIT ? svc_due(&c->session) : -1;
+}
+
+bool conn_io_owes_reply(const struct conn_io *c)
+{
+	return is_request(c) &&
+	       (c->reply_len || svc_need(&c->session) != SVC_INPUT);
+}
+
+/* Request services: take buffered input a line at a time until a line
+ * waits (for its time, or for the caller where work_elsewhere) or its
+ * reply is out. */
+static void advance_request(struct conn_io *c, int64_t now)
+{
+	struct svc_session *s = &c->session;
+
+	while (!c->reply_len) {
+		enum svc_need need = svc_need(s);
+		size_t took;
+
+		if ((need == SVC_WAIT && svc_due(s) > now) ||
+		    (need == SVC_WORK && c->work_elsewhere))
+			return;
+		if (need != SVC_INPUT) {
+			c->reply_len = svc_reply(s, &c->reply);
+			c->reply_sent = 0;
+			return;
+		}
+		if (!buffered(c))
+			return;
+		took = svc_take(s, c->buf + c->head, buffered(c), now);
+		c->head += took;
+		if (!buffered(c))
+			c->head = c->tail = 0;
+		if (took == 0 && svc_need(s) == SVC_INPUT)
+			return;		/* closing: nothing more is taken */
+	}
+}
+
+/* conn_read's end of a request service's connection by its client. */
+#define CLIENT_GONE (-2)
+
+/* Returns 0, or -1 when the connection is finished (error or reset), or
+ * CLIENT_GONE. */
 static int conn_read(struct conn_io *c, struct buffer_pool *p, bool *moved)
 {
 	bool producer = svc_is_producer(&c->session);
@@ -104,7 +171,8 @@ static int conn_read(struct conn_io *c, struct buffer_pool *p, bool *moved)
 	stat_read(n);
 	if (n > 0) {
 		c->bytes_in += (size_t)n;
-		c->tail += svc_input(&c->session, into, (size_t)n);
+		c->tail += is_request(c) ? (size_t)n
+					 : svc_input(&c->session, into, (size_t)n);
 		/* A short read has drained the socket: whatever comes next,
 		 * data or a FIN, raises a new report, level- or edge-triggered.
 		 * Only a FIN that came with this data has no report of its own
@@ -118,6 +186,9 @@ static int conn_read(struct conn_io *c, struct buffer_pool *p, bool *moved)
 		c->read_eof = true;
 		c->can_read = false;
 		svc_eof(&c->session);
+		/* A request service's client is gone: nothing more is sent. */
+		if (is_request(c) && (conn_io_owes_reply(c) || buffered(c)))
+			return CLIENT_GONE;
 		return 0;
 	}
 	if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -127,18 +198,34 @@ static int conn_read(struct conn_io *c, struct buffer_pool *p, bool *moved)
 	return errno == EINTR ? 0 : -1;
 }
 
+/* n bytes of the output are written. */
+static void written(struct conn_io *c, size_t n)
+{
+	if (!is_request(c)) {
+		c->head += n;
+		if (c->head == c->tail)
+			c->head = c->tail = 0;
+		return;
+	}
+	c->reply_sent += n;
+	if (c->reply_sent == c->reply_len) {
+		svc_replied(&c->session);
+		c->reply = NULL;
+		c->reply_len = c->reply_sent = 0;
+	}
+}
+
 static int conn_write(struct conn_io *c, bool *moved)
 {
-	ssize_t n = write(c->fd, c->buf + c->head, pending(c));
+	size_t len = pending(c);
+	ssize_t n = write(c->fd, pending_at(c), len);
 
 	stat_write(n);
 	if (n > 0) {
 		c->bytes_out += (size_t)n;
-		c->head += (size_t)n;
-		if (c->head == c->tail)
-			c->head = c->tail = 0;
-		else
+		if ((size_t)n < len)
 			c->can_write = false;	/* socket buffer full */
+		written(c, (size_t)n);
 		*moved = true;
 		return 0;
 	}
@@ -150,7 +237,7 @@ static int conn_write(struct conn_io *c, bool *moved)
 }
 
 const char *conn_io_turn(struct conn_io *c, struct buffer_pool *p, int budget,
-			 bool *moved)
+			 int64_t now, bool *moved)
 {
 	*moved = false;
 	if (!c->buf && (c->can_read || svc_is_producer(&c->session)) &&
@@ -164,18 +251,22 @@ const char *conn_io_turn(struct conn_io *c, struct buffer_pool *p, int budget,
 
 			c->tail += svc_fill(&c->session, c->buf + c->tail, space);
 		}
+		if (is_request(c))
+			advance_request(c, now);
 		if (pending(c) && c->can_write)
 			rc = conn_write(c, moved);
 		else if (c->can_read && wants_input(c))
 			rc = conn_read(c, p, moved);
 		else
 			break;
+		if (rc == CLIENT_GONE)
+			return "client gone before its reply";
 		if (rc < 0)
 			return strerror(errno);
 	}
 	if (c->session.close_after_flush && !pending(c))
 		return "done";
-	if (c->buf && !pending(c)) {
+	if (c->buf && !buffered(c)) {
 		spares_put(&p->spares, c->buf);
 		c->buf = NULL;
 		c->head = c->tail = 0;

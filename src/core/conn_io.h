@@ -15,6 +15,14 @@
  * never exceeds the struct plus one buffer. A connection holds its buffer
  * only while there is something in it, so an idle connection costs its
  * struct alone; emptied buffers wait on a short free list.
+ *
+ * A request service (delay, work) is driven a line at a time: its buffer
+ * holds the input not yet taken, its output is the reply its session
+ * holds, and a line waits for its time (the caller's timer, from
+ * conn_io_waiting_until) or, where work_elsewhere is set, goes to the
+ * caller for its wait and work. Work is otherwise done inline: a reactor
+ * thread that computes stalls its other connections, which is the model's
+ * lesson. The client's end of file ends such a connection at once.
  */
 #ifndef MUXD_CONN_IO_H
 #define MUXD_CONN_IO_H
@@ -33,8 +41,14 @@ struct conn_io {
 	bool read_eof;
 	unsigned long long bytes_in, bytes_out;
 	struct svc_session session;
-	size_t head, tail;	/* unsent output is buf[head, tail) */
+	/* Unsent output is buf[head, tail); for a request service, input
+	 * not yet taken. */
+	size_t head, tail;
 	unsigned char *buf;	/* CONN_BUF_SIZE bytes, or NULL while empty */
+	/* Request services: the session's reply going out. */
+	const unsigned char *reply;
+	size_t reply_len, reply_sent;
+	bool work_elsewhere;	/* waits and work are the caller's, not inline */
 };
 
 /* One thread's emptied buffers, and the scratch a producer's input is
@@ -58,12 +72,21 @@ int conn_io_open(struct conn_io *c, struct buffer_pool *p, int fd,
 /* The connection is over: give its buffer back (the caller closes fd). */
 void conn_io_release(struct conn_io *c, struct buffer_pool *p);
 
-/* One turn: at most `budget` reads and writes while readiness lasts.
- * Returns NULL while the connection goes on, else why it is to be closed
- * ("done", "out of memory" or the system's reason). *moved says whether
- * any byte went in or out (the connection was active). */
+/* One turn at `now` (clock_ms): at most `budget` reads and writes while
+ * readiness lasts. Returns NULL while the connection goes on, else why it
+ * is to be closed ("done", "out of memory" or the system's reason).
+ * *moved says whether any byte went in or out (the connection was
+ * active). */
 const char *conn_io_turn(struct conn_io *c, struct buffer_pool *p, int budget,
-			 bool *moved);
+			 int64_t now, bool *moved);
+
+/* A request service's line waits for its time: until when (clock_ms),
+ * else -1. The caller runs a turn once it has come. */
+int64_t conn_io_waiting_until(const struct conn_io *c);
+
+/* A request service owes its client a reply: the connection waits on the
+ * server, so it is not idle. */
+bool conn_io_owes_reply(const struct conn_io *c);
 
 /* POLLER_READ and POLLER_WRITE: what it waits for now (input while it has
  * room, output while the socket refused some). */

@@ -25,6 +25,7 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/stats.h"
+#include "base/timers.h"
 #include "core/accept_pause.h"
 #include "core/conn_io.h"
 
@@ -38,6 +39,7 @@ struct conn {
 	struct list ready;	/* on reactor.ready while readiness is left */
 	struct list idle;	/* reactor.idle is ordered by last_active */
 	int64_t last_active;
+	struct timer timer;	/* a request's line waiting for its time */
 	const struct listener *listener;
 	union net_peer peer;	/* for the -v lines only */
 };
@@ -53,6 +55,7 @@ struct reactor {
 	bool *listener_ready;
 	struct list ready;
 	struct list idle;
+	struct timers timers;	/* requests' waits, the earliest first */
 	unsigned n_conns;	/* this instance's */
 	bool listening;		/* listeners watched (not paused or closed) */
 	bool stopping;
@@ -84,6 +87,7 @@ static void conn_close(struct reactor *r, struct conn *c, const char *why)
 	r->conns[c->io.fd] = NULL;
 	list_remove(&c->ready);
 	list_remove(&c->idle);
+	timers_cancel(&r->timers, &c->timer);
 	close(c->io.fd);
 	conn_io_release(&c->io, &r->buffers);
 	free(c);
@@ -104,10 +108,24 @@ static int update_watch(struct reactor *r, struct conn *c)
 	return 0;
 }
 
+/* A request service's line waits for its time: the connection runs
+ * again when the timer fires. */
+static int update_timer(struct reactor *r, struct conn *c)
+{
+	int64_t due = conn_io_waiting_until(&c->io);
+
+	if (due < 0)
+		timers_cancel(&r->timers, &c->timer);
+	else if (!timer_armed(&c->timer) || c->timer.due != due)
+		return timers_arm(&r->timers, &c->timer, due);
+	return 0;
+}
+
 static void conn_run(struct reactor *r, struct conn *c)
 {
 	bool moved;
-	const char *over = conn_io_turn(&c->io, &r->buffers, IO_BUDGET, &moved);
+	const char *over = conn_io_turn(&c->io, &r->buffers, IO_BUDGET, r->now,
+					&moved);
 
 	if (over) {
 		conn_close(r, c, over);
@@ -115,7 +133,7 @@ static void conn_run(struct reactor *r, struct conn *c)
 	}
 	if (moved)
 		touch(r, c);
-	if (update_watch(r, c) < 0) {
+	if (update_watch(r, c) < 0 || update_timer(r, c) < 0) {
 		conn_close(r, c, strerror(errno));
 		return;
 	}
@@ -180,6 +198,7 @@ void reactor_adopt(struct reactor *r, int fd, const struct listener *l,
 	memcpy(&c->peer, peer, sizeof c->peer);	/* IPv4 and IPv6 fit */
 	list_init(&c->ready);
 	list_init(&c->idle);
+	timer_init(&c->timer);
 	r->conns[fd] = c;
 	r->n_conns++;
 	stat_add(STAT_ACCEPTED, 1);
@@ -310,6 +329,10 @@ static void expire_idle(struct reactor *r)
 
 		if (r->now - c->last_active < timeout)
 			return;
+		if (conn_io_owes_reply(&c->io)) {
+			touch(r, c);	/* waiting on us, not idle */
+			continue;
+		}
 		net_reset_if_stuck(c->io.fd);
 		stat_add(STAT_TIMED_OUT, 1);
 		conn_close(r, c, "idle timeout");
@@ -329,11 +352,26 @@ static int next_timeout(const struct reactor *r)
 		t = clock_timeout_min(t, oldest->last_active +
 				   (int64_t)r->srv->idle_timeout * 1000 - r->now);
 	}
+	if (r->timers.n)
+		t = clock_timeout_min(t, timers_next_ms(&r->timers, r->now));
 	if (!r->listening && !r->stopping)
 		t = clock_timeout_min(t, r->pause.until - r->now);
 	if (r->stopping)
 		t = clock_timeout_min(t, sig_grace_left_ms());
 	return t;
+}
+
+/* Requests whose time has come run in this turn. */
+static void fire_timers(struct reactor *r)
+{
+	struct timer *t;
+
+	while ((t = timers_expired(&r->timers, r->now))) {
+		struct conn *c = LIST_ENTRY(t, struct conn, timer);
+
+		list_remove(&c->ready);
+		list_append(&r->ready, &c->ready);
+	}
 }
 
 static void woken(struct reactor *r)
@@ -403,6 +441,7 @@ static void reactor_free(struct reactor *r)
 		for (size_t i = 0; i < r->s.n_listeners; i++)
 			close(r->s.listeners[i].fd);
 	buffer_pool_free(&r->buffers);
+	timers_free(&r->timers);
 	if (r->poller)
 		r->ops->destroy(r->poller);
 	free(r->conns);
@@ -424,6 +463,7 @@ static int serve(struct reactor *r)
 		for (int i = 0; i < n; i++)
 			dispatch(r, &r->events[i]);
 		accept_ready(r);
+		fire_timers(r);
 		run_ready(r);
 		expire_idle(r);
 	}

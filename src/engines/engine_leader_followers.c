@@ -125,7 +125,8 @@ static void conn_turn(struct lf *l, struct buffer_pool *pool, struct lf_conn *c,
 		      bool first)
 {
 	bool moved;
-	const char *over = conn_io_turn(&c->io, pool, IO_BUDGET, &moved);
+	const char *over = conn_io_turn(&c->io, pool, IO_BUDGET, clock_ms(),
+					&moved);
 	unsigned interest;
 	int fd, rc;
 
