@@ -20,6 +20,10 @@ struct timer {
 
 #define TIMER_OFF ((size_t)-1)
 
+/* What a timer is embedded in, as member of type. */
+#define TIMER_OWNER(t, type, member) \
+	((type *)(void *)((char *)(t) - offsetof(type, member)))
+
 struct timers {
 	struct timer **heap;
 	size_t n, cap;

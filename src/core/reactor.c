@@ -367,7 +367,7 @@ static void fire_timers(struct reactor *r)
 	struct timer *t;
 
 	while ((t = timers_expired(&r->timers, r->now))) {
-		struct conn *c = LIST_ENTRY(t, struct conn, timer);
+		struct conn *c = TIMER_OWNER(t, struct conn, timer);
 
 		list_remove(&c->ready);
 		list_append(&r->ready, &c->ready);

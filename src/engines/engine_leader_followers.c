@@ -16,6 +16,16 @@
  * connection that still has work is re-armed level-triggered and comes
  * back behind what is already waiting, which is this engine's round robin.
  *
+ * A request service's line that waits for its time has a timer in a heap
+ * under timer_lock, and stays armed in the set meanwhile, so that its
+ * client's reset or end of file is seen at once. Either may then hand
+ * the connection to a thread: the leader pops a timer that has come, a
+ * report comes for the socket. Whoever takes it first (in_hand) serves
+ * it; the other lets go, and what it had is not lost: the holder lets go
+ * of the connection before it re-arms it, level-triggered, so a report it
+ * took from another comes again, and a timer popped meanwhile is set
+ * again by the turn if the line still waits.
+ *
  * Connections are kept by descriptor under table_lock, taken per
  * connection opened or closed and by the idle sweep, never per message.
  * The leader sweeps when the oldest connection may be due, up to the
@@ -34,6 +44,7 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/stats.h"
+#include "base/timers.h"
 #include "core/accept_pause.h"
 #include "core/conn_io.h"
 #include "core/crew.h"
@@ -48,6 +59,9 @@ struct lf_conn {
 	struct conn_io io;
 	_Atomic int64_t last_active;
 	_Atomic bool expired;		/* shut down by the idle sweep */
+	_Atomic bool in_hand;		/* a thread serves it: others let go */
+	_Atomic bool owes_reply;	/* a request waits on us: not idle */
+	struct timer timer;		/* under timer_lock */
 	const struct listener *listener;
 	union net_peer peer;		/* for the -v lines only */
 };
@@ -71,6 +85,8 @@ struct lf {
 	bool has_leader;
 	struct follower *first, *last;	/* waiting to lead, oldest first */
 	int64_t next_sweep;		/* the leader's */
+	pthread_mutex_t timer_lock;
+	struct timers timers;		/* requests' waits, the earliest first */
 	_Atomic unsigned open;		/* --max-conns */
 	_Atomic bool stopping;
 	_Atomic int64_t pause_until;	/* accept pause: 0 when none */
@@ -106,6 +122,9 @@ static void conn_close(struct lf *l, struct buffer_pool *pool,
 	}
 	log_conn_close(c->listener, &c->peer.sa, c->io.fd, why, c->io.bytes_in,
 		       c->io.bytes_out);
+	pthread_mutex_lock(&l->timer_lock);
+	timers_cancel(&l->timers, &c->timer);
+	pthread_mutex_unlock(&l->timer_lock);
 	pthread_mutex_lock(&l->table_lock);
 	atomic_store(&l->conns[c->io.fd], NULL);
 	/* Closed under the lock: the sweep never shuts down a reused number. */
@@ -116,6 +135,36 @@ static void conn_close(struct lf *l, struct buffer_pool *pool,
 	/* The last one out during the grace period wakes the leader. */
 	if (atomic_fetch_sub(&l->open, 1) == 1 && atomic_load(&l->stopping))
 		crew_wake(&l->crew, 0);
+}
+
+/* A request's line waiting for its time: its timer, set or cleared.
+ * The leader may be waiting with a longer timeout: it is woken. */
+static int set_timer(struct lf *l, struct lf_conn *c)
+{
+	int64_t due = conn_io_waiting_until(&c->io);
+	bool earliest = false;
+	int rc = 0;
+
+	atomic_store(&c->owes_reply, conn_io_owes_reply(&c->io));
+	pthread_mutex_lock(&l->timer_lock);
+	if (due < 0) {
+		timers_cancel(&l->timers, &c->timer);
+	} else if (!timer_armed(&c->timer) || c->timer.due != due) {
+		rc = timers_arm(&l->timers, &c->timer, due);
+		earliest = rc == 0 && l->timers.heap[0] == &c->timer;
+	}
+	pthread_mutex_unlock(&l->timer_lock);
+	if (earliest)
+		crew_wake(&l->crew, 0);
+	return rc;
+}
+
+/* The connection is this thread's to serve, unless another has it. */
+static bool take(struct lf_conn *c)
+{
+	bool free_now = false;
+
+	return atomic_compare_exchange_strong(&c->in_hand, &free_now, true);
 }
 
 /* One turn, then back into the set (first: into it) for what it waits
@@ -130,6 +179,8 @@ static void conn_turn(struct lf *l, struct buffer_pool *pool, struct lf_conn *c,
 	unsigned interest;
 	int fd, rc;
 
+	if (!over && set_timer(l, c) < 0)
+		over = strerror(ENOMEM);
 	if (over) {
 		conn_close(l, pool, c, over);
 		return;
@@ -140,12 +191,15 @@ static void conn_turn(struct lf *l, struct buffer_pool *pool, struct lf_conn *c,
 	interest = conn_io_interest(&c->io);
 	if (conn_io_can_progress(&c->io))
 		interest |= c->io.can_write ? POLLER_WRITE : POLLER_READ;
-	/* Once armed, c is another thread's: nothing of it is read after. */
+	/* Let go, then arm: once armed, or once let go (a timer may hand it
+	 * to another thread), c is another thread's: nothing of it is read
+	 * after. A report another thread took meanwhile comes again. */
 	fd = c->io.fd;
+	atomic_store(&c->in_hand, false);
 	pthread_mutex_lock(&l->handover[fd % HANDOVER_STRIPES]);
 	rc = arm(l, fd, first, interest);
 	pthread_mutex_unlock(&l->handover[fd % HANDOVER_STRIPES]);
-	if (rc < 0)
+	if (rc < 0 && take(c))
 		conn_close(l, pool, c, strerror(errno));
 }
 
@@ -194,6 +248,8 @@ static void conn_open(struct lf *l, struct buffer_pool *pool, int fd,
 	c->listener = li;
 	memcpy(&c->peer, peer, sizeof c->peer);	/* IPv4 and IPv6 fit */
 	atomic_store(&c->last_active, clock_ms());
+	atomic_store(&c->in_hand, true);
+	timer_init(&c->timer);
 	pthread_mutex_lock(&l->table_lock);
 	atomic_store(&l->conns[fd], c);
 	if (fd >= l->conns_end)
@@ -310,7 +366,7 @@ static void sweep_idle(struct lf *l, int64_t now)
 		if (!c)
 			continue;
 		end = fd + 1;
-		if (atomic_load(&c->expired))
+		if (atomic_load(&c->expired) || atomic_load(&c->owes_reply))
 			continue;
 		due = atomic_load_explicit(&c->last_active,
 					   memory_order_relaxed) + timeout;
@@ -339,7 +395,27 @@ static int lead_timeout(struct lf *l, int64_t now)
 		t = clock_timeout_min(t, until - now);
 	if (atomic_load(&l->stopping))
 		t = clock_timeout_min(t, sig_grace_left_ms());
+	pthread_mutex_lock(&l->timer_lock);
+	if (l->timers.n)
+		t = clock_timeout_min(t, timers_next_ms(&l->timers, now));
+	pthread_mutex_unlock(&l->timer_lock);
 	return t;
+}
+
+/* A request whose time has come, taken in hand; NULL if none. */
+static struct lf_conn *timer_due(struct lf *l, int64_t now)
+{
+	struct lf_conn *c = NULL;
+	struct timer *t;
+
+	pthread_mutex_lock(&l->timer_lock);
+	while (!c && (t = timers_expired(&l->timers, now))) {
+		c = TIMER_OWNER(t, struct lf_conn, timer);
+		if (!take(c))
+			c = NULL;	/* in hand: its turn sees the time */
+	}
+	pthread_mutex_unlock(&l->timer_lock);
+	return c;
 }
 
 static bool finished(struct lf *l)
@@ -386,13 +462,16 @@ static void promote_follower(struct lf *l)
 	pthread_mutex_unlock(&l->leader_lock);
 }
 
-/* Lead until handed a connection or a listener: returns it, leadership
- * passed on, or -1 when it is time to stop. */
-static int lead(struct lf *l, struct follower *me, unsigned *ready)
+/* Lead until handed a connection or a listener: returns its descriptor,
+ * leadership passed on, or -1 when it is time to stop. A connection whose
+ * request's time has come is returned in *due, already in hand. */
+static int lead(struct lf *l, struct follower *me, unsigned *ready,
+		struct lf_conn **due)
 {
 	struct poller_event ev;
 
 	join_followers(l, me);
+	*due = NULL;
 	for (;;) {
 		int64_t now = clock_ms();
 		int n;
@@ -401,6 +480,10 @@ static int lead(struct lf *l, struct follower *me, unsigned *ready)
 		sweep_idle(l, now);
 		if (finished(l))
 			break;
+		if ((*due = timer_due(l, now))) {
+			promote_follower(l);
+			return (*due)->io.fd;
+		}
 		n = epoll_common_wait(l->ep, lead_timeout(l, now), &ev);
 		stat_add(STAT_SYS_WAIT, 1);
 		if (n < 0 && errno != EINTR) {
@@ -424,6 +507,7 @@ static void follow(void *ctx, unsigned index)
 	struct lf *l = ctx;
 	struct buffer_pool *pool = calloc(1, sizeof *pool);
 	struct follower me = { .promoted = false };
+	struct lf_conn *c;
 	unsigned ready;
 	int fd;
 
@@ -433,16 +517,20 @@ static void follow(void *ctx, unsigned index)
 		return;
 	}
 	pthread_cond_init(&me.promoted_cond, NULL);
-	while ((fd = lead(l, &me, &ready)) >= 0) {
-		struct lf_conn *c;
-
+	while ((fd = lead(l, &me, &ready, &c)) >= 0) {
+		if (c) {	/* its request's time has come */
+			conn_turn(l, pool, c, false);
+			continue;
+		}
 		take_over(l, fd);
 		c = atomic_load_explicit(&l->conns[fd], memory_order_relaxed);
-		if (c) {
+		if (c && take(c)) {
 			conn_io_ready(&c->io, ready);
 			conn_turn(l, pool, c, false);
 			continue;
 		}
+		if (c)
+			continue;	/* in another's hand: it re-arms it */
 		for (size_t i = 0; i < l->srv->n_listeners; i++)
 			if (l->srv->listeners[i].fd == fd)
 				accept_on(l, pool, i);
@@ -462,6 +550,7 @@ static int lf_init(struct lf *l, const struct server *srv)
 	pthread_mutex_init(&l->table_lock, NULL);
 	pthread_mutex_init(&l->leader_lock, NULL);
 	pthread_mutex_init(&l->pause_lock, NULL);
+	pthread_mutex_init(&l->timer_lock, NULL);
 	for (int i = 0; i < HANDOVER_STRIPES; i++)
 		pthread_mutex_init(&l->handover[i], NULL);
 	l->next_sweep = clock_ms() + (int64_t)srv->idle_timeout * 1000;
@@ -502,6 +591,8 @@ static void lf_free(struct lf *l)
 	crew_free(&l->crew);
 	free(l->conns);
 	free(l->paused);
+	timers_free(&l->timers);
+	pthread_mutex_destroy(&l->timer_lock);
 	pthread_mutex_destroy(&l->table_lock);
 	pthread_mutex_destroy(&l->leader_lock);
 	pthread_mutex_destroy(&l->pause_lock);
