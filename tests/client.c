@@ -755,6 +755,7 @@ void engine_tags_of(const char *engine, struct engine_tags *tags)
 	tags->completion = strstr(line, "[completion]") != NULL;
 	tags->fd_setsize = strstr(line, "[fd-setsize]") != NULL;
 	tags->takes_threads = strstr(line, "(--threads)") != NULL;
+	tags->offload = strstr(line, "[offload]") != NULL;
 }
 
 bool engine_refused(const char *engine, const char *const extra[],

@@ -146,6 +146,7 @@ struct engine_tags {
 	bool serial, pool, processes, threads, readiness, completion,
 	     fd_setsize;
 	bool takes_threads;	/* "(--threads)" */
+	bool offload;		/* waits and work run on a pool of --workers */
 };
 
 void engine_tags_of(const char *engine, struct engine_tags *tags);

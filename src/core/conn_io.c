@@ -63,11 +63,25 @@ static bool wants_input(struct conn_io *c)
 	       (svc_is_producer(&c->session) || room(c) > 0);
 }
 
+/* A request service can take its next line, or reply, with no readiness
+ * at all: what it needs is in its buffer or its session. */
+static bool request_can_advance(const struct conn_io *c)
+{
+	enum svc_need need;
+
+	if (!is_request(c) || c->reply_len || c->session.close_after_flush)
+		return false;
+	need = svc_need(&c->session);
+	return (need == SVC_INPUT && buffered(c)) || need == SVC_READY ||
+	       (need == SVC_WORK && !c->work_elsewhere);
+}
+
 bool conn_io_can_progress(struct conn_io *c)
 {
 	bool has_output = pending(c) || svc_is_producer(&c->session);
 
-	return (has_output && c->can_write) || (c->can_read && wants_input(c));
+	return (has_output && c->can_write) || (c->can_read && wants_input(c)) ||
+	       request_can_advance(c);
 }
 
 unsigned conn_io_interest(struct conn_io *c)
