@@ -115,6 +115,18 @@ static void fill_pid_var(void)
 	pid_var[at] = '\0';
 }
 
+/* In the child: a soft limit, or exit 127. */
+static void set_soft_nofile(rlim_t soft)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || soft > rl.rlim_max)
+		_exit(127);
+	rl.rlim_cur = soft;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		_exit(127);
+}
+
 /* In the child: the handed descriptors moved out of the way first (one
  * may already sit where another goes), then into place. */
 static void hand_over(const struct handover *h)
@@ -136,6 +148,8 @@ static void hand_over(const struct handover *h)
 			   dup2(stdio, STDOUT_FILENO) == -1))
 		_exit(127);
 	fill_pid_var();
+	if (h->nofile)	/* last: the moves above need descriptors up to 100+ */
+		set_soft_nofile(h->nofile);
 }
 
 /* In the child, between fork and exec: only async-signal-safe calls.
@@ -260,7 +274,9 @@ static size_t take_lines(struct muxd_server *srv, char *buf, size_t used)
 	return used;
 }
 
-static int read_listening_lines(struct muxd_server *srv, int expected)
+/* quiet: a muxd that prints fewer lines is no problem to report. */
+static int read_listening_lines(struct muxd_server *srv, int expected,
+				bool quiet)
 {
 	char buf[4096];
 	size_t used = 0;
@@ -277,8 +293,9 @@ static int read_listening_lines(struct muxd_server *srv, int expected)
 		}
 		n = read(srv->stdout_fd, buf + used, sizeof buf - 1 - used);
 		if (n <= 0) {
-			diag("muxd closed its stdout after %d of %d listening lines",
-			     srv->nlisteners, expected);
+			if (!quiet)
+				diag("muxd closed its stdout after %d of %d "
+				     "listening lines", srv->nlisteners, expected);
 			return -1;
 		}
 		used = take_lines(srv, buf, used + (size_t)n);
@@ -296,7 +313,7 @@ static int start_and_read(struct muxd_server *srv, const char *const args[],
 	*srv = (struct muxd_server){ .pid = -1, .stdout_fd = -1 };
 	print_command(args);
 	srv->pid = spawn_muxd(args, verbose, &srv->stdout_fd, h);
-	if (read_listening_lines(srv, expected) == 0)
+	if (read_listening_lines(srv, expected, false) == 0)
 		return 0;
 	if (muxd_stop(srv, 2000) == 0) {
 		char why[64];
@@ -316,6 +333,24 @@ int muxd_start_handed(struct muxd_server *srv, const char *const args[],
 		      const struct handover *h, int expected)
 {
 	return start_and_read(srv, args, h, expected);
+}
+
+int muxd_try_start(struct muxd_server *srv, const char *const args[],
+		   const struct handover *h, int expected)
+{
+	*srv = (struct muxd_server){ .pid = -1, .stdout_fd = -1 };
+	if (keep_mode())
+		print_command(args);
+	srv->pid = spawn_muxd(args, keep_mode(), &srv->stdout_fd, h);
+	if (read_listening_lines(srv, expected, true) == 0)
+		return srv->nlisteners;
+	/* Its standard output closed: it is on its way out. */
+	if (muxd_wait(srv, 5000) == 0) {
+		muxd_stop(srv, 0);	/* closes the pipe */
+		return srv->nlisteners;
+	}
+	muxd_stop(srv, 0);
+	return -1;
 }
 
 unsigned short muxd_port(const struct muxd_server *srv, const char *service)
@@ -754,6 +789,14 @@ void engine_tags_of(const char *engine, struct engine_tags *tags)
 	tags->readiness = strstr(line, "[readiness]") != NULL;
 	tags->completion = strstr(line, "[completion]") != NULL;
 	tags->fd_setsize = strstr(line, "[fd-setsize]") != NULL;
+}
+
+void engine_strategies(const char *line, char *out, size_t size)
+{
+	const char *accept = strstr(line, "(--accept: ");
+	int len = accept ? (int)strcspn(accept + 11, ";)") : 0;
+
+	snprintf(out, size, "%.*s", len, accept ? accept + 11 : "");
 }
 
 bool engine_refused(const char *engine, const char *const extra[],

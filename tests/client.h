@@ -63,12 +63,21 @@ struct handover {
 	const char *const *env;
 	int stdio_fd;		/* >= 0: muxd's standard input and output */
 	int stderr_fd;		/* >= 0: muxd's standard error */
+	rlim_t nofile;		/* > 0: muxd's soft RLIMIT_NOFILE, as a
+				 * service manager's LimitNOFILE= sets it */
 };
 
 /* muxd_start, with h's descriptors and environment, waiting for
  * `expected` listening lines (0 for none: stdout is then h->stdio_fd). */
 int muxd_start_handed(struct muxd_server *srv, const char *const args[],
 		      const struct handover *h, int expected);
+/* muxd_start_handed for a test in which a start that fails is an
+ * outcome, not a problem: nothing is said when muxd prints fewer lines.
+ * Returns the listening lines read: `expected`, or fewer when muxd closed
+ * its standard output first (it is then reaped, or killed when it has not
+ * exited within 5 s, scaled); -1 when it printed too few and hung. */
+int muxd_try_start(struct muxd_server *srv, const char *const args[],
+		   const struct handover *h, int expected);
 /* The port muxd printed for service, or 0. */
 unsigned short muxd_port(const struct muxd_server *srv, const char *service);
 /* false once the server has exited (it is then reaped). */
@@ -148,6 +157,10 @@ struct engine_tags {
 };
 
 void engine_tags_of(const char *engine, struct engine_tags *tags);
+
+/* The --accept strategies an engine's line lists, space-separated, into
+ * out; "" when it takes none. */
+void engine_strategies(const char *line, char *out, size_t size);
 
 /* The pool size every test gives a [pool] engine unless told otherwise:
  * conform and abuse hold up to 64 clients at once, which the default pool

@@ -15,6 +15,8 @@
 #             late completions, buffer shortage
 #   soak      tests/soak, each engine with its defaults: seeded data
 #             through slow, pausing, resetting clients, every byte checked
+#   ready     tests/ready, each engine (it tries every --accept strategy
+#             itself): started under descriptor limits too small for it
 # Each run's results are renumbered into this stream and named after the
 # run ("prefork --accept=flock: ..."); a run that bails out, dies or stops
 # short of its plan counts as a failure, and the other runs go on.
@@ -30,6 +32,7 @@ case $suite in
 conform | variants) program=conform ;;
 abuse) program=abuse ;;
 soak) program=soak ;;
+ready) program=ready ;;
 completion) program=completion MUXD_MATRIX_TAG=completion ;;
 *) echo "Bail out! matrix.sh: no suite '$suite'"; exit 1 ;;
 esac

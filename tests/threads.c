@@ -218,13 +218,11 @@ static void run(const char *engine, const char *strategy)
 /* One engine line: a run per --accept strategy, or one run. */
 static void run_engine(const char *line)
 {
-	char name[64], strategies[128] = "", *save = NULL;
-	const char *accept = strstr(line, "(--accept: ");
+	char name[64], strategies[128], *save = NULL;
 
 	if (sscanf(line, "%63s", name) != 1)
 		bail_out("engine line without a name: %s", line);
-	if (accept)
-		sscanf(accept, "(--accept: %127[a-z ];", strategies);
+	engine_strategies(line, strategies, sizeof strategies);
 	if (!strategies[0])
 		run(name, NULL);
 	for (char *s = strtok_r(strategies, " ", &save); s;
