@@ -20,8 +20,10 @@ int acceptor_init(struct acceptor *a, const struct server *srv, int wake_fd)
 	memset(a, 0, sizeof *a);
 	a->srv = srv;
 	a->fds = calloc(n + 1, sizeof *a->fds);
-	if (!a->fds)
+	if (!a->fds) {
+		log_error("cannot start accepting: %s", strerror(errno));
 		return -1;
+	}
 	for (size_t i = 0; i < n; i++)
 		a->fds[i] = (struct pollfd){ srv->listeners[i].fd, POLLIN, 0 };
 	a->fds[n] = (struct pollfd){ wake_fd, POLLIN, 0 };

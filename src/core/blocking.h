@@ -36,7 +36,8 @@ enum accept_result {
 };
 
 /* Wait on srv's listeners and wake_fd: the signal pipe in the thread that
- * takes the signals, else a descriptor that becomes readable at a stop. */
+ * takes the signals, else a descriptor that becomes readable at a stop.
+ * Returns 0, or -1 once the reason is logged. */
 int acceptor_init(struct acceptor *a, const struct server *srv, int wake_fd);
 
 /* Wait on every listener and the signal pipe, then accept one connection.

@@ -301,6 +301,7 @@ static int aio_probe(char *err)
 }
 
 static const struct poller aio_poller = {
+	.what = "AIO context",
 	.create = aio_create,
 	.watch = aio_watch,
 	.forget = aio_forget,

@@ -61,6 +61,7 @@ static int fork_run(const struct engine *self, const struct server *srv)
 	(void)self;
 	if (acceptor_init(&acceptor, srv, sig_wakeup_fd()) < 0)
 		return 1;
+	server_ready(srv);
 	while ((r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP) {
 		children_reap(&children, NULL, NULL);
 		if (r == ACCEPT_CONN &&

@@ -65,6 +65,7 @@ static int pthread_run(const struct engine *self, const struct server *srv)
 	if (acceptor_init(&acceptor, srv, sig_wakeup_fd()) < 0)
 		return 1;
 	registry_init(&registry);
+	server_ready(srv);
 	while ((r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP)
 		if (r == ACCEPT_CONN &&
 		    blocking_admit(srv, registry_count(&registry), &conn))
