@@ -677,9 +677,12 @@ int proc_children(pid_t parent, pid_t *out, int max)
 	return n;
 }
 
-/* The inodes of every TCP socket in /proc/net/FILE, appended to *inodes. */
-static void read_tcp_inodes(const char *file, unsigned long **inodes,
-			    size_t *n, size_t *cap)
+#define TCP_LISTEN_STATE 0x0A	/* "st" in /proc/net/tcp */
+
+/* The inodes of every TCP socket in /proc/net/FILE (or only those that
+ * are connections, not listening), appended to *inodes. */
+static void read_tcp_inodes(const char *file, bool connections,
+			    unsigned long **inodes, size_t *n, size_t *cap)
 {
 	char path[64], line[512];
 	FILE *f;
@@ -694,9 +697,11 @@ static void read_tcp_inodes(const char *file, unsigned long **inodes,
 	}
 	while (fgets(line, sizeof line, f)) {
 		unsigned long inode;
+		unsigned state;
 
-		if (sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %lu",
-			   &inode) != 1)
+		if (sscanf(line, "%*s %*s %*s %x %*s %*s %*s %*s %*s %lu",
+			   &state, &inode) != 2 ||
+		    (connections && state == TCP_LISTEN_STATE))
 			continue;
 		if (*n == *cap) {
 			unsigned long *more;
@@ -739,7 +744,7 @@ int proc_socket_inodes(pid_t pid, unsigned long *out, int max)
 	return n;
 }
 
-int proc_tcp_fd_count(pid_t pid)
+static int tcp_fds(pid_t pid, bool connections)
 {
 	unsigned long *inodes = NULL, sockets[4096];
 	size_t n = 0, cap = 0;
@@ -748,8 +753,8 @@ int proc_tcp_fd_count(pid_t pid)
 
 	if (n_sockets < 0)
 		return -1;
-	read_tcp_inodes("tcp", &inodes, &n, &cap);
-	read_tcp_inodes("tcp6", &inodes, &n, &cap);
+	read_tcp_inodes("tcp", connections, &inodes, &n, &cap);
+	read_tcp_inodes("tcp6", connections, &inodes, &n, &cap);
 	for (int s = 0; s < n_sockets; s++)
 		for (size_t i = 0; i < n; i++)
 			if (inodes[i] == sockets[s]) {
@@ -758,6 +763,16 @@ int proc_tcp_fd_count(pid_t pid)
 			}
 	free(inodes);
 	return count;
+}
+
+int proc_tcp_fd_count(pid_t pid)
+{
+	return tcp_fds(pid, false);
+}
+
+int proc_tcp_conn_count(pid_t pid)
+{
+	return tcp_fds(pid, true);
 }
 
 /* ---- shared by the test programs ---- */

@@ -137,6 +137,8 @@ int proc_socket_inodes(pid_t pid, unsigned long *out, int max);
 /* Its open descriptors that are TCP sockets (IPv4 or IPv6), -1 if it is
  * gone: a leaked connection shows here, a pipe or a Unix socket does not. */
 int proc_tcp_fd_count(pid_t pid);
+/* Those of them that are connections, not listeners. */
+int proc_tcp_conn_count(pid_t pid);
 /* Is its memory its own? Not under valgrind, nor with a sanitizer's
  * runtime (shadow memory, redzones, a quarantine of freed blocks): then
  * memory bounds can only be reported, not checked. */

@@ -239,16 +239,25 @@ static void setup_thread(struct multi_reactor *m, unsigned i)
 	}
 }
 
-/* A thread that has ended closes its queue, so that nothing is handed
- * to it any more, and takes what was queued into its reactor, whose
- * destruction closes it. */
+/* Stopped with nothing open, a handoff thread may still have been handed
+ * sockets: the acceptor, not yet woken by the stop, goes on with its
+ * batch of accepts after this thread's last wake-up. So a thread that
+ * has ended closes its queue under the lock (nothing is handed to it
+ * after that) and takes what is there: after a stop it serves them in
+ * the grace period like any other; after a failure its reactor's
+ * destruction closes them. */
 static int serve_thread(void *ctx, unsigned i)
 {
 	struct mr_thread *t = &((struct multi_reactor *)ctx)->t[i];
-	int status = reactor_serve(t->r);
 
-	adopt_all(t->r, take_queue(t, true));
-	return status;
+	for (;;) {
+		int status = reactor_serve(t->r);
+		struct handed *last = take_queue(t, true);
+
+		adopt_all(t->r, last);
+		if (status != 0 || !last)
+			return status;
+	}
 }
 
 /* Everything the threads need, made here, before any listening line:
