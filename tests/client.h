@@ -239,9 +239,10 @@ struct proc_counts {
 	int kids;		/* live children: a process pool's workers */
 };
 /* pid's counts once they have stood still for a while (up to
- * timeout_ms, scaled). The listening lines come before a pool or a
- * thread set is complete: counts read while it is still starting are a
- * moving target, and descriptors read before the children were (a worker
+ * timeout_ms, scaled). The listening lines come once a pool or a thread
+ * set is made, but its members may still be setting themselves up, and
+ * a dynamic pool grows at its first step: counts read then are a moving
+ * target, and descriptors read before the children were (a worker
  * started between the two) would make a baseline one short. */
 void proc_counts_settled(pid_t pid, long timeout_ms, struct proc_counts *out);
 /* Each of pid's descriptors and what it is, as diagnostics. */

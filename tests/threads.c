@@ -154,9 +154,10 @@ static int open_clients(unsigned short port, int fds[])
 	return served;
 }
 
-/* The serving threads start once the listening lines are out: wait for
- * them (a sanitizer may add a thread of its own), so that none misses
- * the clients. Returns the tasks counted. */
+/* The serving threads are made before the listening lines but start
+ * serving only after them: wait until they are counted (a sanitizer may
+ * add a thread of its own) and a moment more, so that none misses the
+ * clients. Returns the tasks counted. */
 static int threads_up(struct muxd_server *srv)
 {
 	long long deadline = now_ms() + scaled_ms(SAFETY_MS);
