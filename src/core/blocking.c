@@ -30,6 +30,16 @@ int acceptor_init(struct acceptor *a, const struct server *srv, int wake_fd)
 	return 0;
 }
 
+int acceptor_start(struct acceptor *a, const struct server *srv)
+{
+	if (acceptor_init(a, srv, sig_wakeup_fd()) < 0) {
+		net_close_listeners(srv->listeners, srv->n_listeners);
+		return -1;
+	}
+	server_ready(srv);
+	return 0;
+}
+
 void acceptor_free(struct acceptor *a)
 {
 	free(a->fds);
@@ -40,8 +50,7 @@ void acceptor_close(struct acceptor *a)
 {
 	if (!a->fds)
 		return;
-	for (size_t i = 0; i < a->srv->n_listeners; i++)
-		close(a->srv->listeners[i].fd);
+	net_close_listeners(a->srv->listeners, a->srv->n_listeners);
 	acceptor_free(a);
 }
 

@@ -330,6 +330,7 @@ int prefork_run(const struct server *srv, const struct prefork_policy *policy)
 	int64_t next_step = clock_ms();
 
 	if (prefork_init(&p, srv) < 0 || start_pool(&p, policy) < 0) {
+		net_close_listeners(p.listeners, p.n_listeners);
 		prefork_free(&p);
 		return 1;
 	}
@@ -349,8 +350,7 @@ int prefork_run(const struct server *srv, const struct prefork_policy *policy)
 		if (policy->react && !sig_stop_requested())
 			policy->react(&p);
 	}
-	for (size_t i = 0; i < p.n_listeners; i++)
-		close(p.listeners[i].fd);
+	net_close_listeners(p.listeners, p.n_listeners);
 	log_stopping(atomic_load(&p.board->active), srv->grace);
 	children_finish(&p.pids, SIGTERM, worker_ended, &p);
 	prefork_free(&p);

@@ -441,8 +441,7 @@ void reactor_destroy(struct reactor *r)
 		conn_close(r, c, "server stopped");
 	}
 	if (!r->stopping && !r->s.shared_listeners)
-		for (size_t i = 0; i < r->s.n_listeners; i++)
-			close(r->s.listeners[i].fd);
+		net_close_listeners(r->s.listeners, r->s.n_listeners);
 	reactor_free(r);
 }
 
@@ -481,8 +480,10 @@ int reactor_run(const struct engine *self, const struct server *srv)
 	struct reactor *r = reactor_create(&setup);
 	int status;
 
-	if (!r)
+	if (!r) {
+		net_close_listeners(srv->listeners, srv->n_listeners);
 		return 1;
+	}
 	server_ready(srv);
 	status = reactor_serve(r);
 	reactor_destroy(r);

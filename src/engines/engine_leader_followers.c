@@ -500,8 +500,7 @@ static void lf_free(struct lf *l)
 		}
 	}
 	buffer_pool_free(&pool);
-	for (size_t i = 0; i < l->srv->n_listeners; i++)
-		close(l->srv->listeners[i].fd);
+	net_close_listeners(l->srv->listeners, l->srv->n_listeners);
 	if (l->ep)
 		epoll_common_destroy(l->ep);
 	crew_free(&l->crew);

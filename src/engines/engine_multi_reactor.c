@@ -295,12 +295,6 @@ static int mr_init(struct multi_reactor *m, const struct server *srv)
 	return 0;
 }
 
-static void close_listeners(const struct listener *l, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		close(l[i].fd);
-}
-
 /* After the threads, or a failed start: each reactor closes what it
  * holds; the listeners that no reactor took, or that all shared, are
  * closed here. */
@@ -314,7 +308,7 @@ static void mr_free(struct multi_reactor *m)
 		if (t->r)
 			reactor_destroy(t->r);
 		else if (!t->setup.shared_listeners)
-			close_listeners(t->setup.listeners, t->setup.n_listeners);
+			net_close_listeners(t->setup.listeners, t->setup.n_listeners);
 		pthread_mutex_destroy(&t->lock);
 	}
 	if (m->acceptor)
@@ -322,7 +316,7 @@ static void mr_free(struct multi_reactor *m)
 	if ((srv->accept == ACCEPT_HANDOFF && !m->acceptor) ||
 	    (srv->accept == ACCEPT_REUSEPORT && !m->copies) ||
 	    srv->accept == ACCEPT_EXCLUSIVE)
-		close_listeners(srv->listeners, srv->n_listeners);
+		net_close_listeners(srv->listeners, srv->n_listeners);
 	free(m->copies);
 	free(m->t);
 	crew_free(&m->crew);

@@ -179,8 +179,7 @@ static void wait_and_close(struct thread_pool *pool)
 		log_error("eventfd_write: %s", strerror(errno));
 	pthread_mutex_lock(&pool->lock);
 	pool->closed = true;
-	for (size_t i = 0; i < pool->srv->n_listeners; i++)
-		close(pool->srv->listeners[i].fd);
+	net_close_listeners(pool->srv->listeners, pool->srv->n_listeners);
 	pthread_mutex_unlock(&pool->lock);
 }
 
@@ -275,6 +274,7 @@ static int pthread_pool_run(const struct engine *self, const struct server *srv)
 
 	(void)self;
 	if (pool_init(&pool, srv) < 0) {
+		net_close_listeners(srv->listeners, srv->n_listeners);
 		pool_free(&pool);
 		return 1;
 	}
@@ -284,6 +284,7 @@ static int pthread_pool_run(const struct engine *self, const struct server *srv)
 		server_ready(srv);
 	pthread_mutex_unlock(&pool.lock);
 	if (!whole) {
+		net_close_listeners(srv->listeners, srv->n_listeners);
 		pool_free(&pool);
 		return 1;
 	}
