@@ -161,14 +161,17 @@ static bool serves_quietly(struct run *r, rlim_t limit,
 static bool check_start(struct run *r, rlim_t limit, struct muxd_server *srv,
 			FILE *log, bool serve)
 {
-	char status[64];
+	char status[64], first[1024];
 	bool good = !serve || serves_quietly(r, limit, srv, log);
+	int lines;
 
 	r->started++;
 	if (muxd_stop(srv, SAFETY_MS) < 0 || exit_code_of(srv->wait_status) != 0) {
-		complain(r, &r->bad_starts, "limit %lu: after SIGTERM, %s",
-			 (unsigned long)limit,
-			 describe_status(srv->wait_status, status, sizeof status));
+		lines = log_lines(log, first, sizeof first);
+		complain(r, &r->bad_starts, "limit %lu: after SIGTERM, %s; %d "
+			 "lines on stderr, the first \"%s\"", (unsigned long)limit,
+			 describe_status(srv->wait_status, status, sizeof status),
+			 lines, first);
 		return false;
 	}
 	return good;

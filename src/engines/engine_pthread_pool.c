@@ -39,8 +39,10 @@ struct thread_pool {
 	/* pass: one waiter woken per change, never the whole pool: with
 	 * thousands of idle threads a broadcast per socket costs thousands
 	 * of wakeups for one connection. */
-	pthread_cond_t work;		/* pass: a socket was queued, or closed */
+	/* pass: a socket was queued, or closed; mutex: open or closed */
+	pthread_cond_t work;
 	pthread_cond_t room;		/* pass: a socket was taken */
+	bool open;			/* mutex: the listening lines are out */
 	bool closed;			/* listeners closed: no more accepting */
 	int stop_fd;			/* mutex: readable once the pool must stop */
 	struct accepted *queue;		/* pass: a ring of --workers sockets */
@@ -73,6 +75,8 @@ static enum accept_result accept_locked(struct thread_pool *pool,
 	enum accept_result r = ACCEPT_STOP;
 
 	pthread_mutex_lock(&pool->lock);
+	while (!pool->open && !pool->closed)
+		pthread_cond_wait(&pool->work, &pool->lock);
 	if (!pool->closed)
 		r = acceptor_next(acceptor, conn);
 	pthread_mutex_unlock(&pool->lock);
@@ -223,11 +227,11 @@ static int pool_init(struct thread_pool *pool, const struct server *srv)
 	return 0;
 }
 
-/* Every thread, or none: the pool's lock is held meanwhile, so that
- * none accepts (mutex) or takes a socket (pass) before the listening
- * lines, and a pool that cannot be whole is closed before it served.
- * Returns the threads started; all of them were joined if not all. */
-static unsigned start_threads(struct thread_pool *pool)
+/* Every thread, or none. None accepts (mutex) before the pool is open,
+ * nor takes a socket (pass) before the main thread queues one after the
+ * listening lines; a pool that cannot be whole is closed before it
+ * served. Returns whether it is whole; if not, its threads are joined. */
+static bool start_threads(struct thread_pool *pool)
 {
 	bool pass = pool->srv->accept == ACCEPT_PASS;
 	unsigned n = pool->srv->workers, started = 0;
@@ -242,16 +246,25 @@ static unsigned start_threads(struct thread_pool *pool)
 		started += rc == 0;
 	}
 	if (rc == 0)
-		return started;
+		return true;
 	log_error("pthread-pool: cannot start thread %u of %u: %s",
 		  started + 1, n, strerror(rc));
+	pthread_mutex_lock(&pool->lock);
 	pool->closed = true;
 	pthread_cond_broadcast(&pool->work);
 	pthread_mutex_unlock(&pool->lock);
 	for (unsigned i = 0; i < started; i++)
 		pthread_join(pool->threads[i].tid, NULL);
+	return false;
+}
+
+/* After the listening lines: the threads may accept. */
+static void open_pool(struct thread_pool *pool)
+{
 	pthread_mutex_lock(&pool->lock);
-	return started;
+	pool->open = true;
+	pthread_cond_broadcast(&pool->work);
+	pthread_mutex_unlock(&pool->lock);
 }
 
 static void pool_free(struct thread_pool *pool)
@@ -270,24 +283,15 @@ static int pthread_pool_run(const struct engine *self, const struct server *srv)
 {
 	bool pass = srv->accept == ACCEPT_PASS;
 	struct thread_pool pool;
-	bool whole;
 
 	(void)self;
-	if (pool_init(&pool, srv) < 0) {
+	if (pool_init(&pool, srv) < 0 || !start_threads(&pool)) {
 		net_close_listeners(srv->listeners, srv->n_listeners);
 		pool_free(&pool);
 		return 1;
 	}
-	pthread_mutex_lock(&pool.lock);
-	whole = start_threads(&pool) == srv->workers;
-	if (whole)
-		server_ready(srv);
-	pthread_mutex_unlock(&pool.lock);
-	if (!whole) {
-		net_close_listeners(srv->listeners, srv->n_listeners);
-		pool_free(&pool);
-		return 1;
-	}
+	server_ready(srv);
+	open_pool(&pool);
 	if (pass)
 		accept_and_queue(&pool);
 	else
