@@ -65,6 +65,9 @@ struct handover {
 	int stderr_fd;		/* >= 0: muxd's standard error */
 	rlim_t nofile;		/* > 0: muxd's soft RLIMIT_NOFILE, as a
 				 * service manager's LimitNOFILE= sets it */
+	unsigned aio_room;	/* > 0: io_setup(2) grants at most this
+				 * many requests (fs.aio-max-nr nearly
+				 * used up by others) */
 };
 
 /* muxd_start, with h's descriptors and environment, waiting for

@@ -12,7 +12,9 @@
  * the errors only) giving the reason, EMFILE's text. Every limit tried
  * from N up must give a muxd that runs until SIGTERM and then exits 0;
  * at N + ROOM, with descriptors for clients, it must serve at once and
- * say nothing on standard error. Last, no child of a failed start may be
+ * say nothing on standard error. With io_setup(2) granting only the 256
+ * requests aio-poll needs at the least (fs.aio-max-nr nearly used up by
+ * others), it must serve too. Last, no child of a failed start may be
  * left. An engine that prints its lines and only then starts threads,
  * per-thread listeners, rings or contexts fails here: at some limit it
  * prints them and exits 1, or logs that a thread could not start.
@@ -41,12 +43,16 @@
 #define SPREAD 8	/* limits between FLOOR and N, evenly spaced */
 #define ROOM 16		/* descriptors for clients above N */
 #define SAFETY_MS 30000	/* only a hung muxd takes this long */
+/* fs.aio-max-nr nearly used up: room for the 256 requests that aio-poll
+ * takes at the least, as its start-up check does, and no more. */
+#define AIO_ROOM 256
 
 static const char *const services[LISTENERS] = { "upper", "echo", "stamp",
 						  "discard" };
 
 struct run {
 	char label[96];
+	unsigned aio_room;		/* for every start from now on */
 	const char *args[32];
 	char listen[LISTENERS][48];
 	int refused, started;		/* limits tried, by outcome */
@@ -181,7 +187,8 @@ static bool check_start(struct run *r, rlim_t limit, struct muxd_server *srv,
  * started (printed every listening line). */
 static bool try_limit(struct run *r, rlim_t limit, bool serve)
 {
-	struct handover h = { .stdio_fd = -1, .nofile = limit };
+	struct handover h = { .stdio_fd = -1, .nofile = limit,
+			      .aio_room = r->aio_room };
 	struct muxd_server srv;
 	FILE *log = tmpfile();
 	int lines;
@@ -226,7 +233,7 @@ static void run(const char *engine, const char *strategy, const char *line,
 	build_args(&r, engine, strategy, line);
 	if (!ok(try_limit(&r, high, false), "%s: starts under a limit of %lu",
 		r.label, (unsigned long)high)) {
-		skip(4, "%s: no start to compare with", r.label);
+		skip(5, "%s: no start to compare with", r.label);
 		return;
 	}
 	n = bisect(&r, FLOOR - 1, high);
@@ -246,6 +253,10 @@ static void run(const char *engine, const char *strategy, const char *line,
 	ok(r.bad_starts == 0, "%s: each of %d limits from %lu up gives a muxd "
 	   "that runs until SIGTERM, then exits 0", r.label, r.started,
 	   (unsigned long)n);
+	r.aio_room = AIO_ROOM;
+	bad = r.bad_starts;
+	ok(try_limit(&r, high, true) && r.bad_starts == bad, "%s: with room "
+	   "for only %d AIO requests it serves at once", r.label, AIO_ROOM);
 	check_nothing_left(&fam, r.label);
 }
 
