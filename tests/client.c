@@ -9,9 +9,10 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <netinet/in.h>
-#include <stddef.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,21 +132,36 @@ static void set_soft_nofile(rlim_t soft)
 		_exit(127);
 }
 
-/* In the child: io_setup(2) asked for more than `room` requests fails
- * with EAGAIN, as when others hold nearly all of fs.aio-max-nr; a seccomp
- * filter, which no sanitizer's runtime minds. Exits 127 if refused. */
-static void limit_aio(unsigned room)
+/* In the child: what h says the system refuses, as a seccomp filter,
+ * which no sanitizer's runtime minds: io_setup(2) for more than
+ * h->aio_room requests fails with EAGAIN, as when others hold nearly all
+ * of fs.aio-max-nr; with h->no_threads every new thread does (clone3
+ * fails with ENOSYS, so that glibc falls back to clone(2), and a clone
+ * with CLONE_THREAD with EAGAIN, as when RLIMIT_NPROC is reached). Exits
+ * 127 if the filter is refused. */
+static void refuse_in_kernel(const struct handover *h)
 {
-	/* nr_events is 32 bits wide: the low word of args[0]. */
-	const unsigned low = offsetof(struct seccomp_data, args[0]) +
-			     (htonl(1) == 1 ? 4 : 0);
+	/* The flags and nr_events are 32 bits wide: the low word of args[0]. */
+	const unsigned arg0 = offsetof(struct seccomp_data, args[0]) +
+			      (htonl(1) == 1 ? 4 : 0);
+	const unsigned eagain = SECCOMP_RET_ERRNO | EAGAIN;
 	struct sock_filter code[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_io_setup, 0, 3),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, low),
-		BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K, room, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EAGAIN),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		/* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+				 offsetof(struct seccomp_data, nr)),
+		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_io_setup, 0, 3),
+		/* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg0),
+		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K,
+				 h->aio_room ? h->aio_room : ~0u, 0, 7),
+		/* 4 */ BPF_STMT(BPF_RET | BPF_K, eagain),
+		/* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
+		/* 6 */ BPF_STMT(BPF_RET | BPF_K, h->no_threads ?
+				 SECCOMP_RET_ERRNO | ENOSYS : SECCOMP_RET_ALLOW),
+		/* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 3),
+		/* 8 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg0),
+		/* 9 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K,
+				 h->no_threads ? CLONE_THREAD : 0, 0, 1),
+		/* 10 */ BPF_STMT(BPF_RET | BPF_K, eagain),
+		/* 11 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
 	};
 	struct sock_fprog prog = { sizeof code / sizeof code[0], code };
 
@@ -175,8 +191,8 @@ static void hand_over(const struct handover *h)
 			   dup2(stdio, STDOUT_FILENO) == -1))
 		_exit(127);
 	fill_pid_var();
-	if (h->aio_room)
-		limit_aio(h->aio_room);
+	if (h->aio_room || h->no_threads)
+		refuse_in_kernel(h);
 	if (h->nofile)	/* last: the moves above need descriptors up to 100+ */
 		set_soft_nofile(h->nofile);
 }

@@ -68,6 +68,8 @@ struct handover {
 	unsigned aio_room;	/* > 0: io_setup(2) grants at most this
 				 * many requests (fs.aio-max-nr nearly
 				 * used up by others) */
+	bool no_threads;	/* no thread can be created (EAGAIN, as
+				 * when RLIMIT_NPROC is reached) */
 };
 
 /* muxd_start, with h's descriptors and environment, waiting for

@@ -14,8 +14,9 @@
  * at N + ROOM, with descriptors for clients, it must serve at once and
  * say nothing on standard error. With io_setup(2) granting only the 256
  * requests aio-poll needs at the least (fs.aio-max-nr nearly used up by
- * others), it must serve too. Last, no child of a failed start may be
- * left. An engine that prints its lines and only then starts threads,
+ * others), it must serve too; with no thread to be had, it must fail to
+ * start cleanly or run saying nothing. The first start, under the
+ * highest limit, must say nothing either. Last, no child of a failed start may be left. An engine that prints its lines and only then starts threads,
  * per-thread listeners, rings or contexts fails here: at some limit it
  * prints them and exits 1, or logs that a thread could not start.
  * Each muxd exits as soon as it fails or is told to stop, so a run takes
@@ -27,6 +28,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +54,12 @@ static const char *const services[LISTENERS] = { "upper", "echo", "stamp",
 
 struct run {
 	char label[96];
-	unsigned aio_room;		/* for every start from now on */
+	/* For every start from now on: what the system refuses, and the
+	 * errno whose text a failed start must give. */
+	unsigned aio_room;
+	bool no_threads;
+	int reason;
+	int instrumented;		/* -1 until a start shows */
 	const char *args[32];
 	char listen[LISTENERS][48];
 	int refused, started;		/* limits tried, by outcome */
@@ -132,7 +139,7 @@ static void check_refusal(struct run *r, rlim_t limit,
 	r->refused++;
 	if (srv->nlisteners > 0 || exit_code_of(srv->wait_status) != 1 ||
 	    lines != 1 || strncmp(first, "muxd: ", 6) != 0 ||
-	    !strstr(first, strerror(EMFILE)))
+	    !strstr(first, strerror(r->reason)))
 		complain(r, &r->bad_refusals, "limit %lu: %d listening lines, "
 			 "%s, %d lines on stderr, the first \"%s\"",
 			 (unsigned long)limit, srv->nlisteners,
@@ -140,22 +147,30 @@ static void check_refusal(struct run *r, rlim_t limit,
 			 lines, first);
 }
 
-/* A round trip on upper, and nothing on stderr: it serves at once. */
-static bool serves_quietly(struct run *r, rlim_t limit,
-			   const struct muxd_server *srv, FILE *log)
+/* What a start must do beyond running until SIGTERM and exiting 0: say
+ * nothing on standard error, and serve a client at once too. */
+enum expect { RUNS, QUIET, SERVES };
+
+static bool served(struct run *r, rlim_t limit, const struct muxd_server *srv)
 {
-	char why[256], first[1024];
+	char why[256];
 	int fd = served_connection(muxd_port(srv, "upper"), SAFETY_MS, why,
 				   sizeof why);
-	int lines;
 
-	if (fd < 0) {
-		complain(r, &r->bad_starts, "limit %lu: not served: %s",
-			 (unsigned long)limit, why);
-		return false;
+	if (fd >= 0) {
+		close(fd);
+		return true;
 	}
-	close(fd);
-	lines = log_lines(log, first, sizeof first);
+	complain(r, &r->bad_starts, "limit %lu: not served: %s",
+		 (unsigned long)limit, why);
+	return false;
+}
+
+static bool quiet(struct run *r, rlim_t limit, FILE *log)
+{
+	char first[1024];
+	int lines = log_lines(log, first, sizeof first);
+
 	if (lines == 0)
 		return true;
 	complain(r, &r->bad_starts, "limit %lu: %d lines on stderr, the "
@@ -163,15 +178,19 @@ static bool serves_quietly(struct run *r, rlim_t limit,
 	return false;
 }
 
-/* All its lines: it must run until told to stop, then exit 0. */
+/* All its lines: it must run until told to stop, then exit 0, having
+ * written on stderr (-q: errors only) nothing at all if asked, even what
+ * comes a moment after the lines. */
 static bool check_start(struct run *r, rlim_t limit, struct muxd_server *srv,
-			FILE *log, bool serve)
+			FILE *log, enum expect expect)
 {
 	char status[64], first[1024];
-	bool good = !serve || serves_quietly(r, limit, srv, log);
+	bool good = expect < SERVES || served(r, limit, srv);
 	int lines;
 
 	r->started++;
+	if (r->instrumented < 0)
+		r->instrumented = muxd_instrumented(srv->pid);
 	if (muxd_stop(srv, SAFETY_MS) < 0 || exit_code_of(srv->wait_status) != 0) {
 		lines = log_lines(log, first, sizeof first);
 		complain(r, &r->bad_starts, "limit %lu: after SIGTERM, %s; %d "
@@ -180,15 +199,16 @@ static bool check_start(struct run *r, rlim_t limit, struct muxd_server *srv,
 			 lines, first);
 		return false;
 	}
-	return good;
+	return good && (expect < QUIET || quiet(r, limit, log));
 }
 
 /* Start muxd under `limit` and check what it did. Returns whether it
  * started (printed every listening line). */
-static bool try_limit(struct run *r, rlim_t limit, bool serve)
+static bool try_limit(struct run *r, rlim_t limit, enum expect expect)
 {
 	struct handover h = { .stdio_fd = -1, .nofile = limit,
-			      .aio_room = r->aio_room };
+			      .aio_room = r->aio_room,
+			      .no_threads = r->no_threads };
 	struct muxd_server srv;
 	FILE *log = tmpfile();
 	int lines;
@@ -198,7 +218,7 @@ static bool try_limit(struct run *r, rlim_t limit, bool serve)
 	h.stderr_fd = fileno(log);
 	lines = muxd_try_start(&srv, r->args, &h, LISTENERS);
 	if (lines == LISTENERS)
-		check_start(r, limit, &srv, log, serve);
+		check_start(r, limit, &srv, log, expect);
 	else if (lines >= 0)
 		check_refusal(r, limit, &srv, log);
 	else
@@ -208,13 +228,34 @@ static bool try_limit(struct run *r, rlim_t limit, bool serve)
 	return lines == LISTENERS;
 }
 
+/* No thread to be had: an engine that needs threads must fail to start
+ * cleanly (exit 1, one line giving EAGAIN's text, no listening line), one
+ * that does not must run, saying nothing. A sanitizer's runtime needs threads of its
+ * own, so an instrumented muxd is spared this. */
+static void check_without_threads(struct run *r, rlim_t high)
+{
+	int bad = r->bad_refusals + r->bad_starts;
+
+	if (r->instrumented) {
+		skip(1, "%s: a sanitizer's runtime needs threads", r->label);
+		return;
+	}
+	r->aio_room = 0;
+	r->no_threads = true;
+	r->reason = EAGAIN;
+	try_limit(r, high, QUIET);
+	ok(r->bad_refusals + r->bad_starts == bad, "%s: with no thread to be "
+	   "had it fails to start cleanly, or runs quietly until SIGTERM",
+	   r->label);
+}
+
 /* The smallest limit in (low, high] that muxd starts with; high does. */
 static rlim_t bisect(struct run *r, rlim_t low, rlim_t high)
 {
 	while (high - low > 1) {
 		rlim_t mid = low + (high - low) / 2;
 
-		if (try_limit(r, mid, false))
+		if (try_limit(r, mid, RUNS))
 			high = mid;
 		else
 			low = mid;
@@ -225,29 +266,29 @@ static rlim_t bisect(struct run *r, rlim_t low, rlim_t high)
 static void run(const char *engine, const char *strategy, const char *line,
 		rlim_t high)
 {
-	struct run r = { .refused = 0 };
+	struct run r = { .reason = EMFILE, .instrumented = -1 };
 	struct family fam = { .server = -1 };
 	rlim_t n;
 	int bad;
 
 	build_args(&r, engine, strategy, line);
-	if (!ok(try_limit(&r, high, false), "%s: starts under a limit of %lu",
+	if (!ok(try_limit(&r, high, QUIET), "%s: starts under a limit of %lu",
 		r.label, (unsigned long)high)) {
-		skip(5, "%s: no start to compare with", r.label);
+		skip(6, "%s: no start to compare with", r.label);
 		return;
 	}
 	n = bisect(&r, FLOOR - 1, high);
 	diag("%s: the smallest limit it starts with is %lu", r.label,
 	     (unsigned long)n);
 	for (rlim_t k = 1; k <= LAST_BELOW && n - k >= FLOOR; k++)
-		try_limit(&r, n - k, false);
+		try_limit(&r, n - k, RUNS);
 	for (rlim_t k = 1; k <= SPREAD && n > FLOOR + SPREAD + 1; k++)
-		try_limit(&r, FLOOR + k * (n - FLOOR) / (SPREAD + 1), false);
+		try_limit(&r, FLOOR + k * (n - FLOOR) / (SPREAD + 1), RUNS);
 	ok(r.refused > 0 && r.bad_refusals == 0, "%s: each of %d limits below "
 	   "%lu fails to start cleanly: exit 1, no listening line, one error "
 	   "line", r.label, r.refused, (unsigned long)n);
 	bad = r.bad_starts;
-	ok(try_limit(&r, n + ROOM < high ? n + ROOM : high, true) &&
+	ok(try_limit(&r, n + ROOM < high ? n + ROOM : high, SERVES) &&
 	   r.bad_starts == bad, "%s: with %d descriptors more it serves at "
 	   "once, with nothing on stderr", r.label, ROOM);
 	ok(r.bad_starts == 0, "%s: each of %d limits from %lu up gives a muxd "
@@ -255,8 +296,9 @@ static void run(const char *engine, const char *strategy, const char *line,
 	   (unsigned long)n);
 	r.aio_room = AIO_ROOM;
 	bad = r.bad_starts;
-	ok(try_limit(&r, high, true) && r.bad_starts == bad, "%s: with room "
+	ok(try_limit(&r, high, SERVES) && r.bad_starts == bad, "%s: with room "
 	   "for only %d AIO requests it serves at once", r.label, AIO_ROOM);
+	check_without_threads(&r, high);
 	check_nothing_left(&fam, r.label);
 }
 
