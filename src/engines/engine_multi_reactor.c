@@ -266,7 +266,6 @@ static int serve_thread(void *ctx, unsigned i)
 static int mr_init(struct multi_reactor *m, const struct server *srv)
 {
 	size_t size = srv->threads * sizeof *m->t;
-	char err[NET_ERR_LEN];
 
 	*m = (struct multi_reactor){ .srv = srv };
 	m->t = aligned_alloc(_Alignof(struct mr_thread), size);
@@ -278,6 +277,8 @@ static int mr_init(struct multi_reactor *m, const struct server *srv)
 	if (crew_init(&m->crew, srv->threads, "multi-reactor") < 0)
 		return -1;
 	if (srv->accept == ACCEPT_REUSEPORT) {
+		char err[NET_ERR_LEN];
+
 		m->copies = net_listen_copies(srv->listeners, srv->n_listeners,
 					      srv->threads, srv->backlog, err);
 		if (!m->copies) {
