@@ -42,6 +42,7 @@ struct options {
 	const struct service *inetd;	/* --inetd: serve stdin's connection */
 	bool stats;
 	double stats_interval;	/* --stats-interval seconds; 0 = none */
+	bool serving;		/* the engine said it was ready */
 };
 
 static const struct server defaults = {
@@ -445,7 +446,7 @@ static int open_listeners(struct server *srv)
  * come only now, when nothing the engine needs can fail any more. */
 static void announce(void *ctx)
 {
-	const struct options *o = ctx;
+	struct options *o = ctx;
 	const struct server *srv = &o->srv;
 
 	for (size_t i = 0; i < srv->n_listeners; i++) {
@@ -461,6 +462,7 @@ static void announce(void *ctx)
 			  strerror(errno));
 	log_info("%s engine serving %zu listener%s, pid %d", o->engine->name,
 		 srv->n_listeners, srv->n_listeners == 1 ? "" : "s", (int)getpid());
+	o->serving = true;
 }
 
 int main(int argc, char *argv[])
@@ -496,8 +498,10 @@ int main(int argc, char *argv[])
 	o.srv.ready = announce;
 	o.srv.ready_ctx = &o;
 	status = o.engine->run(o.engine, &o.srv);
-	log_stats();
-	log_info("stopped");
+	if (o.serving) {	/* else the start failed: its one line is all */
+		log_stats();
+		log_info("stopped");
+	}
 	free(o.srv.listeners);
 	return status;
 }

@@ -58,6 +58,7 @@ struct run {
 	 * errno whose text a failed start must give. */
 	unsigned aio_room;
 	bool no_threads;
+	bool loud;			/* without -q: info lines too */
 	int reason;
 	int instrumented;		/* -1 until a start shows */
 	const char *args[32];
@@ -216,7 +217,8 @@ static bool try_limit(struct run *r, rlim_t limit, enum expect expect)
 	if (!log)
 		bail_out("tmpfile: %s", strerror(errno));
 	h.stderr_fd = fileno(log);
-	lines = muxd_try_start(&srv, r->args, &h, LISTENERS);
+	/* args[0] is -q. */
+	lines = muxd_try_start(&srv, r->args + r->loud, &h, LISTENERS);
 	if (lines == LISTENERS)
 		check_start(r, limit, &srv, log, expect);
 	else if (lines >= 0)
@@ -274,7 +276,7 @@ static void run(const char *engine, const char *strategy, const char *line,
 	build_args(&r, engine, strategy, line);
 	if (!ok(try_limit(&r, high, QUIET), "%s: starts under a limit of %lu",
 		r.label, (unsigned long)high)) {
-		skip(6, "%s: no start to compare with", r.label);
+		skip(7, "%s: no start to compare with", r.label);
 		return;
 	}
 	n = bisect(&r, FLOOR - 1, high);
@@ -287,6 +289,12 @@ static void run(const char *engine, const char *strategy, const char *line,
 	ok(r.refused > 0 && r.bad_refusals == 0, "%s: each of %d limits below "
 	   "%lu fails to start cleanly: exit 1, no listening line, one error "
 	   "line", r.label, r.refused, (unsigned long)n);
+	r.loud = true;
+	bad = r.bad_refusals;
+	ok(!try_limit(&r, n - 1, RUNS) && r.bad_refusals == bad, "%s: at %lu "
+	   "without -q too, that one line is all", r.label,
+	   (unsigned long)(n - 1));
+	r.loud = false;
 	bad = r.bad_starts;
 	ok(try_limit(&r, n + ROOM < high ? n + ROOM : high, SERVES) &&
 	   r.bad_starts == bad, "%s: with %d descriptors more it serves at "
