@@ -31,7 +31,7 @@
 #define DEFAULT_ENGINE "epoll-lt"
 /* A pool as large as a thread-per-connection server's 10000 clients, and
  * more; the real bounds are the kernel's (pid_max, memory), and a pool
- * that cannot start a worker says so and serves with those it has. */
+ * that cannot start every worker fails to start, saying why. */
 #define MAX_WORKERS 65536
 
 struct options {
@@ -43,6 +43,7 @@ struct options {
 	const struct service *inetd;	/* --inetd: serve stdin's connection */
 	bool stats;
 	double stats_interval;	/* --stats-interval seconds; 0 = none */
+	bool serving;		/* the engine said it was ready */
 };
 
 static const struct server defaults = {
@@ -443,8 +444,13 @@ static int open_listeners(struct server *srv)
 	return 0;
 }
 
-static void announce(const struct server *srv)
+/* The engine's server_ready(): the listening lines say "ready", so they
+ * come only now, when nothing the engine needs can fail any more. */
+static void announce(void *ctx)
 {
+	struct options *o = ctx;
+	const struct server *srv = &o->srv;
+
 	for (size_t i = 0; i < srv->n_listeners; i++) {
 		const struct listener *l = &srv->listeners[i];
 		char host[NET_ADDR_LEN];
@@ -453,6 +459,12 @@ static void announce(const struct server *srv)
 		printf("listening %s %s %u\n", l->service->name, host, l->port);
 	}
 	fflush(stdout);
+	if (o->stats_interval > 0 && (errno = rates_start(o->stats_interval)) != 0)
+		log_error("cannot start the --stats-interval thread: %s",
+			  strerror(errno));
+	log_info("%s engine serving %zu listener%s, pid %d", o->engine->name,
+		 srv->n_listeners, srv->n_listeners == 1 ? "" : "s", (int)getpid());
+	o->serving = true;
 }
 
 int main(int argc, char *argv[])
@@ -486,15 +498,13 @@ int main(int argc, char *argv[])
 		free(o.srv.listeners);
 		return 1;
 	}
-	announce(&o.srv);
-	if (o.stats_interval > 0 && (errno = rates_start(o.stats_interval)) != 0)
-		log_error("cannot start the --stats-interval thread: %s",
-			  strerror(errno));
-	log_info("%s engine serving %zu listener%s, pid %d", o.engine->name,
-		 o.srv.n_listeners, o.srv.n_listeners == 1 ? "" : "s", (int)getpid());
+	o.srv.ready = announce;
+	o.srv.ready_ctx = &o;
 	status = o.engine->run(o.engine, &o.srv);
-	log_stats();
-	log_info("stopped");
+	if (o.serving) {	/* else the start failed: its one line is all */
+		log_stats();
+		log_info("stopped");
+	}
 	free(o.srv.listeners);
 	return status;
 }

@@ -6,14 +6,19 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -115,6 +120,56 @@ static void fill_pid_var(void)
 	pid_var[at] = '\0';
 }
 
+/* In the child: a soft limit, or exit 127. */
+static void set_soft_nofile(rlim_t soft)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || soft > rl.rlim_max)
+		_exit(127);
+	rl.rlim_cur = soft;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		_exit(127);
+}
+
+/* In the child: what h says the system refuses, as a seccomp filter,
+ * which no sanitizer's runtime minds: io_setup(2) for more than
+ * h->aio_room requests fails with EAGAIN, as when others hold nearly all
+ * of fs.aio-max-nr; with h->no_threads every new thread does (clone3
+ * fails with ENOSYS, so that glibc falls back to clone(2), and a clone
+ * with CLONE_THREAD with EAGAIN, as when RLIMIT_NPROC is reached). Exits
+ * 127 if the filter is refused. */
+static void refuse_in_kernel(const struct handover *h)
+{
+	/* The flags and nr_events are 32 bits wide: the low word of args[0]. */
+	const unsigned arg0 = offsetof(struct seccomp_data, args[0]) +
+			      (htonl(1) == 1 ? 4 : 0);
+	const unsigned eagain = SECCOMP_RET_ERRNO | EAGAIN;
+	struct sock_filter code[] = {
+		/* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+				 offsetof(struct seccomp_data, nr)),
+		/* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_io_setup, 0, 3),
+		/* 2 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg0),
+		/* 3 */ BPF_JUMP(BPF_JMP | BPF_JGT | BPF_K,
+				 h->aio_room ? h->aio_room : ~0u, 0, 7),
+		/* 4 */ BPF_STMT(BPF_RET | BPF_K, eagain),
+		/* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
+		/* 6 */ BPF_STMT(BPF_RET | BPF_K, h->no_threads ?
+				 SECCOMP_RET_ERRNO | ENOSYS : SECCOMP_RET_ALLOW),
+		/* 7 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone, 0, 3),
+		/* 8 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, arg0),
+		/* 9 */ BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K,
+				 h->no_threads ? CLONE_THREAD : 0, 0, 1),
+		/* 10 */ BPF_STMT(BPF_RET | BPF_K, eagain),
+		/* 11 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { sizeof code / sizeof code[0], code };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1 ||
+	    syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) == -1)
+		_exit(127);
+}
+
 /* In the child: the handed descriptors moved out of the way first (one
  * may already sit where another goes), then into place. */
 static void hand_over(const struct handover *h)
@@ -136,6 +191,10 @@ static void hand_over(const struct handover *h)
 			   dup2(stdio, STDOUT_FILENO) == -1))
 		_exit(127);
 	fill_pid_var();
+	if (h->aio_room || h->no_threads)
+		refuse_in_kernel(h);
+	if (h->nofile)	/* last: the moves above need descriptors up to 100+ */
+		set_soft_nofile(h->nofile);
 }
 
 /* In the child, between fork and exec: only async-signal-safe calls.
@@ -260,7 +319,9 @@ static size_t take_lines(struct muxd_server *srv, char *buf, size_t used)
 	return used;
 }
 
-static int read_listening_lines(struct muxd_server *srv, int expected)
+/* quiet: a muxd that prints fewer lines is no problem to report. */
+static int read_listening_lines(struct muxd_server *srv, int expected,
+				bool quiet)
 {
 	char buf[4096];
 	size_t used = 0;
@@ -277,8 +338,9 @@ static int read_listening_lines(struct muxd_server *srv, int expected)
 		}
 		n = read(srv->stdout_fd, buf + used, sizeof buf - 1 - used);
 		if (n <= 0) {
-			diag("muxd closed its stdout after %d of %d listening lines",
-			     srv->nlisteners, expected);
+			if (!quiet)
+				diag("muxd closed its stdout after %d of %d "
+				     "listening lines", srv->nlisteners, expected);
 			return -1;
 		}
 		used = take_lines(srv, buf, used + (size_t)n);
@@ -296,7 +358,7 @@ static int start_and_read(struct muxd_server *srv, const char *const args[],
 	*srv = (struct muxd_server){ .pid = -1, .stdout_fd = -1 };
 	print_command(args);
 	srv->pid = spawn_muxd(args, verbose, &srv->stdout_fd, h);
-	if (read_listening_lines(srv, expected) == 0)
+	if (read_listening_lines(srv, expected, false) == 0)
 		return 0;
 	if (muxd_stop(srv, 2000) == 0) {
 		char why[64];
@@ -316,6 +378,24 @@ int muxd_start_handed(struct muxd_server *srv, const char *const args[],
 		      const struct handover *h, int expected)
 {
 	return start_and_read(srv, args, h, expected);
+}
+
+int muxd_try_start(struct muxd_server *srv, const char *const args[],
+		   const struct handover *h, int expected)
+{
+	*srv = (struct muxd_server){ .pid = -1, .stdout_fd = -1 };
+	if (keep_mode())
+		print_command(args);
+	srv->pid = spawn_muxd(args, keep_mode(), &srv->stdout_fd, h);
+	if (read_listening_lines(srv, expected, true) == 0)
+		return srv->nlisteners;
+	/* Its standard output closed: it is on its way out. */
+	if (muxd_wait(srv, 5000) == 0) {
+		muxd_stop(srv, 0);	/* closes the pipe */
+		return srv->nlisteners;
+	}
+	muxd_stop(srv, 0);
+	return -1;
 }
 
 unsigned short muxd_port(const struct muxd_server *srv, const char *service)
@@ -642,9 +722,12 @@ int proc_children(pid_t parent, pid_t *out, int max)
 	return n;
 }
 
-/* The inodes of every TCP socket in /proc/net/FILE, appended to *inodes. */
-static void read_tcp_inodes(const char *file, unsigned long **inodes,
-			    size_t *n, size_t *cap)
+#define TCP_LISTEN_STATE 0x0A	/* "st" in /proc/net/tcp */
+
+/* The inodes of every TCP socket in /proc/net/FILE (or only those that
+ * are connections, not listening), appended to *inodes. */
+static void read_tcp_inodes(const char *file, bool connections,
+			    unsigned long **inodes, size_t *n, size_t *cap)
 {
 	char path[64], line[512];
 	FILE *f;
@@ -659,9 +742,11 @@ static void read_tcp_inodes(const char *file, unsigned long **inodes,
 	}
 	while (fgets(line, sizeof line, f)) {
 		unsigned long inode;
+		unsigned state;
 
-		if (sscanf(line, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %lu",
-			   &inode) != 1)
+		if (sscanf(line, "%*s %*s %*s %x %*s %*s %*s %*s %*s %lu",
+			   &state, &inode) != 2 ||
+		    (connections && state == TCP_LISTEN_STATE))
 			continue;
 		if (*n == *cap) {
 			unsigned long *more;
@@ -704,7 +789,7 @@ int proc_socket_inodes(pid_t pid, unsigned long *out, int max)
 	return n;
 }
 
-int proc_tcp_fd_count(pid_t pid)
+static int tcp_fds(pid_t pid, bool connections)
 {
 	unsigned long *inodes = NULL, sockets[4096];
 	size_t n = 0, cap = 0;
@@ -713,8 +798,8 @@ int proc_tcp_fd_count(pid_t pid)
 
 	if (n_sockets < 0)
 		return -1;
-	read_tcp_inodes("tcp", &inodes, &n, &cap);
-	read_tcp_inodes("tcp6", &inodes, &n, &cap);
+	read_tcp_inodes("tcp", connections, &inodes, &n, &cap);
+	read_tcp_inodes("tcp6", connections, &inodes, &n, &cap);
 	for (int s = 0; s < n_sockets; s++)
 		for (size_t i = 0; i < n; i++)
 			if (inodes[i] == sockets[s]) {
@@ -723,6 +808,16 @@ int proc_tcp_fd_count(pid_t pid)
 			}
 	free(inodes);
 	return count;
+}
+
+int proc_tcp_fd_count(pid_t pid)
+{
+	return tcp_fds(pid, false);
+}
+
+int proc_tcp_conn_count(pid_t pid)
+{
+	return tcp_fds(pid, true);
 }
 
 /* ---- shared by the test programs ---- */
@@ -756,6 +851,14 @@ void engine_tags_of(const char *engine, struct engine_tags *tags)
 	tags->fd_setsize = strstr(line, "[fd-setsize]") != NULL;
 	tags->takes_threads = strstr(line, "(--threads)") != NULL;
 	tags->offload = strstr(line, "[offload]") != NULL;
+}
+
+void engine_strategies(const char *line, char *out, size_t size)
+{
+	const char *accept = strstr(line, "(--accept: ");
+	int len = accept ? (int)strcspn(accept + 11, ";)") : 0;
+
+	snprintf(out, size, "%.*s", len, accept ? accept + 11 : "");
 }
 
 bool engine_refused(const char *engine, const char *const extra[],

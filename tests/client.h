@@ -63,12 +63,26 @@ struct handover {
 	const char *const *env;
 	int stdio_fd;		/* >= 0: muxd's standard input and output */
 	int stderr_fd;		/* >= 0: muxd's standard error */
+	rlim_t nofile;		/* > 0: muxd's soft RLIMIT_NOFILE, as a
+				 * service manager's LimitNOFILE= sets it */
+	unsigned aio_room;	/* > 0: io_setup(2) grants at most this
+				 * many requests (fs.aio-max-nr nearly
+				 * used up by others) */
+	bool no_threads;	/* no thread can be created (EAGAIN, as
+				 * when RLIMIT_NPROC is reached) */
 };
 
 /* muxd_start, with h's descriptors and environment, waiting for
  * `expected` listening lines (0 for none: stdout is then h->stdio_fd). */
 int muxd_start_handed(struct muxd_server *srv, const char *const args[],
 		      const struct handover *h, int expected);
+/* muxd_start_handed for a test in which a start that fails is an
+ * outcome, not a problem: nothing is said when muxd prints fewer lines.
+ * Returns the listening lines read: `expected`, or fewer when muxd closed
+ * its standard output first (it is then reaped, or killed when it has not
+ * exited within 5 s, scaled); -1 when it printed too few and hung. */
+int muxd_try_start(struct muxd_server *srv, const char *const args[],
+		   const struct handover *h, int expected);
 /* The port muxd printed for service, or 0. */
 unsigned short muxd_port(const struct muxd_server *srv, const char *service);
 /* false once the server has exited (it is then reaped). */
@@ -128,6 +142,8 @@ int proc_socket_inodes(pid_t pid, unsigned long *out, int max);
 /* Its open descriptors that are TCP sockets (IPv4 or IPv6), -1 if it is
  * gone: a leaked connection shows here, a pipe or a Unix socket does not. */
 int proc_tcp_fd_count(pid_t pid);
+/* Those of them that are connections, not listeners. */
+int proc_tcp_conn_count(pid_t pid);
 /* Is its memory its own? Not under valgrind, nor with a sanitizer's
  * runtime (shadow memory, redzones, a quarantine of freed blocks): then
  * memory bounds can only be reported, not checked. */
@@ -150,6 +166,10 @@ struct engine_tags {
 };
 
 void engine_tags_of(const char *engine, struct engine_tags *tags);
+
+/* The --accept strategies an engine's line lists, space-separated, into
+ * out; "" when it takes none. */
+void engine_strategies(const char *line, char *out, size_t size);
 
 /* The pool size every test gives a [pool] engine unless told otherwise:
  * conform and abuse hold up to 64 clients at once, which the default pool
@@ -230,9 +250,10 @@ struct proc_counts {
 	int kids;		/* live children: a process pool's workers */
 };
 /* pid's counts once they have stood still for a while (up to
- * timeout_ms, scaled). The listening lines come before a pool or a
- * thread set is complete: counts read while it is still starting are a
- * moving target, and descriptors read before the children were (a worker
+ * timeout_ms, scaled). The listening lines come once a pool or a thread
+ * set is made, but its members may still be setting themselves up, and
+ * a dynamic pool grows at its first step: counts read then are a moving
+ * target, and descriptors read before the children were (a worker
  * started between the two) would make a baseline one short. */
 void proc_counts_settled(pid_t pid, long timeout_ms, struct proc_counts *out);
 /* Each of pid's descriptors and what it is, as diagnostics. */

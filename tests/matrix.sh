@@ -17,6 +17,8 @@
 #             through slow, pausing, resetting clients, every byte checked
 #   requests  tests/requests, each engine with its defaults: delay and
 #             work, waits that never block a loop, clients that leave
+#   ready     tests/ready, each engine (it tries every --accept strategy
+#             itself): started under descriptor limits too small for it
 # Each run's results are renumbered into this stream and named after the
 # run ("prefork --accept=flock: ..."); a run that bails out, dies or stops
 # short of its plan counts as a failure, and the other runs go on.
@@ -33,6 +35,7 @@ conform | variants) program=conform ;;
 abuse) program=abuse ;;
 soak) program=soak ;;
 requests) program=requests ;;
+ready) program=ready ;;
 completion) program=completion MUXD_MATRIX_TAG=completion ;;
 *) echo "Bail out! matrix.sh: no suite '$suite'"; exit 1 ;;
 esac

@@ -15,6 +15,16 @@
  * still answered); once they close, muxd exits 0 in time.
  * muxd joins every serving thread before it exits, so a thread that did
  * not stop would keep it from exiting.
+ *
+ * Then a stop that comes during a burst, BURST_ROUNDS times: THREADS - 1
+ * idle clients keep muxd in its (long) grace period, BURST stamp clients
+ * connect, and SIGTERM comes half-way. Within OUTCOME_MS muxd must hold
+ * no connection but the idle ones: each stamp client it accepted was
+ * served or closed, none left with nobody to serve it (handed to a thread
+ * that had already stopped) until the grace period ends. (Counted on
+ * muxd's side: a client whose handshake the kernel completed as the
+ * listener closed may never hear from the kernel again, which says
+ * nothing about muxd.)
  */
 #include "client.h"
 #include "tap.h"
@@ -32,6 +42,9 @@
 #define BALANCE_PCT 10
 /* Only a hung server takes this long, so it is never the bound asserted. */
 #define SAFETY_MS 30000
+#define BURST 200		/* stamp clients connecting as the stop comes */
+#define BURST_ROUNDS 10
+#define OUTCOME_MS 3000		/* served or closed by then; the grace is 60 s */
 
 /* The text after "NAME=" in the last stats line of log, or "". */
 static void last_stats_field(FILE *log, const char *name, char *out,
@@ -141,9 +154,10 @@ static int open_clients(unsigned short port, int fds[])
 	return served;
 }
 
-/* The serving threads start once the listening lines are out: wait for
- * them (a sanitizer may add a thread of its own), so that none misses
- * the clients. Returns the tasks counted. */
+/* The serving threads are made before the listening lines but start
+ * serving only after them: wait until they are counted (a sanitizer may
+ * add a thread of its own) and a moment more, so that none misses the
+ * clients. Returns the tasks counted. */
 static int threads_up(struct muxd_server *srv)
 {
 	long long deadline = now_ms() + scaled_ms(SAFETY_MS);
@@ -182,6 +196,64 @@ static void check_stop(const char *label, struct muxd_server *srv, int fds[],
 					   sizeof status) : "still running");
 }
 
+/* muxd's connections OUTCOME_MS after the burst, once down to `idle`. */
+static int connections_left(pid_t pid, int idle)
+{
+	long long deadline = now_ms() + scaled_ms(OUTCOME_MS);
+	int n;
+
+	while ((n = proc_tcp_conn_count(pid)) > idle && now_ms() < deadline)
+		sleep_ms(20);
+	return n;
+}
+
+/* One round; returns the connections muxd held beyond the idle ones. */
+static int stop_burst_round(const char *label, const char *engine,
+			    const char *const extra[])
+{
+	const char *const services[] = { "echo", "stamp", NULL };
+	const char *const none[] = { NULL };
+	static int burst[BURST];
+	int idle[THREADS - 1], left;
+	struct muxd_server srv;
+	char why[256];
+
+	if (muxd_start_engine(&srv, engine, extra, none, services) < 0)
+		bail_out("%s: muxd did not start", label);
+	for (int i = 0; i < THREADS - 1; i++) {
+		idle[i] = tcp_connect(muxd_port(&srv, "echo"));
+		if (idle[i] < 0 || !round_trip(idle[i], "x", "x", SAFETY_MS, why,
+					       sizeof why))
+			bail_out("%s: an idle client was not served: %s", label, why);
+	}
+	for (int i = 0; i < BURST; i++) {
+		burst[i] = tcp_connect(muxd_port(&srv, "stamp"));
+		if (i == BURST / 2)
+			kill(srv.pid, SIGTERM);
+	}
+	left = connections_left(srv.pid, THREADS - 1);
+	close_all(burst, BURST);
+	close_all(idle, THREADS - 1);
+	if (muxd_wait(&srv, SAFETY_MS) < 0 || exit_code_of(srv.wait_status) != 0)
+		bail_out("%s: muxd did not exit 0 once its clients closed", label);
+	return left - (THREADS - 1);
+}
+
+static void check_stop_burst(const char *engine, const char *strategy,
+			     const char *label)
+{
+	const char *const extra[] = { "--threads", "4", "--grace", "60",
+				      strategy ? "--accept" : NULL, strategy,
+				      NULL };
+	int stranded = 0;
+
+	for (int round = 0; round < BURST_ROUNDS; round++)
+		stranded += stop_burst_round(label, engine, extra);
+	is_int(stranded, 0, "%s: a stop during a burst of %d connections, %d "
+	       "times: each one accepted is served or closed within %d ms",
+	       label, BURST, BURST_ROUNDS, OUTCOME_MS);
+}
+
 static void run(const char *engine, const char *strategy)
 {
 	const char *const extra[] = { "--stats", "--threads", "4", "--grace", "30",
@@ -213,18 +285,17 @@ static void run(const char *engine, const char *strategy)
 	if (!srv.reaped)
 		muxd_stop(&srv, 5000);
 	fclose(log);
+	check_stop_burst(engine, strategy, label);
 }
 
 /* One engine line: a run per --accept strategy, or one run. */
 static void run_engine(const char *line)
 {
-	char name[64], strategies[128] = "", *save = NULL;
-	const char *accept = strstr(line, "(--accept: ");
+	char name[64], strategies[128], *save = NULL;
 
 	if (sscanf(line, "%63s", name) != 1)
 		bail_out("engine line without a name: %s", line);
-	if (accept)
-		sscanf(accept, "(--accept: %127[a-z ];", strategies);
+	engine_strategies(line, strategies, sizeof strategies);
 	if (!strategies[0])
 		run(name, NULL);
 	for (char *s = strtok_r(strategies, " ", &save); s;

@@ -266,6 +266,12 @@ struct listener *net_listen_copies(const struct listener *base, size_t n,
 	return l;
 }
 
+void net_close_listeners(const struct listener *l, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		close(l[i].fd);
+}
+
 bool net_reuseport(int fd)
 {
 	int on = 0;

@@ -54,6 +54,9 @@ int net_listen(struct listener *l, int backlog, bool reuseport, char *err);
 struct listener *net_listen_copies(const struct listener *base, size_t n,
 				   unsigned copies, int backlog, char *err);
 
+/* Close the n listeners' descriptors. */
+void net_close_listeners(const struct listener *l, size_t n);
+
 /* Whether the socket has SO_REUSEPORT set (false if it cannot be read). */
 bool net_reuseport(int fd);
 

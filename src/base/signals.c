@@ -109,6 +109,17 @@ bool sig_stop_requested(void)
 	return atomic_load(&stop_signals) > 0;
 }
 
+void sig_request_stop(void)
+{
+	int none = 0;
+
+	/* A second one would end the grace period: only the first counts. */
+	if (atomic_load(&stop_signals) == 0)
+		atomic_store(&stop_at_ms, clock_ms());
+	if (atomic_compare_exchange_strong(&stop_signals, &none, 1))
+		wake();
+}
+
 int64_t sig_grace_left_ms(void)
 {
 	int n = atomic_load(&stop_signals);

@@ -26,6 +26,12 @@ void sig_notify(void);
 
 bool sig_stop_requested(void);
 
+/* From any thread: a stop as SIGTERM would ask for it (the grace period
+ * starts now), unless one was asked for already. A thread of the server
+ * that cannot go on stops the whole server so; raise(3) would not do, as
+ * it signals the calling thread, where the stop signals are blocked. */
+void sig_request_stop(void);
+
 /* Milliseconds left of the grace period after a stop (0 once over; a
  * second SIGINT/SIGTERM ends it at once); -1 while no stop is requested. */
 int64_t sig_grace_left_ms(void);

@@ -20,11 +20,23 @@ int acceptor_init(struct acceptor *a, const struct server *srv, int wake_fd)
 	memset(a, 0, sizeof *a);
 	a->srv = srv;
 	a->fds = calloc(n + 1, sizeof *a->fds);
-	if (!a->fds)
+	if (!a->fds) {
+		log_error("cannot start accepting: %s", strerror(errno));
 		return -1;
+	}
 	for (size_t i = 0; i < n; i++)
 		a->fds[i] = (struct pollfd){ srv->listeners[i].fd, POLLIN, 0 };
 	a->fds[n] = (struct pollfd){ wake_fd, POLLIN, 0 };
+	return 0;
+}
+
+int acceptor_start(struct acceptor *a, const struct server *srv)
+{
+	if (acceptor_init(a, srv, sig_wakeup_fd()) < 0) {
+		net_close_listeners(srv->listeners, srv->n_listeners);
+		return -1;
+	}
+	server_ready(srv);
 	return 0;
 }
 
@@ -38,8 +50,7 @@ void acceptor_close(struct acceptor *a)
 {
 	if (!a->fds)
 		return;
-	for (size_t i = 0; i < a->srv->n_listeners; i++)
-		close(a->srv->listeners[i].fd);
+	net_close_listeners(a->srv->listeners, a->srv->n_listeners);
 	acceptor_free(a);
 }
 

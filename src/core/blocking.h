@@ -36,8 +36,14 @@ enum accept_result {
 };
 
 /* Wait on srv's listeners and wake_fd: the signal pipe in the thread that
- * takes the signals, else a descriptor that becomes readable at a stop. */
+ * takes the signals, else a descriptor that becomes readable at a stop.
+ * Returns 0, or -1 once the reason is logged. */
 int acceptor_init(struct acceptor *a, const struct server *srv, int wake_fd);
+
+/* The start of an engine that accepts in the main thread: acceptor_init
+ * on the signal pipe, then server_ready(). Returns 0, or -1 once the
+ * reason is logged and srv's listeners are closed. */
+int acceptor_start(struct acceptor *a, const struct server *srv);
 
 /* Wait on every listener and the signal pipe, then accept one connection.
  * Non-blocking listeners: a worker that loses the race for a connection

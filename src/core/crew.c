@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,19 +14,27 @@
 #include "base/stats.h"
 #include "core/threads.h"
 
-int crew_init(struct crew *c, unsigned n)
+int crew_init(struct crew *c, unsigned n, const char *name)
 {
-	*c = (struct crew){ .n = n };
+	*c = (struct crew){ .name = name, .n = n };
 	c->members = calloc(n, sizeof *c->members);
-	if (!c->members)
+	if (!c->members) {
+		log_error("%s: cannot start: %u threads: %s", name, n,
+			  strerror(errno));
 		return -1;
+	}
+	pthread_mutex_init(&c->gate_lock, NULL);
+	pthread_cond_init(&c->gate_moved, NULL);
 	for (unsigned i = 0; i < n; i++)
 		c->members[i] = (struct crew_member){ .crew = c, .index = i,
 						      .wake_fd = -1 };
 	for (unsigned i = 0; i < n; i++) {
 		c->members[i].wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (c->members[i].wake_fd < 0)
+		if (c->members[i].wake_fd < 0) {
+			log_error("%s: cannot start thread %u of %u: eventfd: %s",
+				  name, i + 1, n, strerror(errno));
 			return -1;
+		}
 	}
 	return 0;
 }
@@ -60,19 +67,54 @@ void crew_wake_all(struct crew *c)
 		crew_wake(c, i);
 }
 
+static void move_gate(struct crew *c, enum crew_gate to)
+{
+	pthread_mutex_lock(&c->gate_lock);
+	c->gate = to;
+	pthread_cond_broadcast(&c->gate_moved);
+	pthread_mutex_unlock(&c->gate_lock);
+}
+
+/* true once the crew may serve, false when its start was abandoned. */
+static bool pass_gate(struct crew *c)
+{
+	bool open;
+
+	pthread_mutex_lock(&c->gate_lock);
+	while (c->gate == GATE_SHUT)
+		pthread_cond_wait(&c->gate_moved, &c->gate_lock);
+	open = c->gate == GATE_OPEN;
+	pthread_mutex_unlock(&c->gate_lock);
+	return open;
+}
+
 static void *member_main(void *p)
 {
 	struct crew_member *m = p;
 	struct crew *c = m->crew;
 
 	stats_use_thread_block(m->index);
-	c->serve(c->ctx, m->index);
+	if (pass_gate(c) && c->serve(c->ctx, m->index) != 0) {
+		/* This thread cannot serve on: all stop, with the grace
+		 * period, and muxd exits 1. */
+		atomic_store(&c->failed, true);
+		sig_request_stop();
+	}
 	atomic_fetch_sub(&c->running, 1);
 	sig_notify();
 	return NULL;
 }
 
-int crew_start(struct crew *c, void (*serve)(void *ctx, unsigned i), void *ctx)
+static void join_started(struct crew *c)
+{
+	for (unsigned i = 0; i < c->n; i++)
+		if (c->members[i].started) {
+			pthread_join(c->members[i].tid, NULL);
+			c->members[i].started = false;
+		}
+}
+
+int crew_start(struct crew *c, int (*serve)(void *ctx, unsigned i), void *ctx)
 {
 	c->serve = serve;
 	c->ctx = ctx;
@@ -84,12 +126,10 @@ int crew_start(struct crew *c, void (*serve)(void *ctx, unsigned i), void *ctx)
 				  &c->members[i]);
 		if (rc) {
 			atomic_fetch_sub(&c->running, 1);
-			log_error("cannot start serving thread %u of %u: %s",
-				  i + 1, c->n, strerror(rc));
-			/* A stop like any other: the threads started finish
-			 * their connections, and the engine exits. */
-			kill(getpid(), SIGTERM);
-			errno = rc;
+			log_error("%s: cannot start thread %u of %u: %s",
+				  c->name, i + 1, c->n, strerror(rc));
+			move_gate(c, GATE_ABANDONED);
+			join_started(c);
 			return -1;
 		}
 		c->members[i].started = true;
@@ -97,7 +137,12 @@ int crew_start(struct crew *c, void (*serve)(void *ctx, unsigned i), void *ctx)
 	return 0;
 }
 
-void crew_join(struct crew *c)
+void crew_release(struct crew *c)
+{
+	move_gate(c, GATE_OPEN);
+}
+
+int crew_join(struct crew *c)
 {
 	struct pollfd wake = { .fd = sig_wakeup_fd(), .events = POLLIN };
 
@@ -107,16 +152,19 @@ void crew_join(struct crew *c)
 		sig_drain();
 		crew_wake_all(c);
 	}
-	for (unsigned i = 0; i < c->n; i++)
-		if (c->members[i].started)
-			pthread_join(c->members[i].tid, NULL);
+	join_started(c);
+	return atomic_load(&c->failed) ? 1 : 0;
 }
 
 void crew_free(struct crew *c)
 {
-	for (unsigned i = 0; c->members && i < c->n; i++)
+	if (!c->members)
+		return;
+	for (unsigned i = 0; i < c->n; i++)
 		if (c->members[i].wake_fd >= 0)
 			close(c->members[i].wake_fd);
+	pthread_cond_destroy(&c->gate_moved);
+	pthread_mutex_destroy(&c->gate_lock);
 	free(c->members);
 	c->members = NULL;
 }

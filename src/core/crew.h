@@ -8,6 +8,13 @@
  * sig_grace_left_ms(), which any thread may. A member that returns wakes
  * the main thread through the signal pipe, so the main thread sleeps
  * until there is something to do.
+ *
+ * Start-up is all or nothing: the members start held at a gate, and are
+ * let through to serve only once every one of them runs and the engine
+ * has said it is ready (the listening lines are out); if one cannot
+ * start, the others return without serving. A member whose serve()
+ * fails later stops the whole server (sig_request_stop), and muxd then
+ * exits 1.
  */
 #ifndef MUXD_CREW_H
 #define MUXD_CREW_H
@@ -24,16 +31,24 @@ struct crew_member {
 	bool started;
 };
 
+enum crew_gate { GATE_SHUT, GATE_OPEN, GATE_ABANDONED };
+
 struct crew {
+	const char *name;	/* the engine's, for messages */
 	unsigned n;
 	struct crew_member *members;
-	void (*serve)(void *ctx, unsigned i);
+	int (*serve)(void *ctx, unsigned i);
 	void *ctx;
 	_Atomic unsigned running;
+	_Atomic bool failed;	/* a member's serve() returned non-zero */
+	pthread_mutex_t gate_lock;
+	pthread_cond_t gate_moved;
+	enum crew_gate gate;
 };
 
-/* n members' eventfds, no thread yet. Returns 0, or -1 with errno. */
-int crew_init(struct crew *c, unsigned n);
+/* n members' eventfds, no thread yet. Returns 0, or -1 once the reason
+ * is logged (a crew_free() is still due). */
+int crew_init(struct crew *c, unsigned n, const char *name);
 
 /* Member i's wake-up descriptor (readable when woken). */
 int crew_wake_fd(const struct crew *c, unsigned i);
@@ -41,16 +56,19 @@ void crew_wake(struct crew *c, unsigned i);
 /* In member i: empty its wake-up descriptor. */
 void crew_drain(struct crew *c, unsigned i);
 
-/* Start every member: member i runs serve(ctx, i), counting --stats in a
- * block of its own. Returns 0, or -1 with errno when one cannot start: the
- * members started are then asked to stop (as by SIGTERM) and crew_join()
- * waits for them. */
-int crew_start(struct crew *c, void (*serve)(void *ctx, unsigned i), void *ctx);
+/* Start every member, each held before serve(ctx, i) until
+ * crew_release(); each counts --stats in a block of its own. Returns 0,
+ * or -1 once the reason is logged: a member could not start, and those
+ * that did have returned without serving and are joined. */
+int crew_start(struct crew *c, int (*serve)(void *ctx, unsigned i), void *ctx);
+
+/* Let every member serve: after server_ready(). */
+void crew_release(struct crew *c);
 
 /* In the main thread: until every member has returned, wait for signals
  * (printing --stats when asked) and wake every member after each; then
- * join them. */
-void crew_join(struct crew *c);
+ * join them. Returns 1 if a member's serve() failed, else 0. */
+int crew_join(struct crew *c);
 
 /* In the main thread, after sig_drain(): pass a signal on. */
 void crew_wake_all(struct crew *c);

@@ -85,6 +85,7 @@ static int epoll_lt_watch(void *p, int fd, unsigned old_mask, unsigned mask)
 }
 
 const struct poller epoll_lt_poller = {
+	.what = "epoll instance",
 	.create = epoll_common_create,
 	.watch = epoll_lt_watch,
 	.forget = epoll_common_forget,

@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -43,38 +44,67 @@ static bool backing_off(struct prefork *p)
 }
 
 /* Out of processes or descriptors: try again in a second, not in a loop;
- * said once per shortage. The pool serves on with the workers it has. */
-static int spawn_failed(struct prefork *p, const char *call)
+ * said once per shortage. The pool serves on with the workers it has.
+ * At start-up, the pool is not made at all: said once, and noted. */
+static int spawn_failed(struct prefork *p, unsigned slot, const char *call)
 {
-	if (!p->spawn_failing)
+	if (p->starting && !p->start_failed)
+		log_error("cannot start worker %u of %u: %s: %s", slot + 1,
+			  p->n_slots, call, strerror(errno));
+	else if (!p->starting && !p->spawn_failing)
 		log_error("%s: %s; the pool cannot grow for now, retrying "
 			  "every second", call, strerror(errno));
+	p->start_failed |= p->starting;
 	p->spawn_failing = true;
 	p->next_spawn_at = clock_ms() + SPAWN_RETRY_MS;
 	return -1;
 }
 
-int prefork_spawn(struct prefork *p, unsigned slot)
+/* The descriptor the worker gets of its own, made here in the parent,
+ * so that a shortage is the parent's to see: with --accept=pass its end
+ * of a new socketpair (the parent's end goes in the table before the
+ * fork, so that the worker closes it with the others': kept, it would
+ * hide the parent's death from the worker's recvmsg; a slot refilled
+ * before its last worker's end was forgotten closes that end first);
+ * with flock an open file description of the lock of its own, as flock
+ * belongs to the description. Sets *theirs (-1: none); 0, or -1 with
+ * errno and the refused call. */
+static int worker_descriptor(struct prefork *p, unsigned slot, int *theirs,
+			     const char **call)
 {
-	struct worker_slot *row = &p->board->slot[slot];
-	int pair[2] = { -1, -1 };
-	pid_t parent = getpid(), pid;
-	sigset_t saved;
+	char path[64];
+	int pair[2];
 
-	if (backing_off(p))
-		return -1;
+	*theirs = -1;
 	if (p->pass) {
+		*call = "socketpair";
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
-			return spawn_failed(p, "socketpair");
-		/* In the table before the fork, so that the worker closes the
-		 * parent's end with the others': kept, it would hide the
-		 * parent's death from the worker's recvmsg. A slot refilled
-		 * before its last worker's end was forgotten closes that end
-		 * first, never leaks it. */
+			return -1;
 		prefork_pass_forget(p, slot);
 		p->pass->fd[slot] = pair[0];
 		p->pass->ready[slot] = false;
+		*theirs = pair[1];
+	} else if (p->lock_fd >= 0) {
+		*call = "open lock";
+		snprintf(path, sizeof path, "/proc/self/fd/%d", p->lock_fd);
+		if ((*theirs = open(path, O_RDWR | O_CLOEXEC)) < 0)
+			return -1;
 	}
+	return 0;
+}
+
+int prefork_spawn(struct prefork *p, unsigned slot)
+{
+	struct worker_slot *row = &p->board->slot[slot];
+	pid_t parent = getpid(), pid;
+	const char *call;
+	sigset_t saved;
+	int theirs;
+
+	if (backing_off(p))
+		return -1;
+	if (worker_descriptor(p, slot, &theirs, &call) < 0)
+		return spawn_failed(p, slot, call);
 	/* Idle before the fork, not when the worker gets going: the policy
 	 * counts a worker being started as a spare, or it would start
 	 * another one for the same shortage at the next wakeup. */
@@ -85,15 +115,15 @@ int prefork_spawn(struct prefork *p, unsigned slot)
 	stat_add(STAT_SYS_FORK, 1);	/* before: the child would count it too */
 	pid = fork();
 	if (pid == 0)
-		prefork_worker_main(p, slot, pair[1], parent, &saved);
+		prefork_worker_main(p, slot, theirs, parent, &saved);
 	sig_restore(&saved);
-	if (pair[1] >= 0)
-		close(pair[1]);
+	if (theirs >= 0)
+		close(theirs);
 	if (pid < 0) {
 		if (p->pass)
 			prefork_pass_forget(p, slot);
 		atomic_store(&row->state, WORKER_EMPTY);
-		return spawn_failed(p, "fork");
+		return spawn_failed(p, slot, "fork");
 	}
 	p->spawn_failing = false;
 	atomic_store(&row->pid, pid);
@@ -238,8 +268,11 @@ static int prefork_init(struct prefork *p, const struct server *srv)
 	p->board = mmap(NULL, size, PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	p->started_at = calloc(srv->workers, sizeof *p->started_at);
-	if (p->board == MAP_FAILED || !p->started_at)
+	if (p->board == MAP_FAILED || !p->started_at) {
+		log_error("cannot set up the worker pool: scoreboard: %s",
+			  strerror(errno));
 		return -1;
+	}
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
 	pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
@@ -249,12 +282,31 @@ static int prefork_init(struct prefork *p, const struct server *srv)
 		return -1;
 	if (srv->accept == ACCEPT_FLOCK) {
 		p->lock_fd = open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-		if (p->lock_fd < 0)
+		if (p->lock_fd < 0) {
+			log_error("cannot set up the worker pool: lock file in "
+				  "/tmp: %s", strerror(errno));
 			return -1;
+		}
 	}
-	if (srv->accept == ACCEPT_PASS)
-		return prefork_pass_init(p);
+	if (srv->accept == ACCEPT_PASS && prefork_pass_init(p) < 0) {
+		log_error("cannot set up the worker pool: %s", strerror(ENOMEM));
+		return -1;
+	}
 	return 0;
+}
+
+/* The policy's first workers, every one of them, before any listening
+ * line. Returns 0, or -1 once the reason is logged and the workers made
+ * are gone: they have served nothing, and go unheard. */
+static int start_pool(struct prefork *p, const struct prefork_policy *policy)
+{
+	p->starting = true;
+	policy->start(p);
+	p->starting = false;
+	if (!p->start_failed)
+		return 0;
+	children_finish(&p->pids, SIGKILL, NULL, NULL);
+	return -1;
 }
 
 static void prefork_free(struct prefork *p)
@@ -277,12 +329,12 @@ int prefork_run(const struct server *srv, const struct prefork_policy *policy)
 	struct prefork p;
 	int64_t next_step = clock_ms();
 
-	if (prefork_init(&p, srv) < 0) {
-		log_error("cannot set up the worker pool: %s", strerror(errno));
+	if (prefork_init(&p, srv) < 0 || start_pool(&p, policy) < 0) {
+		net_close_listeners(p.listeners, p.n_listeners);
 		prefork_free(&p);
 		return 1;
 	}
-	policy->start(&p);
+	server_ready(srv);
 	while (!sig_stop_requested()) {
 		int64_t now = clock_ms();
 
@@ -298,8 +350,7 @@ int prefork_run(const struct server *srv, const struct prefork_policy *policy)
 		if (policy->react && !sig_stop_requested())
 			policy->react(&p);
 	}
-	for (size_t i = 0; i < p.n_listeners; i++)
-		close(p.listeners[i].fd);
+	net_close_listeners(p.listeners, p.n_listeners);
 	log_stopping(atomic_load(&p.board->active), srv->grace);
 	children_finish(&p.pids, SIGTERM, worker_ended, &p);
 	prefork_free(&p);

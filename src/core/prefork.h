@@ -51,11 +51,15 @@ struct prefork {
 	int lock_fd;				/* --accept=flock */
 	unsigned fast_deaths;			/* workers in a row that died young */
 	bool spawn_failing;			/* fork or socketpair failing: said once */
+	bool starting;				/* in the policy's start() */
+	bool start_failed;			/* a worker of start() could not be made */
 	int64_t next_spawn_at;
 	unsigned spawn_rate, retire_rate;	/* the policy's, per step */
 };
 
 struct prefork_policy {
+	/* The workers to make before serving: each must start, or muxd
+	 * fails to start. */
 	void (*start)(struct prefork *p);
 	void (*maintain)(struct prefork *p);	/* about once a second */
 	/* After every wakeup: a worker ended, or went busy with fewer than

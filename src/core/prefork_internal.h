@@ -33,10 +33,12 @@ struct prefork_pass {
 
 /* The child's side of prefork_spawn(): set the worker up (its signals,
  * death with the parent, only the descriptors it needs) and serve until
- * it is done. `pass_fd` is its end of the socketpair, or -1; `saved` the
- * signal mask the parent had before it blocked the signals for fork(). */
+ * it is done. `own_fd` is the descriptor the parent made for it alone
+ * (--accept=pass: its end of the socketpair; flock: its lock
+ * description), or -1; `saved` the signal mask the parent had before it
+ * blocked the signals for fork(). */
 _Noreturn void prefork_worker_main(struct prefork *p, unsigned slot,
-				   int pass_fd, pid_t parent,
+				   int own_fd, pid_t parent,
 				   sigset_t *saved);
 
 /* ---- prefork_pass.c ---- */

@@ -12,10 +12,8 @@
 #include "core/prefork_internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
@@ -36,8 +34,9 @@ struct worker {
 	struct worker_slot *row;
 	struct server srv;		/* with the listeners it waits on */
 	struct acceptor acceptor;
-	int lock_fd;			/* --accept=flock: this worker's own open file */
-	int pass_fd;			/* --accept=pass: this worker's end */
+	/* Its own, from the parent: with --accept=pass its end of the
+	 * socketpair, with flock its open file description of the lock. */
+	int own_fd;
 	bool announced;			/* --accept=pass: told the parent it is ready */
 };
 
@@ -57,10 +56,10 @@ static enum accept_result accept_flock(struct worker *w, struct accepted *conn)
 	stat_add(STAT_SYS_LOCK, 2);	/* the lock and the unlock */
 	/* flock(2) sleeps interruptibly: a signal (stop, retire) ends the
 	 * wait with EINTR, which is why no time slice is needed here. */
-	if (flock(w->lock_fd, LOCK_EX) < 0)
+	if (flock(w->own_fd, LOCK_EX) < 0)
 		return after_interrupt();
 	r = acceptor_next(&w->acceptor, conn);
-	flock(w->lock_fd, LOCK_UN);
+	flock(w->own_fd, LOCK_UN);
 	return r;
 }
 
@@ -97,7 +96,7 @@ static enum accept_result accept_passed(struct worker *w, struct accepted *conn)
 	struct iovec iov = { &index, sizeof index };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
 			      .msg_control = ctl, .msg_controllen = sizeof ctl };
-	struct pollfd fds[2] = { { w->pass_fd, POLLIN, 0 },
+	struct pollfd fds[2] = { { w->own_fd, POLLIN, 0 },
 				 { sig_wakeup_fd(), POLLIN, 0 } };
 	struct cmsghdr *cmsg;
 	socklen_t peer_len;
@@ -111,7 +110,7 @@ static enum accept_result accept_passed(struct worker *w, struct accepted *conn)
 		return after_interrupt();
 	}
 	stat_add(STAT_SYS_READ, 1);
-	n = recvmsg(w->pass_fd, &msg, MSG_CMSG_CLOEXEC);
+	n = recvmsg(w->own_fd, &msg, MSG_CMSG_CLOEXEC);
 	if (n == 0)
 		return ACCEPT_STOP;	/* the parent is gone */
 	cmsg = CMSG_FIRSTHDR(&msg);
@@ -140,7 +139,8 @@ static enum accept_result worker_accept(struct worker *w, struct accepted *conn)
 }
 
 /* What a worker has of the parent's: its listeners as --accept says, its
- * own lock description and pass socket, nothing of the other slots. */
+ * own lock description or pass socket, nothing of the other slots (the
+ * parent's lock description included). */
 static int worker_setup(struct worker *w)
 {
 	for (unsigned i = 0; w->p->pass && i < w->p->n_slots; i++)
@@ -151,17 +151,8 @@ static int worker_setup(struct worker *w)
 			close(w->srv.listeners[i].fd);
 		w->srv.n_listeners = 0;
 	}
-	if (w->srv.accept == ACCEPT_FLOCK) {
-		/* flock belongs to the open file description: each worker
-		 * needs its own, not the one inherited from the parent. */
-		char path[64];
-
-		snprintf(path, sizeof path, "/proc/self/fd/%d", w->p->lock_fd);
-		w->lock_fd = open(path, O_RDWR | O_CLOEXEC);
+	if (w->p->lock_fd >= 0)
 		close(w->p->lock_fd);
-		if (w->lock_fd < 0)
-			return -1;
-	}
 	return acceptor_init(&w->acceptor, &w->srv, sig_wakeup_fd());
 }
 
@@ -205,7 +196,7 @@ static void worker_loop(struct worker *w)
 		 * parent pass a socket to a busy worker. */
 		if (w->srv.accept == ACCEPT_PASS && !w->announced) {
 			stat_add(STAT_SYS_WRITE, 1);
-			if (write(w->pass_fd, "", 1) != 1)
+			if (write(w->own_fd, "", 1) != 1)
 				return;
 			w->announced = true;
 		}
@@ -222,10 +213,10 @@ static void worker_loop(struct worker *w)
 }
 
 _Noreturn void prefork_worker_main(struct prefork *p, unsigned slot,
-				   int pass_fd, pid_t parent, sigset_t *saved)
+				   int own_fd, pid_t parent, sigset_t *saved)
 {
 	struct worker w = { .p = p, .row = &p->board->slot[slot],
-			    .srv = *p->srv, .lock_fd = -1, .pass_fd = pass_fd };
+			    .srv = *p->srv, .own_fd = own_fd };
 
 	w.srv.listeners = p->listeners;
 	w.srv.n_listeners = p->n_listeners;

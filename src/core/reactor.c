@@ -207,20 +207,26 @@ void reactor_adopt(struct reactor *r, int fd, const struct listener *l,
 	conn_run(r, c);
 }
 
-static void watch_listeners(struct reactor *r, bool on)
+/* Returns 0, or -1 once the reason is logged; the listeners after the
+ * one refused are left as they were. */
+static int watch_listeners(struct reactor *r, bool on)
 {
 	unsigned mask = POLLER_READ | (r->s.shared_listeners ? POLLER_EXCLUSIVE : 0);
 
+	r->listening = on;
 	for (size_t i = 0; i < r->s.n_listeners; i++) {
-		int fd = r->s.listeners[i].fd;
+		const struct listener *l = &r->s.listeners[i];
 
-		if (r->ops->watch(r->poller, fd, on ? 0 : mask, on ? mask : 0) < 0)
-			log_error("watch listener fd %d: %s", fd, strerror(errno));
+		if (r->ops->watch(r->poller, l->fd, on ? 0 : mask, on ? mask : 0) < 0) {
+			log_error("%s: watch %s listener fd %d: %s", r->s.name,
+				  l->service->name, l->fd, strerror(errno));
+			return -1;
+		}
 		/* Edge-triggered pollers report only new connections: after a
 		 * pause, look for the ones that queued meanwhile. */
 		r->listener_ready[i] = on;
 	}
-	r->listening = on;
+	return 0;
 }
 
 /* Out of descriptors: stop accepting for a moment instead of spinning on a
@@ -406,6 +412,7 @@ static bool finished(const struct reactor *r)
 	return r->stopping && (r->n_conns == 0 || sig_grace_left_ms() == 0);
 }
 
+/* Returns 0, or -1 once the reason is logged. */
 static int reactor_init(struct reactor *r, const struct reactor_setup *s)
 {
 	r->s = *s;
@@ -418,18 +425,53 @@ static int reactor_init(struct reactor *r, const struct reactor_setup *s)
 	r->conns = calloc((size_t)r->max_fds, sizeof *r->conns);
 	r->events = calloc(EVENT_BATCH, sizeof *r->events);
 	r->listener_ready = calloc(s->n_listeners + 1, sizeof *r->listener_ready);
-	if (!r->conns || !r->events || !r->listener_ready)
+	if (!r->conns || !r->events || !r->listener_ready) {
+		log_error("%s: cannot start: %s", s->name, strerror(ENOMEM));
 		return -1;
+	}
 	r->poller = r->ops->create(r->max_fds, EVENT_BATCH);
-	if (!r->poller)
+	if (!r->poller) {
+		log_error("%s: cannot start: %s: %s", s->name, r->ops->what,
+			  strerror(errno));
 		return -1;
-	if (r->ops->watch(r->poller, s->wake_fd, 0, POLLER_READ) < 0)
+	}
+	if (r->ops->watch(r->poller, s->wake_fd, 0, POLLER_READ) < 0) {
+		log_error("%s: cannot start: watch wake-up fd %d: %s", s->name,
+			  s->wake_fd, strerror(errno));
 		return -1;
-	watch_listeners(r, true);
-	return 0;
+	}
+	return watch_listeners(r, true);
 }
 
 static void reactor_free(struct reactor *r)
+{
+	buffer_pool_free(&r->buffers);
+	timers_free(&r->timers);
+	if (r->poller)
+		r->ops->destroy(r->poller);
+	free(r->conns);
+	free(r->events);
+	free(r->listener_ready);
+	free(r);
+}
+
+struct reactor *reactor_create(const struct reactor_setup *setup)
+{
+	/* On the heap: the buffer pool's scratch is as large as a buffer. */
+	struct reactor *r = calloc(1, sizeof *r);
+
+	if (!r) {
+		log_error("%s: cannot start: %s", setup->name, strerror(errno));
+		return NULL;
+	}
+	if (reactor_init(r, setup) < 0) {
+		reactor_free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void reactor_destroy(struct reactor *r)
 {
 	while (!list_empty(&r->idle)) {
 		struct conn *c = LIST_ENTRY(r->idle.next, struct conn, idle);
@@ -438,18 +480,11 @@ static void reactor_free(struct reactor *r)
 		conn_close(r, c, "server stopped");
 	}
 	if (!r->stopping && !r->s.shared_listeners)
-		for (size_t i = 0; i < r->s.n_listeners; i++)
-			close(r->s.listeners[i].fd);
-	buffer_pool_free(&r->buffers);
-	timers_free(&r->timers);
-	if (r->poller)
-		r->ops->destroy(r->poller);
-	free(r->conns);
-	free(r->events);
-	free(r->listener_ready);
+		net_close_listeners(r->s.listeners, r->s.n_listeners);
+	reactor_free(r);
 }
 
-static int serve(struct reactor *r)
+int reactor_serve(struct reactor *r)
 {
 	while (!finished(r)) {
 		int n = r->ops->wait(r->poller, next_timeout(r), r->events);
@@ -470,27 +505,6 @@ static int serve(struct reactor *r)
 	return 0;
 }
 
-int reactor_serve(const struct reactor_setup *setup)
-{
-	/* On the heap: the buffer pool's scratch is as large as a buffer. */
-	struct reactor *r = calloc(1, sizeof *r);
-	int status;
-
-	if (!r) {
-		log_error("%s: cannot start: %s", setup->name, strerror(errno));
-		return 1;
-	}
-	if (reactor_init(r, setup) < 0) {
-		log_error("%s: cannot start: %s", setup->name, strerror(errno));
-		status = 1;
-	} else {
-		status = serve(r);
-	}
-	reactor_free(r);
-	free(r);
-	return status;
-}
-
 int reactor_run(const struct engine *self, const struct server *srv)
 {
 	struct reactor_shared shared = { 0 };
@@ -503,6 +517,15 @@ int reactor_run(const struct engine *self, const struct server *srv)
 		.wake_fd = sig_wakeup_fd(),
 		.shared = &shared,
 	};
+	struct reactor *r = reactor_create(&setup);
+	int status;
 
-	return reactor_serve(&setup);
+	if (!r) {
+		net_close_listeners(srv->listeners, srv->n_listeners);
+		return 1;
+	}
+	server_ready(srv);
+	status = reactor_serve(r);
+	reactor_destroy(r);
+	return status;
 }

@@ -35,6 +35,8 @@ struct poller_event {
 };
 
 struct poller {
+	/* What create() makes, for messages: "epoll instance". */
+	const char *what;
 	/* State for descriptors below max_fds, reporting at most max_events
 	 * per wait; NULL with errno on failure. */
 	void *(*create)(int max_fds, int max_events);
@@ -50,7 +52,8 @@ struct poller {
 };
 
 /* The run function of every single-threaded readiness engine: one
- * instance driving self->poller, woken by the signal pipe. */
+ * instance driving self->poller, woken by the signal pipe; ready once
+ * it is made. */
 int reactor_run(const struct engine *self, const struct server *srv);
 
 /* ---- several instances, one per thread (multi-reactor) ---- */
@@ -93,9 +96,18 @@ struct reactor_setup {
 	_Atomic unsigned *open_here;
 };
 
-/* Run one instance in the calling thread until it has stopped; returns
- * the exit status. */
-int reactor_serve(const struct reactor_setup *setup);
+/* Make one instance, in any thread: its tables, its poller, its wake_fd
+ * and listeners watched. NULL once the reason is logged; the listeners
+ * are then still the caller's, else the instance's to close (shared ones
+ * excepted). */
+struct reactor *reactor_create(const struct reactor_setup *setup);
+
+/* Serve in the calling thread until stopped; returns the exit status. */
+int reactor_serve(struct reactor *r);
+
+/* Close what the instance still holds (connections past the grace
+ * period, its listeners if no stop closed them) and free it. */
+void reactor_destroy(struct reactor *r);
 
 /* From woken(): serve fd, accepted and admitted by an acceptor (which
  * counted it in shared->open and in this instance's open_here). */

@@ -40,6 +40,19 @@ struct server {
 	enum accept_strategy accept;
 	unsigned min_spare, max_spare;	/* prefork-dynamic: idle workers */
 	unsigned max_requests;		/* per worker; 0 = no limit */
+	/* The engine calls server_ready() once, in the thread that runs it,
+	 * when it holds everything it needs to serve (its threads and their
+	 * descriptors, per-thread listeners, rings, contexts, workers) and
+	 * before it serves a connection; main prints the listening lines
+	 * there. A failure before it is a start-up failure: one line, exit
+	 * 1, nothing printed, nothing left running. */
+	void (*ready)(void *ctx);
+	void *ready_ctx;
 };
+
+static inline void server_ready(const struct server *srv)
+{
+	srv->ready(srv->ready_ctx);
+}
 
 #endif

@@ -104,14 +104,19 @@ static struct iocb *prepare(struct aio_state *s, int fd, unsigned mask)
 }
 
 /* A context of `wanted` requests, capped, or as much of it as
- * fs.aio-max-nr has left; its size, or -1 with errno. */
+ * fs.aio-max-nr has left, halving down to AIO_MIN_INFLIGHT itself: the
+ * size the probe was granted, so that a system that passed the probe
+ * gets a context too (halving 12288 alone stops at 384); its size, or
+ * -1 with errno. */
 static int setup_context(int wanted, aio_context_t *ctx)
 {
 	int nr = wanted < AIO_MAX_INFLIGHT ? wanted : AIO_MAX_INFLIGHT;
 
-	while (sys_io_setup((unsigned)nr, ctx) < 0)
-		if (errno != EAGAIN || (nr /= 2) < AIO_MIN_INFLIGHT)
+	while (sys_io_setup((unsigned)nr, ctx) < 0) {
+		if (errno != EAGAIN || nr <= AIO_MIN_INFLIGHT)
 			return -1;
+		nr = nr / 2 > AIO_MIN_INFLIGHT ? nr / 2 : AIO_MIN_INFLIGHT;
+	}
 	return nr;
 }
 
@@ -301,6 +306,7 @@ static int aio_probe(char *err)
 }
 
 static const struct poller aio_poller = {
+	.what = "AIO context",
 	.create = aio_create,
 	.watch = aio_watch,
 	.forget = aio_forget,

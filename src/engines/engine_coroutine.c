@@ -268,17 +268,24 @@ static void run_runnable(struct sched *s)
 	}
 }
 
-static void watch_listeners(struct sched *s, bool on)
+/* Returns 0, or -1 once the reason is logged; the listeners after the
+ * one refused are left as they were. */
+static int watch_listeners(struct sched *s, bool on)
 {
+	s->listening = on;
 	for (size_t i = 0; i < s->srv->n_listeners; i++) {
 		int fd = s->srv->listeners[i].fd;
 		struct epoll_event ev = { EPOLLIN, { .ptr = &s->listener_src[i] } };
 
 		stat_add(STAT_SYS_CTL, 1);
-		if (epoll_ctl(s->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) < 0)
-			log_error("watch listener fd %d: %s", fd, strerror(errno));
+		if (epoll_ctl(s->epfd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) < 0) {
+			log_error("coroutine: watch %s listener fd %d: %s",
+				  s->srv->listeners[i].service->name, fd,
+				  strerror(errno));
+			return -1;
+		}
 	}
-	s->listening = on;
+	return 0;
 }
 
 static void accept_from(struct sched *s, const struct listener *l)
@@ -386,26 +393,38 @@ static int next_timeout(const struct sched *s)
 	return t;
 }
 
+static int start_failed(const char *what)
+{
+	log_error("coroutine: cannot start: %s: %s", what, strerror(errno));
+	return -1;
+}
+
+/* Returns 0, or -1 once the reason is logged. */
 static int sched_init(struct sched *s, const struct server *srv)
 {
 	struct epoll_event ev = { EPOLLIN, { .ptr = &s->signals } };
 
 	memset(s, 0, sizeof *s);
 	s->srv = srv;
+	s->epfd = -1;
 	list_init(&s->runnable);
 	list_init(&s->timers);
 	list_init(&s->tasks);
 	s->now = clock_ms();
 	s->signals.kind = SOURCE_SIGNALS;
 	s->listener_src = calloc(srv->n_listeners, sizeof *s->listener_src);
+	if (!s->listener_src)
+		return start_failed("listener table");
 	s->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (!s->listener_src || s->epfd < 0 || coro_guard_init() < 0 ||
-	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, sig_wakeup_fd(), &ev) < 0)
-		return -1;
+	if (s->epfd < 0)
+		return start_failed("epoll instance");
+	if (coro_guard_init() < 0)
+		return start_failed("stack guard handler");
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, sig_wakeup_fd(), &ev) < 0)
+		return start_failed("watch signal pipe");
 	for (size_t i = 0; i < srv->n_listeners; i++)
 		s->listener_src[i] = (struct source){ SOURCE_LISTENER, i };
-	watch_listeners(s, true);
-	return 0;
+	return watch_listeners(s, true);
 }
 
 /* One turn: wait, then everything that became ready runs until it parks. */
@@ -433,10 +452,10 @@ static int coroutine_run(const struct engine *self, const struct server *srv)
 	struct sched s;
 	int status = 0;
 
-	if (sched_init(&s, srv) < 0) {
-		log_error("%s: cannot start: %s", self->name, strerror(errno));
+	if (sched_init(&s, srv) < 0)
 		status = 1;
-	}
+	else
+		server_ready(srv);
 	while (status == 0 && !(s.stopping && s.n_tasks == 0)) {
 		if (sched_turn(&s) < 0) {
 			log_error("%s: wait: %s", self->name, strerror(errno));

@@ -20,6 +20,7 @@ static int epoll_et_watch(void *p, int fd, unsigned old_mask, unsigned mask)
 }
 
 static const struct poller epoll_et_poller = {
+	.what = "epoll instance",
 	.create = epoll_common_create,
 	.watch = epoll_et_watch,
 	.forget = epoll_common_forget,

@@ -59,7 +59,7 @@ static int fork_run(const struct engine *self, const struct server *srv)
 	enum accept_result r;
 
 	(void)self;
-	if (acceptor_init(&acceptor, srv, sig_wakeup_fd()) < 0)
+	if (acceptor_start(&acceptor, srv) < 0)
 		return 1;
 	while ((r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP) {
 		children_reap(&children, NULL, NULL);

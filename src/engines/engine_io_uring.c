@@ -1106,6 +1106,7 @@ static int io_uring_run(const struct engine *self, const struct server *srv)
 		engine_free(&e);
 		return 1;
 	}
+	server_ready(srv);
 	while (!finished(&e)) {
 		if (!e.signal_armed)
 			arm_signal(&e);

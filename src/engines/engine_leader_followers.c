@@ -101,6 +101,7 @@ struct lf {
 	 * seen to follow the last. Striped by descriptor, so that two
 	 * threads rarely meet on one; two uncontended lock operations a turn. */
 	pthread_mutex_t handover[HANDOVER_STRIPES];
+	struct buffer_pool *pools;	/* one per thread: never shared */
 };
 
 /* Arm fd for one report of `events` (POLLER_* interest). */
@@ -462,13 +463,18 @@ static void promote_follower(struct lf *l)
 	pthread_mutex_unlock(&l->leader_lock);
 }
 
+enum { LEAD_STOP = -1, LEAD_FAILED = -2 };
+
 /* Lead until handed a connection or a listener: returns its descriptor,
- * leadership passed on, or -1 when it is time to stop. A connection whose
- * request's time has come is returned in *due, already in hand. */
+ * leadership passed on; or LEAD_STOP when it is time to stop, LEAD_FAILED
+ * when the wait failed (which stops everyone: the crew sees this thread
+ * fail). A connection whose request's time has come is returned in *due,
+ * already in hand. */
 static int lead(struct lf *l, struct follower *me, unsigned *ready,
 		struct lf_conn **due)
 {
 	struct poller_event ev;
+	int why = LEAD_STOP;
 
 	join_followers(l, me);
 	*due = NULL;
@@ -488,6 +494,7 @@ static int lead(struct lf *l, struct follower *me, unsigned *ready,
 		stat_add(STAT_SYS_WAIT, 1);
 		if (n < 0 && errno != EINTR) {
 			log_error("leader-followers: wait: %s", strerror(errno));
+			why = LEAD_FAILED;
 			break;
 		}
 		if (n == 1 && ev.fd == l->wake_fd) {
@@ -499,23 +506,18 @@ static int lead(struct lf *l, struct follower *me, unsigned *ready,
 		}
 	}
 	promote_follower(l);	/* it will see that it is time to stop */
-	return -1;
+	return why;
 }
 
-static void follow(void *ctx, unsigned index)
+static int follow(void *ctx, unsigned index)
 {
 	struct lf *l = ctx;
-	struct buffer_pool *pool = calloc(1, sizeof *pool);
+	struct buffer_pool *pool = &l->pools[index];
 	struct follower me = { .promoted = false };
 	struct lf_conn *c;
 	unsigned ready;
 	int fd;
 
-	(void)index;
-	if (!pool) {
-		log_error("leader-followers: thread: %s", strerror(errno));
-		return;
-	}
 	pthread_cond_init(&me.promoted_cond, NULL);
 	while ((fd = lead(l, &me, &ready, &c)) >= 0) {
 		if (c) {	/* its request's time has come */
@@ -536,13 +538,14 @@ static void follow(void *ctx, unsigned index)
 				accept_on(l, pool, i);
 	}
 	pthread_cond_destroy(&me.promoted_cond);
-	buffer_pool_free(pool);
-	free(pool);
+	return fd == LEAD_FAILED;
 }
 
 /* ---- start and end ---- */
 
-/* Returns 0, or -1 with errno. */
+/* Everything the threads need, before any listening line: the epoll
+ * set, the tables, a buffer pool each. Returns 0, or -1 once the reason
+ * is logged. */
 static int lf_init(struct lf *l, const struct server *srv)
 {
 	*l = (struct lf){ .srv = srv, .max_fds = conn_table_size(),
@@ -556,17 +559,33 @@ static int lf_init(struct lf *l, const struct server *srv)
 	l->next_sweep = clock_ms() + (int64_t)srv->idle_timeout * 1000;
 	l->conns = calloc((size_t)l->max_fds, sizeof *l->conns);
 	l->paused = calloc(srv->n_listeners + 1, sizeof *l->paused);
-	if (!l->conns || !l->paused || crew_init(&l->crew, srv->threads) < 0)
+	l->pools = calloc(srv->threads, sizeof *l->pools);
+	if (!l->conns || !l->paused || !l->pools) {
+		log_error("leader-followers: cannot start: %s", strerror(ENOMEM));
+		return -1;
+	}
+	if (crew_init(&l->crew, srv->threads, "leader-followers") < 0)
 		return -1;
 	l->ep = epoll_common_create(l->max_fds, 1);	/* one at a time */
-	if (!l->ep)
+	if (!l->ep) {
+		log_error("leader-followers: cannot start: epoll instance: %s",
+			  strerror(errno));
 		return -1;
+	}
 	l->wake_fd = crew_wake_fd(&l->crew, 0);
-	if (arm(l, l->wake_fd, true, POLLER_READ) < 0)
+	if (arm(l, l->wake_fd, true, POLLER_READ) < 0) {
+		log_error("leader-followers: cannot start: watch wake-up fd %d: "
+			  "%s", l->wake_fd, strerror(errno));
 		return -1;
+	}
 	for (size_t i = 0; i < srv->n_listeners; i++)
-		if (arm(l, srv->listeners[i].fd, true, POLLER_READ) < 0)
+		if (arm(l, srv->listeners[i].fd, true, POLLER_READ) < 0) {
+			log_error("leader-followers: cannot start: watch %s "
+				  "listener fd %d: %s",
+				  srv->listeners[i].service->name,
+				  srv->listeners[i].fd, strerror(errno));
 			return -1;
+		}
 	return 0;
 }
 
@@ -584,11 +603,13 @@ static void lf_free(struct lf *l)
 		}
 	}
 	buffer_pool_free(&pool);
-	for (size_t i = 0; i < l->srv->n_listeners; i++)
-		close(l->srv->listeners[i].fd);
+	net_close_listeners(l->srv->listeners, l->srv->n_listeners);
 	if (l->ep)
 		epoll_common_destroy(l->ep);
 	crew_free(&l->crew);
+	for (unsigned i = 0; l->pools && i < l->srv->threads; i++)
+		buffer_pool_free(&l->pools[i]);
+	free(l->pools);
 	free(l->conns);
 	free(l->paused);
 	timers_free(&l->timers);
@@ -604,16 +625,14 @@ static int leader_followers_run(const struct engine *self,
 				const struct server *srv)
 {
 	struct lf l;
-	int status = 0;
+	int status = 1;
 
-	if (lf_init(&l, srv) < 0) {
-		log_error("%s: cannot start: %s", self->name, strerror(errno));
-		status = 1;
-	} else if (crew_start(&l.crew, follow, &l) < 0) {
-		status = 1;
+	(void)self;
+	if (lf_init(&l, srv) == 0 && crew_start(&l.crew, follow, &l) == 0) {
+		server_ready(srv);
+		crew_release(&l.crew);
+		status = crew_join(&l.crew);
 	}
-	if (l.crew.members)
-		crew_join(&l.crew);
 	lf_free(&l);
 	return status;
 }

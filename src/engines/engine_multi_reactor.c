@@ -15,7 +15,6 @@
  * thread takes the signals and passes them on (crew.c).
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,15 +37,18 @@ struct mr_thread {
 	struct multi_reactor *m;
 	unsigned index;
 	struct reactor_setup setup;
+	struct reactor *r;
 	_Atomic unsigned open;		/* handoff: its open connections */
-	pthread_mutex_t lock;		/* handoff: guards queue */
+	pthread_mutex_t lock;		/* handoff: guards queue and closed */
 	struct handed *queue;
+	bool closed;			/* handoff: takes nothing more */
 } __attribute__((aligned(64)));	/* read by the acceptor: a line each */
 
 struct multi_reactor {
 	const struct server *srv;
 	struct crew crew;
 	struct mr_thread *t;
+	struct reactor *acceptor;	/* handoff: the main thread's */
 	struct reactor_shared shared;
 	struct listener *copies;	/* reuseport: srv's, then one set per thread */
 	unsigned next_pick;		/* handoff: where the search starts */
@@ -75,38 +77,69 @@ static struct mr_thread *least_busy(struct multi_reactor *m)
 	return &m->t[best];
 }
 
+/* Queue h to `to`, unless it has closed its queue. */
+static bool enqueue(struct mr_thread *to, struct handed *h)
+{
+	bool closed, was_empty;
+
+	pthread_mutex_lock(&to->lock);
+	closed = to->closed;
+	was_empty = !to->queue;
+	if (!closed) {
+		h->next = to->queue;
+		to->queue = h;
+	}
+	pthread_mutex_unlock(&to->lock);
+	if (!closed && was_empty)	/* else a wake-up is on its way already */
+		crew_wake(&to->m->crew, to->index);
+	return !closed;
+}
+
+/* An accepted socket that goes to no thread. */
+static void refuse(struct multi_reactor *m, int fd)
+{
+	close(fd);
+	atomic_fetch_sub(&m->shared.open, 1);
+}
+
 /* The acceptor's hand_off: counted in its thread at once, so that the
- * next choice sees it. */
+ * next choice sees it. A thread that has closed its queue has stopped
+ * (or failed, and muxd is stopping): the socket is closed at once, as
+ * the listeners are about to be. */
 static void hand_off(void *ctx, int fd, const struct listener *l,
 		     const struct sockaddr_storage *peer)
 {
 	struct multi_reactor *m = ctx;
 	struct mr_thread *to = least_busy(m);
 	struct handed *h = malloc(sizeof *h);
-	bool was_empty;
 
 	if (!h) {
 		log_error("refused %s connection: out of memory", l->service->name);
-		close(fd);
-		atomic_fetch_sub(&m->shared.open, 1);
+		refuse(m, fd);
 		return;
 	}
 	*h = (struct handed){ .fd = fd, .listener = l, .peer = *peer };
 	atomic_fetch_add_explicit(&to->open, 1, memory_order_relaxed);
-	pthread_mutex_lock(&to->lock);
-	h->next = to->queue;
-	was_empty = !to->queue;
-	to->queue = h;
-	pthread_mutex_unlock(&to->lock);
-	if (was_empty)	/* else a wake-up is on its way already */
-		crew_wake(&m->crew, to->index);
+	if (enqueue(to, h))
+		return;
+	log_conn("refused %s connection: thread %u has stopped",
+		 l->service->name, to->index + 1);
+	atomic_fetch_sub_explicit(&to->open, 1, memory_order_relaxed);
+	free(h);
+	refuse(m, fd);
 }
 
-/* Oldest first, as they were accepted. */
-static struct handed *reversed(struct handed *h)
+/* The sockets queued to t, oldest first, as they were accepted; with
+ * `last`, t takes nothing more. */
+static struct handed *take_queue(struct mr_thread *t, bool last)
 {
-	struct handed *out = NULL;
+	struct handed *h, *out = NULL;
 
+	pthread_mutex_lock(&t->lock);
+	h = t->queue;
+	t->queue = NULL;
+	t->closed |= last;
+	pthread_mutex_unlock(&t->lock);
 	while (h) {
 		struct handed *next = h->next;
 
@@ -117,24 +150,24 @@ static struct handed *reversed(struct handed *h)
 	return out;
 }
 
-/* A serving thread's woken(): its eventfd, then the sockets queued. */
-static void take_handed(struct reactor *r, void *ctx)
+static void adopt_all(struct reactor *r, struct handed *h)
 {
-	struct mr_thread *t = ctx;
-	struct handed *h;
-
-	crew_drain(&t->m->crew, t->index);
-	pthread_mutex_lock(&t->lock);
-	h = t->queue;
-	t->queue = NULL;
-	pthread_mutex_unlock(&t->lock);
-	for (h = reversed(h); h;) {
+	while (h) {
 		struct handed *next = h->next;
 
 		reactor_adopt(r, h->fd, h->listener, &h->peer);
 		free(h);
 		h = next;
 	}
+}
+
+/* A serving thread's woken(): its eventfd, then the sockets queued. */
+static void take_handed(struct reactor *r, void *ctx)
+{
+	struct mr_thread *t = ctx;
+
+	crew_drain(&t->m->crew, t->index);
+	adopt_all(r, take_queue(t, false));
 }
 
 /* The main thread's woken() while it accepts: a signal, passed on. */
@@ -147,7 +180,7 @@ static void acceptor_woken(struct reactor *r, void *ctx)
 	crew_wake_all(&m->crew);
 }
 
-static int run_acceptor(struct multi_reactor *m)
+static struct reactor *make_acceptor(struct multi_reactor *m)
 {
 	const struct reactor_setup s = {
 		.name = "multi-reactor",
@@ -162,7 +195,7 @@ static int run_acceptor(struct multi_reactor *m)
 		.shared = &m->shared,
 	};
 
-	return reactor_serve(&s);
+	return reactor_create(&s);
 }
 
 /* ---- reuseport and exclusive ---- */
@@ -206,57 +239,85 @@ static void setup_thread(struct multi_reactor *m, unsigned i)
 	}
 }
 
-static void serve_thread(void *ctx, unsigned i)
+/* Stopped with nothing open, a handoff thread may still have been handed
+ * sockets: the acceptor, not yet woken by the stop, goes on with its
+ * batch of accepts after this thread's last wake-up. So a thread that
+ * has ended closes its queue under the lock (nothing is handed to it
+ * after that) and takes what is there: after a stop it serves them in
+ * the grace period like any other; after a failure its reactor's
+ * destruction closes them. */
+static int serve_thread(void *ctx, unsigned i)
 {
-	struct multi_reactor *m = ctx;
+	struct mr_thread *t = &((struct multi_reactor *)ctx)->t[i];
 
-	if (reactor_serve(&m->t[i].setup) != 0)
-		raise(SIGTERM);	/* a thread lost: all stop, with the grace */
+	for (;;) {
+		int status = reactor_serve(t->r);
+		struct handed *last = take_queue(t, true);
+
+		adopt_all(t->r, last);
+		if (status != 0 || !last)
+			return status;
+	}
 }
 
-/* Returns 0, or -1 once the reason is logged. */
+/* Everything the threads need, made here, before any listening line:
+ * their eventfds, listeners and reactors, the acceptor's. Returns 0, or
+ * -1 once the reason is logged. */
 static int mr_init(struct multi_reactor *m, const struct server *srv)
 {
 	size_t size = srv->threads * sizeof *m->t;
 
 	*m = (struct multi_reactor){ .srv = srv };
 	m->t = aligned_alloc(_Alignof(struct mr_thread), size);
-	if (m->t)
-		memset(m->t, 0, size);
-	if (!m->t || crew_init(&m->crew, srv->threads) < 0) {
+	if (!m->t) {
 		log_error("multi-reactor: cannot start: %s", strerror(errno));
 		return -1;
 	}
+	memset(m->t, 0, size);
+	if (crew_init(&m->crew, srv->threads, "multi-reactor") < 0)
+		return -1;
 	if (srv->accept == ACCEPT_REUSEPORT) {
 		char err[NET_ERR_LEN];
 
 		m->copies = net_listen_copies(srv->listeners, srv->n_listeners,
 					      srv->threads, srv->backlog, err);
 		if (!m->copies) {
-			log_error("%s", err);
+			log_error("multi-reactor: cannot start: %s", err);
 			return -1;
 		}
 	}
 	for (unsigned i = 0; i < srv->threads; i++)
 		setup_thread(m, i);
+	for (unsigned i = 0; i < srv->threads; i++)
+		if (!(m->t[i].r = reactor_create(&m->t[i].setup)))
+			return -1;
+	if (srv->accept == ACCEPT_HANDOFF && !(m->acceptor = make_acceptor(m)))
+		return -1;
 	return 0;
 }
 
-/* What no thread took: sockets still queued (handoff), the listeners the
- * threads shared (exclusive) or the main thread kept (a failed start). */
-static void mr_free(struct multi_reactor *m, bool listeners_open)
+/* After the threads, or a failed start: each reactor closes what it
+ * holds; the listeners that no reactor took, or that all shared, are
+ * closed here. */
+static void mr_free(struct multi_reactor *m)
 {
-	for (unsigned i = 0; m->t && i < m->crew.n && m->t[i].m; i++) {
-		for (struct handed *h = m->t[i].queue, *next; h; h = next) {
-			next = h->next;
-			close(h->fd);
-			free(h);
-		}
-		pthread_mutex_destroy(&m->t[i].lock);
+	const struct server *srv = m->srv;
+
+	for (unsigned i = 0; m->t && i < srv->threads && m->t[i].m; i++) {
+		struct mr_thread *t = &m->t[i];
+
+		if (t->r)
+			reactor_destroy(t->r);
+		else if (!t->setup.shared_listeners)
+			net_close_listeners(t->setup.listeners, t->setup.n_listeners);
+		pthread_mutex_destroy(&t->lock);
 	}
-	if (listeners_open)
-		for (size_t i = 0; i < m->srv->n_listeners; i++)
-			close(m->srv->listeners[i].fd);
+	if (m->acceptor)
+		reactor_destroy(m->acceptor);
+	if ((srv->accept == ACCEPT_HANDOFF && !m->acceptor) ||
+	    (srv->accept == ACCEPT_REUSEPORT && !m->copies) ||
+	    srv->accept == ACCEPT_EXCLUSIVE)
+		net_close_listeners(srv->listeners, srv->n_listeners);
 	free(m->copies);
 	free(m->t);
 	crew_free(&m->crew);
@@ -265,23 +326,22 @@ static void mr_free(struct multi_reactor *m, bool listeners_open)
 static int multi_reactor_run(const struct engine *self, const struct server *srv)
 {
 	struct multi_reactor m;
-	bool handoff = srv->accept == ACCEPT_HANDOFF;
 	int status = 0;
 
 	(void)self;
-	if (mr_init(&m, srv) < 0) {
-		mr_free(&m, true);
+	if (mr_init(&m, srv) < 0 || crew_start(&m.crew, serve_thread, &m) < 0) {
+		mr_free(&m);
 		return 1;
 	}
-	if (crew_start(&m.crew, serve_thread, &m) < 0) {
-		crew_join(&m.crew);
-		mr_free(&m, srv->accept != ACCEPT_REUSEPORT);
-		return 1;
+	server_ready(srv);
+	crew_release(&m.crew);
+	if (m.acceptor && reactor_serve(m.acceptor) != 0) {
+		sig_request_stop();	/* nothing accepts: the threads stop too */
+		status = 1;
 	}
-	if (handoff)	/* its reactor closes the listeners */
-		status = run_acceptor(&m);
-	crew_join(&m.crew);
-	mr_free(&m, srv->accept == ACCEPT_EXCLUSIVE);
+	if (crew_join(&m.crew) != 0)
+		status = 1;
+	mr_free(&m);
 	return status;
 }
 

@@ -115,6 +115,7 @@ static void poll_destroy(void *p)
 }
 
 static const struct poller poll_poller = {
+	.what = "pollfd table",
 	.create = poll_create,
 	.watch = poll_watch,
 	.forget = poll_forget,

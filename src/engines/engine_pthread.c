@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "base/log.h"
-#include "base/signals.h"
 #include "core/blocking.h"
 #include "core/threads.h"
 #include "engines/engine.h"
@@ -62,7 +61,7 @@ static int pthread_run(const struct engine *self, const struct server *srv)
 	enum accept_result r;
 
 	(void)self;
-	if (acceptor_init(&acceptor, srv, sig_wakeup_fd()) < 0)
+	if (acceptor_start(&acceptor, srv) < 0)
 		return 1;
 	registry_init(&registry);
 	while ((r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP)

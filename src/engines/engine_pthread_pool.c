@@ -24,15 +24,25 @@
 #include "core/threads.h"
 #include "engines/engine.h"
 
+struct pool_thread {
+	struct thread_pool *pool;
+	pthread_t tid;
+	struct acceptor acceptor;	/* mutex: its own */
+};
+
 struct thread_pool {
 	const struct server *srv;
+	struct pool_thread *threads;	/* --workers */
+	struct acceptor acceptor;	/* pass: the main thread's */
 	struct conn_registry registry;
 	pthread_mutex_t lock;		/* accepting (mutex) or the queue (pass) */
 	/* pass: one waiter woken per change, never the whole pool: with
 	 * thousands of idle threads a broadcast per socket costs thousands
 	 * of wakeups for one connection. */
-	pthread_cond_t work;		/* pass: a socket was queued, or closed */
+	/* pass: a socket was queued, or closed; mutex: open or closed */
+	pthread_cond_t work;
 	pthread_cond_t room;		/* pass: a socket was taken */
+	bool open;			/* mutex: the listening lines are out */
 	bool closed;			/* listeners closed: no more accepting */
 	int stop_fd;			/* mutex: readable once the pool must stop */
 	struct accepted *queue;		/* pass: a ring of --workers sockets */
@@ -65,6 +75,8 @@ static enum accept_result accept_locked(struct thread_pool *pool,
 	enum accept_result r = ACCEPT_STOP;
 
 	pthread_mutex_lock(&pool->lock);
+	while (!pool->open && !pool->closed)
+		pthread_cond_wait(&pool->work, &pool->lock);
 	if (!pool->closed)
 		r = acceptor_next(acceptor, conn);
 	pthread_mutex_unlock(&pool->lock);
@@ -73,18 +85,15 @@ static enum accept_result accept_locked(struct thread_pool *pool,
 
 static void *accepting_thread(void *arg)
 {
-	struct thread_pool *pool = arg;
-	struct acceptor acceptor;
+	struct pool_thread *t = arg;
+	struct thread_pool *pool = t->pool;
 	struct accepted conn;
 	enum accept_result r;
 
-	if (acceptor_init(&acceptor, pool->srv, pool->stop_fd) < 0)
-		return NULL;
-	while ((r = accept_locked(pool, &acceptor, &conn)) != ACCEPT_STOP) {
+	while ((r = accept_locked(pool, &t->acceptor, &conn)) != ACCEPT_STOP) {
 		if (r == ACCEPT_CONN && admit(pool, &conn))
 			serve(pool, &conn);
 	}
-	acceptor_free(&acceptor);
 	return NULL;
 }
 
@@ -109,7 +118,7 @@ static bool dequeue(struct thread_pool *pool, struct accepted *conn)
 
 static void *queued_thread(void *arg)
 {
-	struct thread_pool *pool = arg;
+	struct thread_pool *pool = ((struct pool_thread *)arg)->pool;
 	struct accepted conn;
 
 	while (dequeue(pool, &conn))
@@ -149,18 +158,15 @@ static void enqueue(struct thread_pool *pool, const struct accepted *conn)
 
 static void accept_and_queue(struct thread_pool *pool)
 {
-	struct acceptor acceptor;
 	struct accepted conn;
 	enum accept_result r;
 
-	if (acceptor_init(&acceptor, pool->srv, sig_wakeup_fd()) < 0)
-		return;
 	while (wait_for_room(pool) &&
-	       (r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP) {
+	       (r = acceptor_next(&pool->acceptor, &conn)) != ACCEPT_STOP) {
 		if (r == ACCEPT_CONN && admit(pool, &conn))
 			enqueue(pool, &conn);
 	}
-	acceptor_close(&acceptor);
+	acceptor_close(&pool->acceptor);
 }
 
 /* mutex: the main thread only waits for the stop, then ends accepting:
@@ -177,8 +183,7 @@ static void wait_and_close(struct thread_pool *pool)
 		log_error("eventfd_write: %s", strerror(errno));
 	pthread_mutex_lock(&pool->lock);
 	pool->closed = true;
-	for (size_t i = 0; i < pool->srv->n_listeners; i++)
-		close(pool->srv->listeners[i].fd);
+	net_close_listeners(pool->srv->listeners, pool->srv->n_listeners);
 	pthread_mutex_unlock(&pool->lock);
 }
 
@@ -190,40 +195,103 @@ static void close_queue(struct thread_pool *pool)
 	pthread_mutex_unlock(&pool->lock);
 }
 
+/* What the pool needs before any listening line, but its threads: each
+ * acceptor, the queue or the stop eventfd. Returns 0, or -1 once the
+ * reason is logged; pool_free() is due either way. */
 static int pool_init(struct thread_pool *pool, const struct server *srv)
 {
+	bool pass = srv->accept == ACCEPT_PASS;
+
 	*pool = (struct thread_pool){ .srv = srv, .stop_fd = -1 };
 	registry_init(&pool->registry);
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->work, NULL);
 	pthread_cond_init(&pool->room, NULL);
-	if (srv->accept == ACCEPT_PASS) {
+	pool->threads = calloc(srv->workers, sizeof *pool->threads);
+	if (pass)
 		pool->queue = calloc(srv->workers, sizeof *pool->queue);
-		return pool->queue ? 0 : -1;
+	if (!pool->threads || (pass && !pool->queue)) {
+		log_error("pthread-pool: cannot start: %s", strerror(ENOMEM));
+		return -1;
 	}
+	if (pass)
+		return acceptor_init(&pool->acceptor, srv, sig_wakeup_fd());
 	pool->stop_fd = eventfd(0, EFD_CLOEXEC);
-	return pool->stop_fd < 0 ? -1 : 0;
+	if (pool->stop_fd < 0) {
+		log_error("pthread-pool: cannot start: eventfd: %s", strerror(errno));
+		return -1;
+	}
+	for (unsigned i = 0; i < srv->workers; i++)
+		if (acceptor_init(&pool->threads[i].acceptor, srv, pool->stop_fd) < 0)
+			return -1;
+	return 0;
+}
+
+/* Every thread, or none. None accepts (mutex) before the pool is open,
+ * nor takes a socket (pass) before the main thread queues one after the
+ * listening lines; a pool that cannot be whole is closed before it
+ * served. Returns whether it is whole; if not, its threads are joined. */
+static bool start_threads(struct thread_pool *pool)
+{
+	bool pass = pool->srv->accept == ACCEPT_PASS;
+	unsigned n = pool->srv->workers, started = 0;
+	int rc = 0;
+
+	while (started < n && rc == 0) {
+		struct pool_thread *t = &pool->threads[started];
+
+		t->pool = pool;
+		rc = thread_start(&t->tid, false,
+				  pass ? queued_thread : accepting_thread, t);
+		started += rc == 0;
+	}
+	if (rc == 0)
+		return true;
+	log_error("pthread-pool: cannot start thread %u of %u: %s",
+		  started + 1, n, strerror(rc));
+	pthread_mutex_lock(&pool->lock);
+	pool->closed = true;
+	pthread_cond_broadcast(&pool->work);
+	pthread_mutex_unlock(&pool->lock);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(pool->threads[i].tid, NULL);
+	return false;
+}
+
+/* After the listening lines: the threads may accept. */
+static void open_pool(struct thread_pool *pool)
+{
+	pthread_mutex_lock(&pool->lock);
+	pool->open = true;
+	pthread_cond_broadcast(&pool->work);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+static void pool_free(struct thread_pool *pool)
+{
+	registry_destroy(&pool->registry);
+	if (pool->stop_fd >= 0)
+		close(pool->stop_fd);
+	for (unsigned i = 0; pool->threads && i < pool->srv->workers; i++)
+		acceptor_free(&pool->threads[i].acceptor);
+	acceptor_free(&pool->acceptor);
+	free(pool->threads);
+	free(pool->queue);
 }
 
 static int pthread_pool_run(const struct engine *self, const struct server *srv)
 {
 	bool pass = srv->accept == ACCEPT_PASS;
-	pthread_t *tids = calloc(srv->workers, sizeof *tids);
 	struct thread_pool pool;
-	unsigned started = 0;
 
 	(void)self;
-	if (!tids || pool_init(&pool, srv) < 0) {
-		log_error("cannot set up the thread pool: %s", strerror(errno));
-		free(tids);
+	if (pool_init(&pool, srv) < 0 || !start_threads(&pool)) {
+		net_close_listeners(srv->listeners, srv->n_listeners);
+		pool_free(&pool);
 		return 1;
 	}
-	while (started < srv->workers &&
-	       thread_start(&tids[started], false,
-			    pass ? queued_thread : accepting_thread, &pool) == 0)
-		started++;
-	if (started < srv->workers)
-		log_error("only %u of %u threads started", started, srv->workers);
+	server_ready(srv);
+	open_pool(&pool);
 	if (pass)
 		accept_and_queue(&pool);
 	else
@@ -232,13 +300,9 @@ static int pthread_pool_run(const struct engine *self, const struct server *srv)
 	if (pass)
 		close_queue(&pool);
 	registry_finish(&pool.registry);
-	for (unsigned i = 0; i < started; i++)
-		pthread_join(tids[i], NULL);
-	registry_destroy(&pool.registry);
-	if (pool.stop_fd >= 0)
-		close(pool.stop_fd);
-	free(pool.queue);
-	free(tids);
+	for (unsigned i = 0; i < srv->workers; i++)
+		pthread_join(pool.threads[i].tid, NULL);
+	pool_free(&pool);
 	return 0;
 }
 

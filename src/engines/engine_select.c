@@ -103,6 +103,7 @@ static void select_destroy(void *p)
 }
 
 static const struct poller select_poller = {
+	.what = "fd_sets",
 	.create = select_create,
 	.watch = select_watch,
 	.forget = select_forget,

@@ -91,9 +91,14 @@ static void *sigio_create(int max_fds, int max_events)
 	s->queue = malloc((size_t)max_fds * sizeof *s->queue);
 	s->sigfd = open_signalfd(&s->set);
 	if (!s->flags || !s->queue || s->sigfd < 0) {
+		int saved = errno;
+
+		if (s->sigfd >= 0)
+			close(s->sigfd);
 		free(s->flags);
 		free(s->queue);
 		free(s);
+		errno = saved;
 		return NULL;
 	}
 	s->tid = gettid();
@@ -266,6 +271,7 @@ static int sigio_probe(char *err)
 }
 
 static const struct poller sigio_poller = {
+	.what = "signalfd",
 	.create = sigio_create,
 	.watch = sigio_watch,
 	.forget = sigio_forget,
