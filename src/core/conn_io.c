@@ -69,11 +69,12 @@ static bool request_can_advance(const struct conn_io *c)
 {
 	enum svc_need need;
 
-	if (!is_request(c) || c->reply_len || c->session.close_after_flush)
+	if (!is_request(c) || c->reply_len || c->away ||
+	    c->session.close_after_flush)
 		return false;
 	need = svc_need(&c->session);
 	return (need == SVC_INPUT && buffered(c)) || need == SVC_READY ||
-	       (need == SVC_WORK && !c->work_elsewhere);
+	       (need == SVC_WORK && !c->offload);
 }
 
 bool conn_io_can_progress(struct conn_io *c)
@@ -116,7 +117,7 @@ int conn_io_open(struct conn_io *c, struct buffer_pool *p, int fd,
 	c->tail = svc_open(&c->session, service, time(NULL), c->buf);
 	c->reply = NULL;
 	c->reply_len = c->reply_sent = 0;
-	c->work_elsewhere = false;
+	c->offload = c->away = false;
 	return 0;
 }
 
@@ -125,34 +126,45 @@ void conn_io_release(struct conn_io *c, struct buffer_pool *p)
 	if (c->buf)
 		spares_put(&p->spares, c->buf);
 	c->buf = NULL;
-	svc_close(&c->session);
+	if (!c->away)
+		svc_close(&c->session);
 }
 
 int64_t conn_io_waiting_until(const struct conn_io *c)
 {
-	return is_request(c) && !c->reply_len &&
+	return is_request(c) && !c->offload && !c->reply_len &&
 	       svc_need(&c->session) == SVC_WAIT ? svc_due(&c->session) : -1;
 }
 
 bool conn_io_owes_reply(const struct conn_io *c)
 {
-	return is_request(c) &&
-	       (c->reply_len || svc_need(&c->session) != SVC_INPUT);
+	return is_request(c) && (c->away || c->reply_len ||
+				 svc_need(&c->session) != SVC_INPUT);
+}
+
+bool conn_io_to_offload(const struct conn_io *c)
+{
+	enum svc_need need;
+
+	if (!is_request(c) || !c->offload || c->away || c->reply_len)
+		return false;
+	need = svc_need(&c->session);
+	return need == SVC_WORK || need == SVC_WAIT;
 }
 
 /* Request services: take buffered input a line at a time until a line
- * waits (for its time, or for the caller where work_elsewhere) or its
- * reply is out. */
+ * waits (for its time, or for the caller where offload) or its reply is
+ * out. An offloaded line is back with its wait over or its work done. */
 static void advance_request(struct conn_io *c, int64_t now)
 {
 	struct svc_session *s = &c->session;
 
-	while (!c->reply_len) {
+	while (!c->reply_len && !c->away) {
 		enum svc_need need = svc_need(s);
 		size_t took;
 
 		if ((need == SVC_WAIT && svc_due(s) > now) ||
-		    (need == SVC_WORK && c->work_elsewhere))
+		    (need == SVC_WORK && c->offload))
 			return;
 		if (need != SVC_INPUT) {
 			c->reply_len = svc_reply(s, &c->reply);

@@ -19,10 +19,11 @@
  * A request service (delay, work) is driven a line at a time: its buffer
  * holds the input not yet taken, its output is the reply its session
  * holds, and a line waits for its time (the caller's timer, from
- * conn_io_waiting_until) or, where work_elsewhere is set, goes to the
- * caller for its wait and work. Work is otherwise done inline: a reactor
- * thread that computes stalls its other connections, which is the model's
- * lesson. The client's end of file ends such a connection at once.
+ * conn_io_waiting_until) or, where offload is set, goes to the caller for
+ * its wait and work (conn_io_to_offload), the session away meanwhile.
+ * Work is otherwise done inline: a reactor thread that computes stalls
+ * its other connections, which is the model's lesson. The client's end
+ * of file ends such a connection at once.
  */
 #ifndef MUXD_CONN_IO_H
 #define MUXD_CONN_IO_H
@@ -48,7 +49,8 @@ struct conn_io {
 	/* Request services: the session's reply going out. */
 	const unsigned char *reply;
 	size_t reply_len, reply_sent;
-	bool work_elsewhere;	/* waits and work are the caller's, not inline */
+	bool offload;		/* a line's wait and work are the caller's */
+	bool away;		/* offloaded: the session is the caller's till back */
 };
 
 /* One thread's emptied buffers, and the scratch a producer's input is
@@ -69,7 +71,8 @@ int conn_table_size(void);
 int conn_io_open(struct conn_io *c, struct buffer_pool *p, int fd,
 		 const struct service *service);
 
-/* The connection is over: give its buffer back (the caller closes fd). */
+/* The connection is over: give its buffer back (the caller closes fd),
+ * and its session's request, unless away (svc_close() once it is back). */
 void conn_io_release(struct conn_io *c, struct buffer_pool *p);
 
 /* One turn at `now` (clock_ms): at most `budget` reads and writes while
@@ -87,6 +90,10 @@ int64_t conn_io_waiting_until(const struct conn_io *c);
 /* A request service owes its client a reply: the connection waits on the
  * server, so it is not idle. */
 bool conn_io_owes_reply(const struct conn_io *c);
+
+/* With offload: a line waits for its time or asks for work, which are
+ * the caller's; it sets away until the session is back. */
+bool conn_io_to_offload(const struct conn_io *c);
 
 /* POLLER_READ and POLLER_WRITE: what it waits for now (input while it has
  * room, output while the socket refused some). */

@@ -40,6 +40,7 @@ struct conn {
 	struct list idle;	/* reactor.idle is ordered by last_active */
 	int64_t last_active;
 	struct timer timer;	/* a request's line waiting for its time */
+	void *offloaded;	/* the engine's token while io.away */
 	const struct listener *listener;
 	union net_peer peer;	/* for the -v lines only */
 };
@@ -90,9 +91,38 @@ static void conn_close(struct reactor *r, struct conn *c, const char *why)
 	timers_cancel(&r->timers, &c->timer);
 	close(c->io.fd);
 	conn_io_release(&c->io, &r->buffers);
-	free(c);
 	r->n_conns--;
 	uncount(r);
+	/* Its session is with the engine: freed when it is back. */
+	if (c->io.away) {
+		c->io.fd = -1;
+		r->s.cancel(r->s.ctx, c->offloaded);
+		return;
+	}
+	free(c);
+}
+
+void reactor_resume(struct reactor *r, struct conn *c)
+{
+	c->io.away = false;
+	c->offloaded = NULL;
+	if (c->io.fd < 0) {
+		svc_close(&c->io.session);
+		free(c);
+		return;
+	}
+	list_remove(&c->ready);
+	list_append(&r->ready, &c->ready);
+}
+
+/* Half-sync: a line's wait or work goes to the engine. */
+static bool offload(struct reactor *r, struct conn *c)
+{
+	if (!r->s.offload || !conn_io_to_offload(&c->io))
+		return true;
+	c->offloaded = r->s.offload(r->s.ctx, c, &c->io.session);
+	c->io.away = c->offloaded != NULL;
+	return c->io.away;
 }
 
 /* Register what the connection waits for now. */
@@ -133,7 +163,8 @@ static void conn_run(struct reactor *r, struct conn *c)
 	}
 	if (moved)
 		touch(r, c);
-	if (update_watch(r, c) < 0 || update_timer(r, c) < 0) {
+	if (update_watch(r, c) < 0 || update_timer(r, c) < 0 ||
+	    !offload(r, c)) {
 		conn_close(r, c, strerror(errno));
 		return;
 	}
@@ -194,6 +225,8 @@ void reactor_adopt(struct reactor *r, int fd, const struct listener *l,
 		return;
 	}
 	c->watched = 0;
+	c->io.offload = r->s.offload != NULL;
+	c->offloaded = NULL;
 	c->listener = l;
 	memcpy(&c->peer, peer, sizeof c->peer);	/* IPv4 and IPv6 fit */
 	list_init(&c->ready);

@@ -59,7 +59,9 @@ int reactor_run(const struct engine *self, const struct server *srv);
 /* ---- several instances, one per thread (multi-reactor) ---- */
 
 struct reactor;
+struct conn;
 struct sockaddr_storage;
+struct svc_session;
 
 /* What the instances of one engine share. */
 struct reactor_shared {
@@ -89,6 +91,14 @@ struct reactor_setup {
 	 * goes here instead of being served by this instance. */
 	void (*hand_off)(void *ctx, int fd, const struct listener *l,
 			 const struct sockaddr_storage *peer);
+	/* Half-sync: a request's wait or work is the engine's. Its session is
+	 * handed over, away from the reactor, until the engine gives the
+	 * connection back with reactor_resume(), from woken(). offload
+	 * returns a token for cancel (NULL: it cannot take it, and the
+	 * connection is closed), which the reactor calls when the connection
+	 * ends while away; the session is freed once it is back. */
+	void *(*offload)(void *ctx, struct conn *c, struct svc_session *s);
+	void (*cancel)(void *ctx, void *token);
 	void *ctx;
 	struct reactor_shared *shared;
 	/* This instance's open connections, decreased as each closes; NULL
@@ -113,5 +123,10 @@ void reactor_destroy(struct reactor *r);
  * counted it in shared->open and in this instance's open_here). */
 void reactor_adopt(struct reactor *r, int fd, const struct listener *l,
 		   const struct sockaddr_storage *peer);
+
+/* From woken(), or once the engine's threads are gone: c's session is
+ * back from offload; its reply is sent next (or, if c ended meanwhile,
+ * it is freed). */
+void reactor_resume(struct reactor *r, struct conn *c);
 
 #endif

@@ -21,6 +21,7 @@ enum engine_feature {
 	ENGINE_FD_SETSIZE = 1 << 6,	/* descriptors must stay below FD_SETSIZE */
 	ENGINE_POOL = 1 << 7,		/* a pool of workers made before serving (--workers) */
 	ENGINE_COMPLETION = 1 << 8,	/* the kernel performs the I/O and reports what completed */
+	ENGINE_OFFLOAD = 1 << 9,	/* request services' waits and work run on --workers threads */
 };
 
 struct poller;

@@ -9,7 +9,7 @@ extern const struct engine engine_iterative, engine_fork, engine_prefork,
 	engine_prefork_dynamic, engine_pthread, engine_pthread_pool,
 	engine_select, engine_poll, engine_epoll_lt, engine_epoll_et,
 	engine_io_uring, engine_multi_reactor, engine_leader_followers,
-	engine_sigio, engine_aio_poll, engine_coroutine;
+	engine_sigio, engine_aio_poll, engine_coroutine, engine_half_sync;
 
 const struct engine *const engines[] = {
 	&engine_iterative,
@@ -28,6 +28,7 @@ const struct engine *const engines[] = {
 	&engine_sigio,
 	&engine_aio_poll,
 	&engine_coroutine,
+	&engine_half_sync,
 	NULL,
 };
 
@@ -64,6 +65,7 @@ static const struct {
 	{ ENGINE_FD_SETSIZE, "fd-setsize" },
 	{ ENGINE_POOL, "pool" },
 	{ ENGINE_COMPLETION, "completion" },
+	{ ENGINE_OFFLOAD, "offload" },
 };
 
 void engine_feature_tags(const struct engine *e, char *out, size_t len)
