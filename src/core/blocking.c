@@ -133,8 +133,11 @@ struct blocking_conn {
 	struct conn_io *io;
 	struct acceptor *listeners;	/* to close at a stop, or NULL */
 	bool input_closed;		/* the client shut down its side */
+	const char *gone;		/* why it ended, when no errno says */
 	struct svc_session session;
-	size_t head, tail;		/* a producer's unsent output: buf[head, tail) */
+	/* A producer's unsent output, or a request service's input not yet
+	 * taken: buf[head, tail). */
+	size_t head, tail;
 	unsigned long long bytes_in, bytes_out;
 	unsigned char *buf;		/* CONN_BUF_SIZE bytes */
 };
@@ -167,29 +170,37 @@ static void blocking_limit_reads(struct conn_io *io, int fd, int64_t ms)
 }
 
 /* Wait until the socket is ready for `events` (which of them: *ready), at
- * most --idle-timeout. In a thread that also takes the signals (iterative,
- * where `listeners` is set) the signal pipe is watched too, as a stop that
+ * most --idle-timeout, or until `due` (clock_ms; -1: none), when *ready
+ * is 0. In a thread that also takes the signals (iterative, where
+ * `listeners` is set) the signal pipe is watched too, as a stop that
  * comes just before a blocking call would otherwise go unseen until the
  * client moves. Returns 0, or -1 with errno EAGAIN (idle) or EINTR (grace
  * over). */
-static int wait_socket(struct blocking_conn *c, short events, short *ready)
+static int wait_socket_until(struct blocking_conn *c, short events,
+			     short *ready, int64_t due)
 {
 	struct pollfd fds[2] = { { c->fd, events, 0 },
 				 { sig_wakeup_fd(), POLLIN, 0 } };
-	int64_t idle = c->srv->idle_timeout
+	int64_t idle = c->srv->idle_timeout && due < 0
 		? (int64_t)c->srv->idle_timeout * 1000 : -1;
 
 	for (;;) {
 		int64_t left = c->listeners ? sig_grace_left_ms() : -1;
-		int64_t timeout = idle;
+		int64_t timeout = due >= 0 ? due - clock_ms() : idle;
 		int n;
 
+		if (due >= 0 && timeout <= 0) {
+			*ready = 0;
+			return 0;
+		}
 		if (left >= 0) {
 			acceptor_close(c->listeners);
 			if (timeout < 0 || left < timeout)
 				timeout = left;
 		}
 		n = c->io->poll(c->io, fds, c->listeners ? 2 : 1, (int)timeout);
+		if (n == 0 && due >= 0 && !(c->listeners && sig_grace_left_ms() == 0))
+			continue;
 		if (n == 0) {
 			errno = c->listeners && sig_grace_left_ms() == 0 ? EINTR : EAGAIN;
 			return -1;
@@ -205,13 +216,18 @@ static int wait_socket(struct blocking_conn *c, short events, short *ready)
 	}
 }
 
+static int wait_socket(struct blocking_conn *c, short events, short *ready)
+{
+	return wait_socket_until(c, events, ready, -1);
+}
+
 /* Send without blocking, and wait for room only when the socket has none:
  * the idle timeout then counts from the last byte that moved, which a
  * blocking write under SO_SNDTIMEO would not do (it returns a partial
  * count only when its whole timeout is spent). */
-static int send_all(struct blocking_conn *c, size_t len)
+static int send_bytes(struct blocking_conn *c, const unsigned char *p,
+		      size_t len)
 {
-	const unsigned char *p = c->buf;
 	short ready;
 
 	while (len > 0) {
@@ -229,6 +245,92 @@ static int send_all(struct blocking_conn *c, size_t len)
 			return -1;
 		}
 	}
+	return 0;
+}
+
+static int send_all(struct blocking_conn *c, size_t len)
+{
+	return send_bytes(c, c->buf, len);
+}
+
+/* ---- request services: a line at a time ---- */
+
+/* The client's end of file, with a request pending or input left: it is
+ * gone, and nothing more is sent. */
+static int client_gone(struct blocking_conn *c)
+{
+	if (svc_need(&c->session) == SVC_INPUT && c->head == c->tail) {
+		svc_eof(&c->session);
+		return 0;
+	}
+	c->gone = "client gone before its reply";
+	return -1;
+}
+
+/* Read what comes into the free tail of the buffer. */
+static int read_more(struct blocking_conn *c)
+{
+	ssize_t n;
+
+	if (c->head == c->tail)
+		c->head = c->tail = 0;
+	n = c->io->read(c->io, c->fd, c->buf + c->tail, CONN_BUF_SIZE - c->tail);
+	if (n > 0) {
+		c->bytes_in += (size_t)n;
+		c->tail += (size_t)n;
+		return 0;
+	}
+	if (n == 0)
+		return client_gone(c);
+	return errno == EINTR ? 0 : -1;
+}
+
+/* Sleep until the line's reply is due, watching the socket meanwhile: a
+ * client that goes is seen at once, and what it sends is kept for the
+ * next lines while the buffer has room. */
+static int wait_due(struct blocking_conn *c)
+{
+	int64_t due = svc_due(&c->session);
+	short ready;
+
+	for (;;) {
+		bool room = c->tail < CONN_BUF_SIZE;
+
+		if (wait_socket_until(c, room ? POLLIN : 0, &ready, due) < 0)
+			return -1;
+		if (!ready)
+			return 0;
+		if ((ready & (POLLHUP | POLLERR)) && !room)
+			return client_gone(c);
+		if (read_more(c) < 0)
+			return -1;
+	}
+}
+
+/* One step of a request service: take a line, wait for its time (or do
+ * its work) right here, as a blocking call would, and send its reply. */
+static int request_step(struct blocking_conn *c)
+{
+	struct svc_session *s = &c->session;
+	enum svc_need need = svc_need(s);
+	const unsigned char *reply;
+	size_t len;
+	short ready;
+
+	if (need == SVC_INPUT && c->head < c->tail) {
+		c->head += svc_take(s, c->buf + c->head, c->tail - c->head,
+				    clock_ms());
+		return 0;
+	}
+	if (need == SVC_INPUT)
+		return (c->listeners && wait_socket(c, POLLIN, &ready) < 0) ||
+		       read_more(c) < 0 ? -1 : 0;
+	if (need == SVC_WAIT && svc_due(s) > clock_ms())
+		return wait_due(c);
+	len = svc_reply(s, &reply);
+	if (send_bytes(c, reply, len) < 0)
+		return -1;
+	svc_replied(s);
 	return 0;
 }
 
@@ -290,6 +392,8 @@ static int serve_step(struct blocking_conn *c)
 
 	if (svc_is_producer(&c->session))
 		return produce_step(c);
+	if (svc_is_request(&c->session))
+		return request_step(c);
 	/* Elsewhere signals never reach this thread and SO_RCVTIMEO bounds
 	 * the read: a read returns as soon as any byte comes. */
 	if (c->listeners && wait_socket(c, POLLIN, &ready) < 0)
@@ -307,6 +411,8 @@ static int serve_step(struct blocking_conn *c)
 /* Why the connection ends; one given up on is reset when closed. */
 static const char *end_reason(const struct blocking_conn *c, int err)
 {
+	if (c->gone)
+		return c->gone;
 	if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
 		net_reset_if_stuck(c->fd);
 	if (err == EAGAIN || err == EWOULDBLOCK) {
@@ -336,9 +442,12 @@ static void serve(const struct server *srv, const struct accepted *conn,
 		why = end_reason(&c, errno);
 	else if (!c.session.close_after_flush && srv->idle_timeout && !listeners)
 		io->limit_reads(io, c.fd, (int64_t)srv->idle_timeout * 1000);
-	while (!why && !c.session.close_after_flush)
+	/* A request service closing has its last reply to send. */
+	while (!why && (!c.session.close_after_flush ||
+			svc_need(&c.session) != SVC_INPUT))
 		if (serve_step(&c) < 0)
 			why = end_reason(&c, errno);
+	svc_close(&c.session);
 	log_conn_close(conn->listener, (const struct sockaddr *)&conn->peer,
 		       conn->fd, why ? why : "done", c.bytes_in, c.bytes_out);
 }
