@@ -44,6 +44,8 @@
  *     slowloris, 2000 connect-and-reset, half-open connections, resets
  *       while chargen writes, 20000 1-byte writes: each with a normal
  *       client served promptly during (not [serial]) and after;
+ *     a client flooding chargen with input for 3 s while another does
+ *       echo round trips (not [serial]): they are never held up for long;
  *   on servers of their own: RLIMIT_NOFILE 64 and 100 clients (EMFILE),
  *     --max-conns 4, --idle-timeout 1, --backlog 4 and a 300-connect
  *     flood, select with 1100 connections, SIGTERM with 1000 connections
@@ -67,7 +69,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1046,6 +1051,87 @@ static void case_chargen_reset(struct muxd_server *srv, const struct baseline *b
 	check_no_leak(srv, b, "resets while writing");
 }
 
+/* A child that sends to chargen without end and never reads, until it is
+ * killed or muxd goes; its pid, or -1. It sends with sendfile(2) from a
+ * memfd, which copies nothing on its side, so that it outpaces muxd's
+ * reads: a server that reads such input until it runs dry is held for as
+ * long as the flood goes on. */
+static pid_t start_flooder(unsigned short chargen)
+{
+	size_t size = 4 * MIB;
+	pid_t pid = fork();
+	int fd, mem;
+
+	if (pid != 0)
+		return pid;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		_exit(1);
+	mem = memfd_create("flood", MFD_CLOEXEC);
+	if (mem < 0 || ftruncate(mem, (off_t)size) < 0 ||
+	    (fd = tcp_connect(chargen)) == -1)
+		_exit(1);
+	for (;;) {
+		off_t off = 0;
+
+		if (sendfile(fd, mem, &off, size) < 0)
+			_exit(0);
+	}
+}
+
+/* A client floods chargen with input for FLOOD_MS while another does echo
+ * round trips: chargen throws the input away a share at a time, so the
+ * round trips go on promptly, not only when the flood happens to pause.
+ * Measured on a 2-core machine: a server that read the flood until it ran
+ * dry held them 0.9-2.7 s of the 3 s in round trips over 100 ms (the
+ * slowest 0.3-3 s); bounded, none took over 30 ms. */
+static void case_chargen_flood(struct muxd_server *srv, const struct baseline *b,
+			       unsigned short chargen, unsigned short echo)
+{
+	enum { FLOOD_MS = 3000, SLOW_MS = 100, HELD_MS = 500 };
+	long long start, worst = 0, held = 0;
+	char why[256] = "";
+	int fd, trips = 0;
+	pid_t flooder;
+	bool served;
+
+	if (serial) {
+		skip(1, "[serial] engine serves one connection at a time by design");
+		return;
+	}
+	flooder = start_flooder(chargen);
+	fd = tcp_connect(echo);
+	served = fd != -1 && flooder > 0;
+	sleep_ms(300);		/* for the flood to be under way */
+	start = now_ms();
+	while (served && now_ms() - start < FLOOD_MS) {
+		long long t = now_ms(), took;
+
+		served = round_trip(fd, "e", "e", PROMPT_MS, why, sizeof why);
+		took = now_ms() - t;
+		if (took > worst)
+			worst = took;
+		if (took > scaled_ms(SLOW_MS))
+			held += took;
+		trips += served;
+	}
+	if (flooder > 0) {
+		kill(flooder, SIGKILL);
+		waitpid(flooder, NULL, 0);
+	}
+	if (!ok(served && held <= scaled_ms(HELD_MS),
+			   "chargen flooded with input: meanwhile echo round trips "
+			   "are served, those over %ld ms adding up to less than "
+			   "%ld ms in %d s", scaled_ms(SLOW_MS), scaled_ms(HELD_MS),
+			   FLOOD_MS / 1000))
+		diag("%s", served ? "held too long" : why);
+	diag("chargen flood: %d round trips in %lld ms, the slowest %lld ms; "
+	     "%lld ms in round trips over %ld ms", trips, now_ms() - start, worst,
+	     held, scaled_ms(SLOW_MS));
+	if (fd != -1)
+		close(fd);
+	check_no_leak(srv, b, "chargen flood");
+}
+
 /* 20000 single-byte writes to upper with TCP_NODELAY, read back one byte
  * at a time and each verified; a second client midway for "during". */
 static void case_one_byte(struct muxd_server *srv, const struct baseline *b,
@@ -1137,6 +1223,8 @@ static void cases_on_main_server(void)
 	case_half_open(&srv, &b, upper);
 	begin("resets while the server writes");
 	case_chargen_reset(&srv, &b, chargen, upper);
+	begin("chargen flooded with input");
+	case_chargen_flood(&srv, &b, chargen, echo);
 	begin("1-byte writes and reads");
 	case_one_byte(&srv, &b, upper);
 	check_alive(&srv, "after every hostile client");
