@@ -464,23 +464,9 @@ static int wait_all_closed(const int *fds, int n, long timeout_ms)
 /* Read and throw away until EOF or a reset (true), or timeout_ms (scaled). */
 static bool drained_to_end(int fd, long timeout_ms)
 {
-	static unsigned char sink[64 * KIB];
-	long long deadline = now_ms() + scaled_ms(timeout_ms);
+	enum read_end end = drain_until_end(fd, timeout_ms, NULL);
 
-	set_nonblocking(fd);
-	while (now_ms() < deadline) {
-		struct pollfd p = { fd, POLLIN, 0 };
-		ssize_t n;
-
-		if (poll(&p, 1, left_ms(deadline)) <= 0)
-			continue;
-		n = recv(fd, sink, sizeof sink, 0);
-		if (n == 0 || (n < 0 && errno == ECONNRESET))
-			return true;
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			return false;
-	}
-	return false;
+	return end == READ_EOF || (end == READ_ERROR && errno == ECONNRESET);
 }
 
 /* Send one byte on each connection, then collect the echoes: returns how

@@ -581,6 +581,31 @@ size_t read_until_eof(int fd, void *buf, size_t size, long timeout_ms,
 	}
 }
 
+enum read_end drain_until_end(int fd, long timeout_ms, size_t *bytes)
+{
+	static char sink[64 * 1024];
+	long long deadline = now_ms() + scaled_ms(timeout_ms);
+	enum read_end end = READ_TIMEOUT;
+	size_t got = 0;
+
+	while (wait_ready(fd, POLLIN, deadline)) {
+		ssize_t n = read(fd, sink, sizeof sink);
+
+		if (n > 0) {
+			got += (size_t)n;
+		} else if (n == 0) {
+			end = READ_EOF;
+			break;
+		} else if (errno != EAGAIN && errno != EINTR) {
+			end = READ_ERROR;
+			break;
+		}
+	}
+	if (bytes)
+		*bytes = got;
+	return end;
+}
+
 const char *describe_read_end(enum read_end end)
 {
 	switch (end) {
@@ -818,6 +843,41 @@ int proc_tcp_fd_count(pid_t pid)
 int proc_tcp_conn_count(pid_t pid)
 {
 	return tcp_fds(pid, true);
+}
+
+/* Adds to *queued the send queues of /proc/net/FILE's sockets on local
+ * port `port`; false if the file cannot be read. */
+static bool add_send_queues(const char *file, unsigned short port,
+			    long long *queued)
+{
+	char path[64], line[512];
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/net/%s", file);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof line, f)) {
+		unsigned local;
+		unsigned long tx;
+
+		/* "sl local_address rem_address st tx_queue:rx_queue ..."; an
+		 * address is HEX:PORT (hex too), IPv6's 32 digits long. */
+		if (sscanf(line, " %*d: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %*x %lx:",
+			   &local, &tx) == 2 && local == port)
+			*queued += (long long)tx;
+	}
+	fclose(f);
+	return true;
+}
+
+long long tcp_port_send_queued(unsigned short port)
+{
+	long long queued = 0;
+	bool v4 = add_send_queues("tcp", port, &queued);
+	bool v6 = add_send_queues("tcp6", port, &queued);
+
+	return v4 || v6 ? queued : -1;
 }
 
 /* ---- shared by the test programs ---- */

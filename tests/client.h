@@ -119,6 +119,10 @@ enum read_end { READ_EOF, READ_FULL, READ_TIMEOUT, READ_ERROR };
 size_t read_until_eof(int fd, void *buf, size_t size, long timeout_ms,
 		      enum read_end *end);
 const char *describe_read_end(enum read_end end);
+/* Read and throw away until EOF, an error (errno says which) or
+ * timeout_ms (scaled); how it ended, and the bytes read in *bytes unless
+ * bytes is NULL. */
+enum read_end drain_until_end(int fd, long timeout_ms, size_t *bytes);
 
 /* /proc views of a process; -1 if it is gone. */
 int proc_fd_count(pid_t pid);
@@ -144,6 +148,11 @@ int proc_socket_inodes(pid_t pid, unsigned long *out, int max);
 int proc_tcp_fd_count(pid_t pid);
 /* Those of them that are connections, not listeners. */
 int proc_tcp_conn_count(pid_t pid);
+/* Bytes queued to send, summed over this host's TCP sockets (IPv4 and
+ * IPv6) on local port `port`, from /proc/net/tcp and tcp6: once a server
+ * on that port has exited, a socket it left to the kernel still holding
+ * output for its client shows here. -1 when neither file can be read. */
+long long tcp_port_send_queued(unsigned short port);
 /* Is its memory its own? Not under valgrind, nor with a sanitizer's
  * runtime (shadow memory, redzones, a quarantine of freed blocks): then
  * memory bounds can only be reported, not checked. */

@@ -56,6 +56,7 @@ static const char *engine;
 static const char *const *extra_args;	/* NULL-ended, from our argv */
 static bool serial;			/* engine tagged [serial] */
 static bool pool;			/* engine tagged [pool] */
+static bool processes;			/* engine tagged [processes] */
 static bool readiness;			/* engine tagged [readiness] */
 static bool completion;			/* engine tagged [completion] */
 static unsigned char *pattern;		/* PATTERN_LEN pseudo-random bytes */
@@ -946,6 +947,90 @@ static void case_sigterm_holdout(void)
 	check_nothing_left(&fam, "SIGTERM --grace 2");
 }
 
+/* Whether muxd's log holds a line with both `what` and `reason`. */
+static bool log_has(FILE *log, const char *what, const char *reason)
+{
+	char line[1024];
+
+	fflush(log);
+	rewind(log);
+	while (fgets(line, sizeof line, log))
+		if (strstr(line, what) && strstr(line, reason))
+			return true;
+	return false;
+}
+
+/* SIGTERM --grace 1 while muxd is blocked writing chargen to a client that
+ * has stopped reading. Given up on at the end of the grace period, the
+ * connection is reset, not closed behind the megabytes queued for the
+ * client: those would stay in the kernel after muxd exits, sent on for as
+ * long as the client reads, and the client would never learn that the
+ * server gave up (README, "Idle connections"). */
+static void case_sigterm_stuck_reader(void)
+{
+	const char *const options[] = { "--grace", "1", "-v", NULL };
+	const char *const chargen_only[] = { "chargen", NULL };
+	struct muxd_server srv;
+	struct family fam;
+	FILE *log = tmpfile();
+	char buf[8 * KIB], why[64];
+	enum read_end end = READ_ERROR;
+	unsigned short port = 0;
+	long long queued;
+	size_t got = 0;
+	int fd = -1;
+
+	if (processes) {
+		skip(5, "[processes]: the parent kills what the grace period left "
+		     "with SIGKILL, not yet with a reset");
+		return;
+	}
+	if (!log)
+		bail_out("tmpfile: %s", strerror(errno));
+	if (muxd_start_engine_logged(&srv, engine, extra_args, options,
+				     chargen_only, log) == 0) {
+		port = muxd_port(&srv, "chargen");
+		fd = tcp_connect(port);
+	}
+	if (!ok(fd != -1 && read_until_eof(fd, buf, sizeof buf, PROMPT_MS, &end) ==
+		sizeof buf, "SIGTERM --grace 1, a chargen client that stops "
+		"reading: muxd starts and streams")) {
+		diag("%s", fd == -1 ? "no server or no connection"
+		     : describe_read_end(end));
+		if (port)
+			muxd_stop(&srv, 5000);
+		skip(4, "no stream");
+		fclose(log);
+		return;
+	}
+	sleep_ms(300);		/* muxd fills the socket buffers and blocks */
+	note_family(&srv, &fam);
+	kill(srv.pid, SIGTERM);
+	if (!ok(muxd_wait(&srv, 6000) == 0 && exit_code_of(srv.wait_status) == 0,
+		"SIGTERM --grace 1, a stuck chargen reader: exits 0 after the grace"))
+		diag("%s", muxd_alive(&srv) ? "still running"
+		     : describe_status(srv.wait_status, why, sizeof why));
+	muxd_stop(&srv, 1000);
+	queued = tcp_port_send_queued(port);
+	if (queued < 0)
+		skip(1, "no /proc/net/tcp to look for sockets left behind");
+	else if (!ok(queued == 0, "SIGTERM --grace 1, a stuck chargen reader: no "
+		     "socket is left holding output for it once muxd has exited"))
+		diag("%lld bytes still queued on port %u", queued, port);
+	end = drain_until_end(fd, PROMPT_MS, &got);
+	if (!ok(end == READ_ERROR && errno == ECONNRESET,
+		"SIGTERM --grace 1, a stuck chargen reader: it reads what reached "
+		"it, then a reset"))
+		diag("%zu bytes, then %s", got, describe_read_end(end));
+	if (!ok(log_has(log, "close chargen", "grace period over"),
+		"SIGTERM --grace 1, a stuck chargen reader: the close is logged "
+		"as \"grace period over\""))
+		diag("no such line in muxd's log");
+	close(fd);
+	fclose(log);
+	check_nothing_left(&fam, "SIGTERM --grace 1, a stuck chargen reader");
+}
+
 static void case_max_conns(void)
 {
 	const char *const options[] = { "--max-conns", "2", NULL };
@@ -992,6 +1077,7 @@ int main(int argc, char **argv)
 	extra_args = engine_under_test(argc, argv, &tags);
 	serial = tags.serial;
 	pool = tags.pool;
+	processes = tags.processes;
 	readiness = tags.readiness;
 	completion = tags.completion;
 	make_patterns();
@@ -999,6 +1085,7 @@ int main(int argc, char **argv)
 	case_idle_timeout();
 	case_sigterm_finish();
 	case_sigterm_holdout();
+	case_sigterm_stuck_reader();
 	case_max_conns();
 	free(pattern);
 	free(pattern_upper);

@@ -133,6 +133,11 @@ int64_t sig_grace_left_ms(void)
 	return left > 0 ? left : 0;
 }
 
+const char *sig_stop_reason(void)
+{
+	return sig_grace_left_ms() == 0 ? "grace period over" : "server stopped";
+}
+
 static void handled_set(sigset_t *set)
 {
 	sigemptyset(set);

@@ -36,6 +36,11 @@ void sig_request_stop(void);
  * second SIGINT/SIGTERM ends it at once); -1 while no stop is requested. */
 int64_t sig_grace_left_ms(void);
 
+/* Why a connection that the engine cuts as it stops is closed, for its
+ * log line: "grace period over", or "server stopped" when the engine
+ * stops before that (it failed). */
+const char *sig_stop_reason(void);
+
 /* Block the handled signals in the calling thread (and in threads it then
  * creates), so that they reach the main thread only. */
 void sig_block(sigset_t *saved);

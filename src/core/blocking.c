@@ -407,20 +407,29 @@ static int serve_step(struct blocking_conn *c)
 	return n == 0 || errno == EINTR ? 0 : -1;
 }
 
-/* Why the connection ends; one given up on is reset when closed. */
+/* Why the connection ends; one given up on for idleness is reset when
+ * closed. */
 static const char *end_reason(const struct blocking_conn *c, int err)
 {
 	if (c->gone)
 		return c->gone;
-	if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR)
-		net_reset_if_stuck(c->fd);
 	if (err == EAGAIN || err == EWOULDBLOCK) {
+		net_reset_if_stuck(c->fd);
 		stat_add(STAT_TIMED_OUT, 1);
 		return "idle timeout";
 	}
-	if (err == EINTR)
-		return "grace period over";
 	return strerror(err);
+}
+
+/* Still open when the grace period is over: the engine shut the socket
+ * down, and the loop saw an end of input or EPIPE; or wait_socket gave
+ * up with EINTR. Given up on, so reset when closed: a client that does
+ * not read would otherwise leave the kernel holding what is queued for
+ * it long after muxd exits. */
+static const char *cut_at_grace_end(const struct blocking_conn *c)
+{
+	net_reset_if_stuck(c->fd);
+	return sig_stop_reason();
 }
 
 static void serve(const struct server *srv, const struct accepted *conn,
@@ -446,6 +455,8 @@ static void serve(const struct server *srv, const struct accepted *conn,
 			svc_need(&c.session) != SVC_INPUT))
 		if (serve_step(&c) < 0)
 			why = end_reason(&c, errno);
+	if (sig_grace_left_ms() == 0)
+		why = cut_at_grace_end(&c);
 	svc_close(&c.session);
 	log_conn_close(conn->listener, (const struct sockaddr *)&conn->peer,
 		       conn->fd, why ? why : "done", c.bytes_in, c.bytes_out);

@@ -509,8 +509,8 @@ void reactor_destroy(struct reactor *r)
 	while (!list_empty(&r->idle)) {
 		struct conn *c = LIST_ENTRY(r->idle.next, struct conn, idle);
 
-		net_reset_if_stuck(c->io.fd);	/* the grace period is over */
-		conn_close(r, c, "server stopped");
+		net_reset_if_stuck(c->io.fd);
+		conn_close(r, c, sig_stop_reason());
 	}
 	if (!r->stopping && !r->s.shared_listeners)
 		net_close_listeners(r->s.listeners, r->s.n_listeners);

@@ -80,8 +80,8 @@ static void wait_until(struct conn_registry *r, int64_t until)
  * and a serving thread reads them until its registry_close(): returning
  * while one has not got there would leave it a dead stack frame and freed
  * listeners. It is short all the same: on a shut-down socket every read,
- * write and poll returns at once, so each thread only logs its line and
- * closes. The sockets are shut down again every slice: one registered
+ * write and poll returns at once, so each thread only resets what is
+ * still queued for its client (blocking.c), logs its line and closes. The sockets are shut down again every slice: one registered
  * after the first pass (accepted just before the stop) is cut too. */
 void registry_finish(struct conn_registry *r)
 {

@@ -322,7 +322,8 @@ static void stop_listening(struct sched *s)
 }
 
 /* The grace period is over (or epoll failed): shut every socket down, so
- * that each serve loop ends at its next call, and wake them all. */
+ * that each serve loop ends at its next call (resetting, when the grace
+ * is over, what is still queued for its client), and wake them all. */
 static void abandon_all(struct sched *s)
 {
 	for (struct list *l = s->tasks.next; l != &s->tasks; l = l->next) {

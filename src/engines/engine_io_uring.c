@@ -1077,7 +1077,7 @@ static void engine_free(struct uring_engine *e)
 		if (!c)
 			continue;
 		if (!c->closing)
-			c->closing = "server stopped";
+			c->closing = sig_stop_reason();
 		c->reset_if_stuck = true;
 		c->ring_id = NO_BUFFER;	/* the buffers go with the ring */
 		conn_free(e, c);

@@ -599,7 +599,7 @@ static void lf_free(struct lf *l)
 
 		if (c) {
 			net_reset_if_stuck(fd);
-			conn_close(l, &pool, c, "server stopped");
+			conn_close(l, &pool, c, sig_stop_reason());
 		}
 	}
 	buffer_pool_free(&pool);
