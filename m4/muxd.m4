@@ -27,6 +27,22 @@ AC_DEFUN([MUXD_WARN_CFLAGS], [
   AC_SUBST([WARN_CFLAGS])
 ])
 
+# MUXD_STACK_CLASH_CFLAGS: -fstack-clash-protection when $CC takes it,
+# substituted as STACK_CLASH_CFLAGS. A coroutine's stack has one guard
+# page below it; a frame larger than a page could step over it into the
+# memory below. With the flag the compiler touches each page of such a
+# frame in turn, so the guard page catches it.
+AC_DEFUN([MUXD_STACK_CLASH_CFLAGS], [
+  AC_MSG_CHECKING([whether $CC accepts -fstack-clash-protection])
+  saved_CFLAGS=$CFLAGS
+  CFLAGS="$CFLAGS -Werror -fstack-clash-protection"
+  AC_COMPILE_IFELSE([AC_LANG_PROGRAM([], [])],
+    [AC_MSG_RESULT([yes]); STACK_CLASH_CFLAGS=-fstack-clash-protection],
+    [AC_MSG_RESULT([no]); STACK_CLASH_CFLAGS=])
+  CFLAGS=$saved_CFLAGS
+  AC_SUBST([STACK_CLASH_CFLAGS])
+])
+
 # MUXD_CHECK_SANITIZER(FLAGS): stop unless $CC compiles and links a
 # program with FLAGS (the sanitizer's run-time library may be missing).
 AC_DEFUN([MUXD_CHECK_SANITIZER], [

@@ -116,9 +116,22 @@ static void overflow(void *arg)
 	recurse(0, limit);
 }
 
-/* In a child: overflow a coroutine's stack. Its standard error comes
- * back through a pipe. */
-static void test_overflow(void)
+/* One frame larger than the whole stack, written at its far end first:
+ * built with -fstack-clash-protection (configure), the frame's pages are
+ * probed one by one on the way down, and the guard page catches it;
+ * without, the write jumps the guard into whatever lies below. */
+static void jump_guard(void *arg)
+{
+	volatile unsigned char frame[CORO_STACK_SIZE + 16 * 1024];
+
+	(void)arg;
+	frame[0] = 1;
+	frame[sizeof frame - 1] = frame[0];
+}
+
+/* In a child: overflow a coroutine's stack with fn. Its standard error
+ * comes back through a pipe. */
+static void test_overflow(void (*fn)(void *), const char *how)
 {
 	char report[256] = "";
 	int fds[2], status = 0;
@@ -134,7 +147,7 @@ static void test_overflow(void)
 
 		dup2(fds[1], STDERR_FILENO);
 		if (coro_guard_init() < 0 ||
-		    coro_init(&c, 0, overflow, NULL, OVERFLOW_ID) < 0)
+		    coro_init(&c, 0, fn, NULL, OVERFLOW_ID) < 0)
 			_exit(3);
 		coro_resume(&c);
 		_exit(4);	/* the overflow went unseen */
@@ -145,18 +158,19 @@ static void test_overflow(void)
 	close(fds[0]);
 	waitpid(pid, &status, 0);
 	ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
-	   "an overflow ends in abort() (status %#x)", status);
+	   "%s: ends in abort() (status %#x)", how, status);
 	ok(strncmp(report, "muxd: coroutine stack overflow on fd 42\n", 40) == 0,
-	   "its report is one line naming the connection");
+	   "%s: the report is one line naming the connection", how);
 	if (strncmp(report, "muxd: coroutine stack overflow", 30) != 0)
 		diag("the child said: %s", report);
 }
 
 int main(void)
 {
-	plan(9);
+	plan(11);
 	test_switches();
 	test_stack_size();
-	test_overflow();
+	test_overflow(overflow, "an overflow, 512 bytes a frame");
+	test_overflow(jump_guard, "one frame larger than the stack");
 	return exit_status();
 }
