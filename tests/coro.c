@@ -1,12 +1,14 @@
 /* coro.c -- the coroutine engine's stacks and switch (src/core/coro.c),
  * linked alone: switches keep each side's state, a stack holds what it is
- * documented to hold, and an overflow ends in the one-line report and
- * abort(), never in silent corruption of the memory below. */
+ * documented to hold, finished stacks are reused up to the pool's bound,
+ * and an overflow ends in the one-line report and abort(), never in
+ * silent corruption of the memory below. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,12 +37,13 @@ static void count_steps(void *arg)
 static void test_switches(void)
 {
 	struct counter a = { 0, 0.0 }, b = { 0, 1.0 };
+	struct coro_stacks stacks = { 0 };
 	struct coro ca, cb;
 	volatile long local = 12345;
 	int turns = 0;
 
-	if (coro_init(&ca, 0, count_steps, &a, 1) < 0 ||
-	    coro_init(&cb, 0, count_steps, &b, 2) < 0) {
+	if (coro_init(&ca, &stacks, 0, count_steps, &a, 1) < 0 ||
+	    coro_init(&cb, &stacks, 0, count_steps, &b, 2) < 0) {
 		ok(false, "coro_init: %s", strerror(errno));
 		return;
 	}
@@ -56,8 +59,9 @@ static void test_switches(void)
 	ok(a.mixed == 31.0 && b.mixed == 63.0, "each keeps its own state across switches");
 	is_int(turns, 6, "a finished coroutine says so");
 	is_int(local, 12345, "the scheduler's stack is untouched");
-	coro_free(&ca);
-	coro_free(&cb);
+	coro_free(&ca, &stacks);
+	coro_free(&cb, &stacks);
+	coro_stacks_free(&stacks);
 }
 
 /* Fills most of the stack, then yields: what it wrote is still there. */
@@ -76,11 +80,12 @@ static void fill_stack(void *arg)
 
 static void test_stack_size(void)
 {
+	struct coro_stacks stacks = { 0 };
 	struct coro c;
 	int intact = -1;
 	unsigned char *extra;
 
-	if (coro_init(&c, 4096, fill_stack, &intact, 3) < 0) {
+	if (coro_init(&c, &stacks, 4096, fill_stack, &intact, 3) < 0) {
 		ok(false, "coro_init: %s", strerror(errno));
 		return;
 	}
@@ -92,7 +97,59 @@ static void test_stack_size(void)
 	   "a stack holds CORO_STACK_SIZE less 8 KiB across a switch");
 	ok(extra[0] == 0xa5 && extra[4095] == 0xa5,
 	   "the caller's extra bytes sit apart from the stack");
-	coro_free(&c);
+	coro_free(&c, &stacks);
+	coro_stacks_free(&stacks);
+}
+
+static void do_nothing(void *arg)
+{
+	(void)arg;
+}
+
+/* Is the page at addr (page-aligned) mapped? mincore(2) fails with ENOMEM
+ * if not. */
+static bool mapped(unsigned char *addr)
+{
+	unsigned char resident;
+
+	return mincore(addr, 1, &resident) == 0;
+}
+
+/* A finished coroutine's stack serves the next one; the pool keeps
+ * CORO_SPARE_STACKS, unmaps the rest, and gives every one back at the
+ * end. */
+static void test_pool(void)
+{
+	enum { N = CORO_SPARE_STACKS + 8 };
+	static struct coro c[N];
+	struct coro_stacks stacks = { 0 };
+	unsigned char *first;
+	int made = 0, kept = 0, left = 0;
+
+	if (coro_init(&c[0], &stacks, 4096, do_nothing, NULL, 0) < 0) {
+		ok(false, "coro_init: %s", strerror(errno));
+		return;
+	}
+	first = c[0].stack;
+	coro_resume(&c[0]);
+	coro_free(&c[0], &stacks);
+	made += coro_init(&c[0], &stacks, 4096, do_nothing, NULL, 0) == 0;
+	ok(made == 1 && c[0].stack == first && mapped(first),
+	   "a finished coroutine's stack serves the next one");
+	for (int i = 1; i < N; i++)
+		made += coro_init(&c[i], &stacks, 4096, do_nothing, NULL, i) == 0;
+	for (int i = 0; i < made; i++)
+		coro_free(&c[i], &stacks);
+	for (int i = 0; i < made; i++)
+		kept += mapped(c[i].stack);
+	coro_stacks_free(&stacks);
+	for (int i = 0; i < made; i++)
+		left += mapped(c[i].stack);
+	ok(made == N && kept == CORO_SPARE_STACKS,
+	   "of %d stacks freed, the pool keeps %d", N, CORO_SPARE_STACKS);
+	if (made != N || kept != CORO_SPARE_STACKS)
+		diag("%d made, %d still mapped", made, kept);
+	is_int(left, 0, "coro_stacks_free unmaps every stack kept");
 }
 
 /* Each frame keeps a block the compiler cannot drop, and the recursion is
@@ -129,8 +186,8 @@ static void jump_guard(void *arg)
 	frame[sizeof frame - 1] = frame[0];
 }
 
-/* In a child: overflow a coroutine's stack with fn. Its standard error
- * comes back through a pipe. */
+/* In a child: overflow a coroutine's stack with fn, on a stack that a
+ * coroutine used before. Its standard error comes back through a pipe. */
 static void test_overflow(void (*fn)(void *), const char *how)
 {
 	char report[256] = "";
@@ -143,11 +200,16 @@ static void test_overflow(void (*fn)(void *), const char *how)
 		return;
 	}
 	if (pid == 0) {
+		struct coro_stacks stacks = { 0 };
 		struct coro c;
 
 		dup2(fds[1], STDERR_FILENO);
+		/* On a stack from the pool: it keeps its guard page. */
 		if (coro_guard_init() < 0 ||
-		    coro_init(&c, 0, fn, NULL, OVERFLOW_ID) < 0)
+		    coro_init(&c, &stacks, 0, fn, NULL, OVERFLOW_ID) < 0)
+			_exit(3);
+		coro_free(&c, &stacks);
+		if (coro_init(&c, &stacks, 0, fn, NULL, OVERFLOW_ID) < 0)
 			_exit(3);
 		coro_resume(&c);
 		_exit(4);	/* the overflow went unseen */
@@ -167,9 +229,10 @@ static void test_overflow(void (*fn)(void *), const char *how)
 
 int main(void)
 {
-	plan(11);
+	plan(14);
 	test_switches();
 	test_stack_size();
+	test_pool();
 	test_overflow(overflow, "an overflow, 512 bytes a frame");
 	test_overflow(jump_guard, "one frame larger than the stack");
 	return exit_status();

@@ -150,23 +150,35 @@ static void coro_main(struct coro *c)
 	muxd_coro_switch(&c->sp, scheduler_sp);
 }
 
-int coro_init(struct coro *c, size_t extra, void (*fn)(void *), void *arg,
-	      int id)
+/* A new mapping of `size` bytes whose first page is the guard; NULL with
+ * errno when the system refuses. */
+static unsigned char *map_stack(size_t size, size_t page)
 {
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	size_t size = page + CORO_STACK_SIZE + round_up(extra, page);
 	unsigned char *map = mmap(NULL, size, PROT_READ | PROT_WRITE,
 				  MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 
 	if (map == MAP_FAILED)
-		return -1;
+		return NULL;
 	if (mprotect(map, page, PROT_NONE) < 0) {
 		int saved = errno;
 
 		munmap(map, size);
 		errno = saved;
-		return -1;
+		return NULL;
 	}
+	return map;
+}
+
+int coro_init(struct coro *c, struct coro_stacks *stacks, size_t extra,
+	      void (*fn)(void *), void *arg, int id)
+{
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t size = page + CORO_STACK_SIZE + round_up(extra, page);
+	unsigned char *map = stacks->count > 0 ? stacks->spare[--stacks->count]
+					       : map_stack(size, page);
+
+	if (!map)
+		return -1;
 	*c = (struct coro){ .map = map, .stack = map + page, .map_size = size,
 			    .id = id, .fn = fn, .arg = arg };
 	c->sp = start_frame(c->stack + CORO_STACK_SIZE, c, coro_main);
@@ -178,10 +190,21 @@ void *coro_extra(const struct coro *c)
 	return c->stack + CORO_STACK_SIZE;
 }
 
-void coro_free(struct coro *c)
+void coro_free(struct coro *c, struct coro_stacks *stacks)
 {
-	munmap(c->map, c->map_size);
+	if (stacks->count < CORO_SPARE_STACKS) {
+		stacks->spare[stacks->count++] = c->map;
+		stacks->map_size = c->map_size;
+	} else {
+		munmap(c->map, c->map_size);
+	}
 	c->map = NULL;
+}
+
+void coro_stacks_free(struct coro_stacks *stacks)
+{
+	while (stacks->count > 0)
+		munmap(stacks->spare[--stacks->count], stacks->map_size);
 }
 
 void coro_resume(struct coro *c)

@@ -11,7 +11,8 @@
  * switches that are a few instructions each. A coroutine gives way to
  * the others after IO_BUDGET calls, so a flood cannot starve them.
  * The serve loop's buffer is mapped with the stack, above it: a page of
- * stack and the task are what an idle connection costs.
+ * stack and the task are what an idle connection costs. Finished stacks
+ * wait in a pool for the next connections (coro.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -68,6 +69,7 @@ struct sched {
 	struct list timers;	/* earliest deadline first */
 	struct list tasks;
 	unsigned n_tasks;
+	struct coro_stacks stacks;
 	bool listening, stopping, abandoned;
 	int64_t now;
 	struct accept_pause pause;
@@ -200,7 +202,7 @@ static void task_main(void *arg)
 static void task_end(struct sched *s, struct task *t)
 {
 	close(t->conn.fd);	/* and out of the epoll set */
-	coro_free(&t->coro);
+	coro_free(&t->coro, &s->stacks);
 	list_remove(&t->all);
 	list_remove(&t->timer);
 	free(t);
@@ -220,13 +222,14 @@ static int task_init(struct sched *s, struct task *t, const struct accepted *con
 		.read_limit_ms = -1,
 		.budget = IO_BUDGET,
 	};
-	if (coro_init(&t->coro, CONN_BUF_SIZE, task_main, t, conn->fd) < 0)
+	if (coro_init(&t->coro, &s->stacks, CONN_BUF_SIZE, task_main, t,
+		      conn->fd) < 0)
 		return -1;
 	stat_add(STAT_SYS_CTL, 1);
 	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, conn->fd, &ev) < 0) {
 		int saved = errno;
 
-		coro_free(&t->coro);
+		coro_free(&t->coro, &s->stacks);
 		errno = saved;
 		return -1;
 	}
@@ -472,6 +475,7 @@ static int coroutine_run(const struct engine *self, const struct server *srv)
 	if (s.epfd >= 0)
 		close(s.epfd);
 	free(s.listener_src);
+	coro_stacks_free(&s.stacks);
 	return status;
 }
 
