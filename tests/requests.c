@@ -376,7 +376,7 @@ static void case_leavers(struct muxd_server *srv, unsigned short delay,
 	struct proc_counts base, after = { 0, 0, 0, 0 };
 	long long deadline;
 	long mem_before, mem_after;
-	int left;
+	int left, allowance = 0;
 	bool back = false;
 
 	proc_counts_settled(srv->pid, SAFETY_MS, &base);
@@ -388,7 +388,11 @@ static void case_leavers(struct muxd_server *srv, unsigned short delay,
 		after.fds = proc_fd_count(srv->pid);
 		after.threads = proc_thread_count(srv->pid);
 		after.kids = live_children(srv->pid);
-		back = after.fds <= base.fds && after.threads <= base.threads &&
+		/* A pool that grew may keep a descriptor per worker more. */
+		allowance = tags.pool && after.kids > base.kids
+			? after.kids - base.kids : 0;
+		back = after.fds <= base.fds + allowance &&
+		       after.threads <= base.threads &&
 		       (tags.pool || after.kids <= base.kids) &&
 		       zombie_children(srv->pid) == 0;
 	}
