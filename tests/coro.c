@@ -1,4 +1,4 @@
-/* coro.c -- the coroutine engine's stacks and switch (src/core/coro.c),
+/* coro.c -- the coroutine engine's stacks and switch (src/base/coro.c),
  * linked alone: switches keep each side's state, a stack holds what it is
  * documented to hold, finished stacks are reused up to the pool's bound,
  * and an overflow ends in the one-line report and abort(), never in
@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/coro.h"
+#include "base/coro.h"
 #include "tap.h"
 
 #define OVERFLOW_ID 42		/* the "fd" the report must name */

@@ -8,15 +8,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/buffer_cache.h"
 #include "base/stats.h"
-#include "core/reactor.h"
-#include "core/spares.h"
+#include "core/poller.h"
 
 #define MAX_FDS_CAP (1 << 20)	/* fd table bound when RLIMIT_NOFILE is huge */
 
 void buffer_pool_free(struct buffer_pool *p)
 {
-	spares_free(&p->spares);
+	buffer_cache_free(&p->cache);
 }
 
 /* Bytes in the buffer: output, or a request service's input. */
@@ -106,7 +106,7 @@ void conn_io_ready(struct conn_io *c, unsigned ready)
 int conn_io_open(struct conn_io *c, struct buffer_pool *p, int fd,
 		 const struct service *service)
 {
-	c->buf = spares_get(&p->spares);
+	c->buf = buffer_cache_get(&p->cache);
 	if (!c->buf)
 		return -1;
 	c->fd = fd;
@@ -124,7 +124,7 @@ int conn_io_open(struct conn_io *c, struct buffer_pool *p, int fd,
 void conn_io_release(struct conn_io *c, struct buffer_pool *p)
 {
 	if (c->buf)
-		spares_put(&p->spares, c->buf);
+		buffer_cache_put(&p->cache, c->buf);
 	c->buf = NULL;
 	if (!c->away)
 		svc_close(&c->session);
@@ -267,7 +267,7 @@ const char *conn_io_turn(struct conn_io *c, struct buffer_pool *p, int budget,
 {
 	*moved = false;
 	if (!c->buf && (c->can_read || svc_is_producer(&c->session)) &&
-	    !(c->buf = spares_get(&p->spares)))
+	    !(c->buf = buffer_cache_get(&p->cache)))
 		return "out of memory";
 	for (; budget > 0; budget--) {
 		int rc;
@@ -293,7 +293,7 @@ const char *conn_io_turn(struct conn_io *c, struct buffer_pool *p, int budget,
 	if (c->session.close_after_flush && !pending(c))
 		return "done";
 	if (c->buf && !buffered(c)) {
-		spares_put(&p->spares, c->buf);
+		buffer_cache_put(&p->cache, c->buf);
 		c->buf = NULL;
 		c->head = c->tail = 0;
 	}

@@ -32,7 +32,7 @@
 #include <stddef.h>
 
 #include "core/server.h"
-#include "core/spares.h"
+#include "base/buffer_cache.h"
 #include "services/service.h"
 
 struct conn_io {
@@ -56,7 +56,7 @@ struct conn_io {
 /* One thread's emptied buffers, and the scratch a producer's input is
  * read into and thrown away. Never shared between threads. */
 struct buffer_pool {
-	struct spares spares;
+	struct buffer_cache cache;
 	unsigned char scratch[CONN_BUF_SIZE];
 };
 

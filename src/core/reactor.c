@@ -538,12 +538,13 @@ int reactor_serve(struct reactor *r)
 	return 0;
 }
 
-int reactor_run(const struct engine *self, const struct server *srv)
+int reactor_run(const char *name, const struct poller *poller,
+		const struct server *srv)
 {
 	struct reactor_shared shared = { 0 };
 	const struct reactor_setup setup = {
-		.name = self->name,
-		.poller = self->poller,
+		.name = name,
+		.poller = poller,
 		.srv = srv,
 		.listeners = srv->listeners,
 		.n_listeners = srv->n_listeners,

@@ -12,49 +12,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "engines/engine.h"
+#include "core/poller.h"
+#include "core/server.h"
 
-enum {
-	POLLER_READ = 1 << 0,
-	POLLER_WRITE = 1 << 1,
-	/* The peer has shut down its sending side (EPOLLRDHUP), or the
-	 * socket has failed: what is queued is all the input there is. The
-	 * reactor takes a short read as "drained" unless it was told this, so
-	 * an edge-triggered poller must report it, or a FIN that came with the
-	 * last data would never be read. */
-	POLLER_HANGUP = 1 << 2,
-	/* With POLLER_READ on a listener shared by several instances: wake
-	 * one waiter, not all (EPOLLEXCLUSIVE). Only epoll's level-triggered
-	 * poller takes it, and only when it starts watching. */
-	POLLER_EXCLUSIVE = 1 << 3,
-};
-
-struct poller_event {
-	int fd;
-	unsigned ready;		/* POLLER_*; errors set all three */
-};
-
-struct poller {
-	/* What create() makes, for messages: "epoll instance". */
-	const char *what;
-	/* State for descriptors below max_fds, reporting at most max_events
-	 * per wait; NULL with errno on failure. */
-	void *(*create)(int max_fds, int max_events);
-	/* Watch fd for new_mask instead of old_mask (0: not watched).
-	 * -1 with errno when the mechanism cannot take fd. */
-	int (*watch)(void *p, int fd, unsigned old_mask, unsigned new_mask);
-	/* fd, watched for mask, is about to be closed. */
-	void (*forget)(void *p, int fd, unsigned mask);
-	/* Wait up to timeout_ms (-1: no limit); fills events, returns how many,
-	 * or -1 with errno. */
-	int (*wait)(void *p, int timeout_ms, struct poller_event *events);
-	void (*destroy)(void *p);
-};
-
-/* The run function of every single-threaded readiness engine: one
- * instance driving self->poller, woken by the signal pipe; ready once
- * it is made. */
-int reactor_run(const struct engine *self, const struct server *srv);
+/* What every single-threaded readiness engine runs (engines.c calls it
+ * for a table row with a poller): one instance driving `poller`, woken
+ * by the signal pipe; ready once it is made. `name` is the engine's. */
+int reactor_run(const char *name, const struct poller *poller,
+		const struct server *srv);
 
 /* ---- several instances, one per thread (multi-reactor) ---- */
 

@@ -30,7 +30,8 @@ struct engine {
 	const char *name;
 	const char *summary;
 	unsigned features;
-	/* Readiness engines: the kernel mechanism reactor.c drives. */
+	/* Single-threaded readiness engines: the kernel mechanism reactor.c
+	 * drives, which is then the whole engine (run is NULL). */
 	const struct poller *poller;
 	/* Pool engines: the --accept strategies they offer, as a mask of
 	 * 1 << enum accept_strategy, and the one they use by default. */
@@ -45,6 +46,10 @@ struct engine {
 	/* Serve until stopped; returns the exit status. */
 	int (*run)(const struct engine *self, const struct server *srv);
 };
+
+/* Serve srv with e until stopped (its run, or the reactor on its
+ * poller); returns the exit status. */
+int engine_run(const struct engine *e, const struct server *srv);
 
 /* --accept's names by enum accept_strategy, NULL-ended. */
 extern const char *const accept_names[];

@@ -25,6 +25,7 @@
 #include "base/log.h"
 #include "base/stats.h"
 #include "core/reactor.h"
+#include "engines/engine.h"
 
 /* Requests in flight at most, completions not yet collected included,
  * is the context's size: one per descriptor the reactor's table can hold,
@@ -321,5 +322,4 @@ const struct engine engine_aio_poll = {
 	.features = ENGINE_READINESS | ENGINE_O1_WAIT,
 	.probe = aio_probe,
 	.poller = &aio_poller,
-	.run = reactor_run,
 };

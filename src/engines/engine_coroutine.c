@@ -26,7 +26,7 @@
 #include "base/signals.h"
 #include "base/stats.h"
 #include "core/blocking.h"
-#include "core/coro.h"
+#include "base/coro.h"
 #include "engines/engine.h"
 #include "services/service.h"
 

@@ -9,23 +9,24 @@
  */
 #include <sys/epoll.h>
 
-#include "core/epoll_common.h"
+#include "core/poller_epoll.h"
+#include "engines/engine.h"
 
 static int epoll_et_watch(void *p, int fd, unsigned old_mask, unsigned mask)
 {
 	if (old_mask && mask)
 		return 0;	/* registered once for everything */
-	return epoll_common_ctl(p, fd, old_mask,
+	return poller_epoll_ctl(p, fd, old_mask,
 				mask ? EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET : 0);
 }
 
 static const struct poller epoll_et_poller = {
 	.what = "epoll instance",
-	.create = epoll_common_create,
+	.create = poller_epoll_create,
 	.watch = epoll_et_watch,
-	.forget = epoll_common_forget,
-	.wait = epoll_common_wait,
-	.destroy = epoll_common_destroy,
+	.forget = poller_epoll_forget,
+	.wait = poller_epoll_wait,
+	.destroy = poller_epoll_destroy,
 };
 
 const struct engine engine_epoll_et = {
@@ -33,5 +34,4 @@ const struct engine engine_epoll_et = {
 	.summary = "single-threaded non-blocking reactor on epoll(7), edge-triggered",
 	.features = ENGINE_READINESS | ENGINE_O1_WAIT | ENGINE_EDGE,
 	.poller = &epoll_et_poller,
-	.run = reactor_run,
 };

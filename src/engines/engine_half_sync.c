@@ -27,9 +27,10 @@
 #include "base/list.h"
 #include "base/log.h"
 #include "base/signals.h"
-#include "core/epoll_common.h"
+#include "base/thread.h"
+#include "core/poller_epoll.h"
 #include "core/reactor.h"
-#include "core/threads.h"
+#include "engines/engine.h"
 #include "services/service.h"
 
 struct worker;

@@ -88,8 +88,8 @@
 #include "base/signals.h"
 #include "base/stats.h"
 #include "core/accept_pause.h"
-#include "core/spares.h"
-#include "core/uring.h"
+#include "base/buffer_cache.h"
+#include "base/uring.h"
 #include "engines/engine.h"
 #include "services/service.h"
 
@@ -171,7 +171,7 @@ struct uring_engine {
 	struct uring ring;
 	struct uring_buffers bufs;
 	unsigned buffers_out;	/* taken by the kernel, not yet returned */
-	struct spares spares;	/* own buffers not in use */
+	struct buffer_cache cache;	/* own buffers not in use */
 	struct conn **slots;
 	uint32_t *gens;
 	unsigned *free_slots, n_free, n_slots;
@@ -274,7 +274,7 @@ static void give_back(struct uring_engine *e, unsigned id)
 
 static bool own_take(struct uring_engine *e, struct conn *c)
 {
-	if (!c->own && !(c->own = spares_get(&e->spares))) {
+	if (!c->own && !(c->own = buffer_cache_get(&e->cache))) {
 		conn_close(e, c, "out of memory");
 		return false;
 	}
@@ -283,7 +283,7 @@ static bool own_take(struct uring_engine *e, struct conn *c)
 
 static void own_release(struct uring_engine *e, struct conn *c)
 {
-	spares_put(&e->spares, c->own);
+	buffer_cache_put(&e->cache, c->own);
 	c->own = NULL;
 	c->own_head = c->own_tail = 0;
 }
@@ -565,7 +565,7 @@ static void conn_open(struct uring_engine *e, int fd, const struct listener *l)
 	c = calloc(1, sizeof *c);
 	if (c) {
 		len = svc_open(&c->session, l->service, time(NULL), greeting);
-		if (len && !(c->own = spares_get(&e->spares))) {
+		if (len && !(c->own = buffer_cache_get(&e->cache))) {
 			free(c);
 			c = NULL;
 		}
@@ -1091,7 +1091,7 @@ static void engine_free(struct uring_engine *e)
 	free(e->slots);
 	free(e->gens);
 	free(e->free_slots);
-	spares_free(&e->spares);
+	buffer_cache_free(&e->cache);
 	free(e->accepting);
 }
 

@@ -47,8 +47,9 @@
 #include "base/timers.h"
 #include "core/accept_pause.h"
 #include "core/conn_io.h"
-#include "core/crew.h"
-#include "core/epoll_common.h"
+#include "core/thread_group.h"
+#include "core/poller_epoll.h"
+#include "engines/engine.h"
 #include "services/service.h"
 
 #define IO_BUDGET 16		/* system calls per connection per turn */
@@ -74,9 +75,9 @@ struct follower {
 
 struct lf {
 	const struct server *srv;
-	struct crew crew;
-	void *ep;			/* epoll_common.c's */
-	int wake_fd;			/* crew member 0's eventfd, in the set */
+	struct thread_group group;
+	void *ep;			/* poller_epoll.c's */
+	int wake_fd;			/* group member 0's eventfd, in the set */
 	int max_fds;
 	_Atomic(struct lf_conn *) *conns;	/* by descriptor */
 	pthread_mutex_t table_lock;
@@ -111,7 +112,7 @@ static int arm(struct lf *l, int fd, bool first, unsigned interest)
 			  ((interest & POLLER_READ) ? EPOLLIN : 0) |
 			  ((interest & POLLER_WRITE) ? EPOLLOUT : 0);
 
-	return epoll_common_ctl(l->ep, fd, first ? 0 : POLLER_READ, events);
+	return poller_epoll_ctl(l->ep, fd, first ? 0 : POLLER_READ, events);
 }
 
 static void conn_close(struct lf *l, struct buffer_pool *pool,
@@ -135,7 +136,7 @@ static void conn_close(struct lf *l, struct buffer_pool *pool,
 	free(c);
 	/* The last one out during the grace period wakes the leader. */
 	if (atomic_fetch_sub(&l->open, 1) == 1 && atomic_load(&l->stopping))
-		crew_wake(&l->crew, 0);
+		group_wake(&l->group, 0);
 }
 
 /* A request's line waiting for its time: its timer, set or cleared.
@@ -156,7 +157,7 @@ static int set_timer(struct lf *l, struct lf_conn *c)
 	}
 	pthread_mutex_unlock(&l->timer_lock);
 	if (earliest)
-		crew_wake(&l->crew, 0);
+		group_wake(&l->group, 0);
 	return rc;
 }
 
@@ -271,7 +272,7 @@ static void pause_listener(struct lf *l, size_t i, int err)
 	atomic_store(&l->pause_until, l->pause.until);
 	atomic_store(&l->shortage, true);
 	pthread_mutex_unlock(&l->pause_lock);
-	crew_wake(&l->crew, 0);	/* the leader's wait must end by then */
+	group_wake(&l->group, 0);	/* the leader's wait must end by then */
 }
 
 static void accepted(struct lf *l)
@@ -327,7 +328,7 @@ static void stop_listening(struct lf *l)
 
 static void woken(struct lf *l)
 {
-	crew_drain(&l->crew, 0);
+	group_drain(&l->group, 0);
 	if (sig_stop_requested() && !atomic_load(&l->stopping))
 		stop_listening(l);
 	arm(l, l->wake_fd, false, POLLER_READ);
@@ -467,7 +468,7 @@ enum { LEAD_STOP = -1, LEAD_FAILED = -2 };
 
 /* Lead until handed a connection or a listener: returns its descriptor,
  * leadership passed on; or LEAD_STOP when it is time to stop, LEAD_FAILED
- * when the wait failed (which stops everyone: the crew sees this thread
+ * when the wait failed (which stops everyone: the thread group sees this thread
  * fail). A connection whose request's time has come is returned in *due,
  * already in hand. */
 static int lead(struct lf *l, struct follower *me, unsigned *ready,
@@ -490,7 +491,7 @@ static int lead(struct lf *l, struct follower *me, unsigned *ready,
 			promote_follower(l);
 			return (*due)->io.fd;
 		}
-		n = epoll_common_wait(l->ep, lead_timeout(l, now), &ev);
+		n = poller_epoll_wait(l->ep, lead_timeout(l, now), &ev);
 		stat_add(STAT_SYS_WAIT, 1);
 		if (n < 0 && errno != EINTR) {
 			log_error("leader-followers: wait: %s", strerror(errno));
@@ -564,15 +565,15 @@ static int lf_init(struct lf *l, const struct server *srv)
 		log_error("leader-followers: cannot start: %s", strerror(ENOMEM));
 		return -1;
 	}
-	if (crew_init(&l->crew, srv->threads, "leader-followers") < 0)
+	if (group_init(&l->group, srv->threads, "leader-followers") < 0)
 		return -1;
-	l->ep = epoll_common_create(l->max_fds, 1);	/* one at a time */
+	l->ep = poller_epoll_create(l->max_fds, 1);	/* one at a time */
 	if (!l->ep) {
 		log_error("leader-followers: cannot start: epoll instance: %s",
 			  strerror(errno));
 		return -1;
 	}
-	l->wake_fd = crew_wake_fd(&l->crew, 0);
+	l->wake_fd = group_wake_fd(&l->group, 0);
 	if (arm(l, l->wake_fd, true, POLLER_READ) < 0) {
 		log_error("leader-followers: cannot start: watch wake-up fd %d: "
 			  "%s", l->wake_fd, strerror(errno));
@@ -592,7 +593,7 @@ static int lf_init(struct lf *l, const struct server *srv)
 /* After the threads: what the grace period left open is cut. */
 static void lf_free(struct lf *l)
 {
-	struct buffer_pool pool = { .spares = { 0 } };	/* the main thread's */
+	struct buffer_pool pool = { .cache = { 0 } };	/* the main thread's */
 
 	for (int fd = 0; l->conns && fd < l->max_fds; fd++) {
 		struct lf_conn *c = atomic_load(&l->conns[fd]);
@@ -605,8 +606,8 @@ static void lf_free(struct lf *l)
 	buffer_pool_free(&pool);
 	net_close_listeners(l->srv->listeners, l->srv->n_listeners);
 	if (l->ep)
-		epoll_common_destroy(l->ep);
-	crew_free(&l->crew);
+		poller_epoll_destroy(l->ep);
+	group_free(&l->group);
 	for (unsigned i = 0; l->pools && i < l->srv->threads; i++)
 		buffer_pool_free(&l->pools[i]);
 	free(l->pools);
@@ -628,10 +629,10 @@ static int leader_followers_run(const struct engine *self,
 	int status = 1;
 
 	(void)self;
-	if (lf_init(&l, srv) == 0 && crew_start(&l.crew, follow, &l) == 0) {
+	if (lf_init(&l, srv) == 0 && group_start(&l.group, follow, &l) == 0) {
 		server_ready(srv);
-		crew_release(&l.crew);
-		status = crew_join(&l.crew);
+		group_release(&l.group);
+		status = group_join(&l.group);
 	}
 	lf_free(&l);
 	return status;

@@ -12,7 +12,7 @@
  *              thread with the fewest open connections, waking it with
  *              its eventfd (memcached, Seastar).
  * The threads share one count of open connections (--max-conns); the main
- * thread takes the signals and passes them on (crew.c).
+ * thread takes the signals and passes them on (thread_group.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -21,8 +21,10 @@
 
 #include "base/log.h"
 #include "base/signals.h"
-#include "core/crew.h"
-#include "core/epoll_common.h"
+#include "core/thread_group.h"
+#include "core/poller_epoll.h"
+#include "core/reactor.h"
+#include "engines/engine.h"
 #include "services/service.h"
 
 /* A socket on its way from the acceptor to a thread. */
@@ -46,7 +48,7 @@ struct mr_thread {
 
 struct multi_reactor {
 	const struct server *srv;
-	struct crew crew;
+	struct thread_group group;
 	struct mr_thread *t;
 	struct reactor *acceptor;	/* handoff: the main thread's */
 	struct reactor_shared shared;
@@ -61,7 +63,7 @@ struct multi_reactor {
  * every thread at zero, still go round. */
 static struct mr_thread *least_busy(struct multi_reactor *m)
 {
-	unsigned n = m->crew.n, best = m->next_pick % n, fewest = ~0u;
+	unsigned n = m->group.n, best = m->next_pick % n, fewest = ~0u;
 
 	for (unsigned k = 0; k < n; k++) {
 		unsigned i = (m->next_pick + k) % n;
@@ -91,7 +93,7 @@ static bool enqueue(struct mr_thread *to, struct handed *h)
 	}
 	pthread_mutex_unlock(&to->lock);
 	if (!closed && was_empty)	/* else a wake-up is on its way already */
-		crew_wake(&to->m->crew, to->index);
+		group_wake(&to->m->group, to->index);
 	return !closed;
 }
 
@@ -166,7 +168,7 @@ static void take_handed(struct reactor *r, void *ctx)
 {
 	struct mr_thread *t = ctx;
 
-	crew_drain(&t->m->crew, t->index);
+	group_drain(&t->m->group, t->index);
 	adopt_all(r, take_queue(t, false));
 }
 
@@ -177,7 +179,7 @@ static void acceptor_woken(struct reactor *r, void *ctx)
 
 	(void)r;
 	sig_drain();
-	crew_wake_all(&m->crew);
+	group_wake_all(&m->group);
 }
 
 static struct reactor *make_acceptor(struct multi_reactor *m)
@@ -205,7 +207,7 @@ static void own_woken(struct reactor *r, void *ctx)
 	struct mr_thread *t = ctx;
 
 	(void)r;
-	crew_drain(&t->m->crew, t->index);
+	group_drain(&t->m->group, t->index);
 }
 
 static void setup_thread(struct multi_reactor *m, unsigned i)
@@ -221,7 +223,7 @@ static void setup_thread(struct multi_reactor *m, unsigned i)
 		.name = "multi-reactor",
 		.poller = &epoll_lt_poller,
 		.srv = srv,
-		.wake_fd = crew_wake_fd(&m->crew, i),
+		.wake_fd = group_wake_fd(&m->group, i),
 		.woken = own_woken,
 		.ctx = t,
 		.shared = &m->shared,
@@ -274,7 +276,7 @@ static int mr_init(struct multi_reactor *m, const struct server *srv)
 		return -1;
 	}
 	memset(m->t, 0, size);
-	if (crew_init(&m->crew, srv->threads, "multi-reactor") < 0)
+	if (group_init(&m->group, srv->threads, "multi-reactor") < 0)
 		return -1;
 	if (srv->accept == ACCEPT_REUSEPORT) {
 		char err[NET_ERR_LEN];
@@ -320,7 +322,7 @@ static void mr_free(struct multi_reactor *m)
 		net_close_listeners(srv->listeners, srv->n_listeners);
 	free(m->copies);
 	free(m->t);
-	crew_free(&m->crew);
+	group_free(&m->group);
 }
 
 static int multi_reactor_run(const struct engine *self, const struct server *srv)
@@ -329,17 +331,17 @@ static int multi_reactor_run(const struct engine *self, const struct server *srv
 	int status = 0;
 
 	(void)self;
-	if (mr_init(&m, srv) < 0 || crew_start(&m.crew, serve_thread, &m) < 0) {
+	if (mr_init(&m, srv) < 0 || group_start(&m.group, serve_thread, &m) < 0) {
 		mr_free(&m);
 		return 1;
 	}
 	server_ready(srv);
-	crew_release(&m.crew);
+	group_release(&m.group);
 	if (m.acceptor && reactor_serve(m.acceptor) != 0) {
 		sig_request_stop();	/* nothing accepts: the threads stop too */
 		status = 1;
 	}
-	if (crew_join(&m.crew) != 0)
+	if (group_join(&m.group) != 0)
 		status = 1;
 	mr_free(&m);
 	return status;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "core/reactor.h"
+#include "engines/engine.h"
 
 struct poll_state {
 	struct pollfd *fds;	/* watched descriptors, packed */
@@ -128,5 +129,4 @@ const struct engine engine_poll = {
 	.summary = "single-threaded non-blocking reactor on poll(2)",
 	.features = ENGINE_READINESS,
 	.poller = &poll_poller,
-	.run = reactor_run,
 };

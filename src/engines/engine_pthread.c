@@ -11,8 +11,9 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/thread.h"
 #include "core/blocking.h"
-#include "core/threads.h"
+#include "core/conn_registry.h"
 #include "engines/engine.h"
 
 struct job {
@@ -26,7 +27,7 @@ static void *serve_thread(void *arg)
 	struct job *job = arg;
 
 	blocking_serve(job->srv, &job->conn, NULL);
-	registry_close(job->registry, job->conn.fd);
+	conn_registry_close(job->registry, job->conn.fd);
 	free(job);
 	return NULL;
 }
@@ -38,7 +39,7 @@ static void spawn(const struct server *srv, struct conn_registry *registry,
 	pthread_t tid;
 	int rc;
 
-	if (!job || registry_add(registry, conn->fd) < 0) {
+	if (!job || conn_registry_add(registry, conn->fd) < 0) {
 		log_error("out of memory; connection closed");
 		close(conn->fd);
 		free(job);
@@ -48,7 +49,7 @@ static void spawn(const struct server *srv, struct conn_registry *registry,
 	rc = thread_start(&tid, true, serve_thread, job);
 	if (rc != 0) {
 		log_error("pthread_create: %s; connection closed", strerror(rc));
-		registry_close(registry, conn->fd);
+		conn_registry_close(registry, conn->fd);
 		free(job);
 	}
 }
@@ -63,17 +64,17 @@ static int pthread_run(const struct engine *self, const struct server *srv)
 	(void)self;
 	if (acceptor_start(&acceptor, srv) < 0)
 		return 1;
-	registry_init(&registry);
+	conn_registry_init(&registry);
 	while ((r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP)
 		if (r == ACCEPT_CONN &&
-		    blocking_admit(srv, registry_count(&registry), &conn))
+		    blocking_admit(srv, conn_registry_count(&registry), &conn))
 			spawn(srv, &registry, &conn);
 	acceptor_close(&acceptor);
-	log_stopping(registry_count(&registry), srv->grace);
-	/* Returns once every serving thread is past its registry_close():
+	log_stopping(conn_registry_count(&registry), srv->grace);
+	/* Returns once every serving thread is past its conn_registry_close():
 	 * the registry on this stack and srv's listeners outlive them all. */
-	registry_finish(&registry);
-	registry_destroy(&registry);
+	conn_registry_finish(&registry);
+	conn_registry_destroy(&registry);
 	return 0;
 }
 

@@ -20,8 +20,9 @@
 
 #include "base/log.h"
 #include "base/signals.h"
+#include "base/thread.h"
 #include "core/blocking.h"
-#include "core/threads.h"
+#include "core/conn_registry.h"
 #include "engines/engine.h"
 
 struct pool_thread {
@@ -52,15 +53,15 @@ struct thread_pool {
 static void serve(struct thread_pool *pool, const struct accepted *conn)
 {
 	blocking_serve(pool->srv, conn, NULL);
-	registry_close(&pool->registry, conn->fd);
+	conn_registry_close(&pool->registry, conn->fd);
 }
 
 /* Within --max-conns, and registered for shutdown; else closed. */
 static bool admit(struct thread_pool *pool, const struct accepted *conn)
 {
-	if (!blocking_admit(pool->srv, registry_count(&pool->registry), conn))
+	if (!blocking_admit(pool->srv, conn_registry_count(&pool->registry), conn))
 		return false;
-	if (registry_add(&pool->registry, conn->fd) == 0)
+	if (conn_registry_add(&pool->registry, conn->fd) == 0)
 		return true;
 	log_error("out of memory; connection closed");
 	close(conn->fd);
@@ -203,7 +204,7 @@ static int pool_init(struct thread_pool *pool, const struct server *srv)
 	bool pass = srv->accept == ACCEPT_PASS;
 
 	*pool = (struct thread_pool){ .srv = srv, .stop_fd = -1 };
-	registry_init(&pool->registry);
+	conn_registry_init(&pool->registry);
 	pthread_mutex_init(&pool->lock, NULL);
 	pthread_cond_init(&pool->work, NULL);
 	pthread_cond_init(&pool->room, NULL);
@@ -269,7 +270,7 @@ static void open_pool(struct thread_pool *pool)
 
 static void pool_free(struct thread_pool *pool)
 {
-	registry_destroy(&pool->registry);
+	conn_registry_destroy(&pool->registry);
 	if (pool->stop_fd >= 0)
 		close(pool->stop_fd);
 	for (unsigned i = 0; pool->threads && i < pool->srv->workers; i++)
@@ -296,10 +297,10 @@ static int pthread_pool_run(const struct engine *self, const struct server *srv)
 		accept_and_queue(&pool);
 	else
 		wait_and_close(&pool);
-	log_stopping(registry_count(&pool.registry), srv->grace);
+	log_stopping(conn_registry_count(&pool.registry), srv->grace);
 	if (pass)
 		close_queue(&pool);
-	registry_finish(&pool.registry);
+	conn_registry_finish(&pool.registry);
 	for (unsigned i = 0; i < srv->workers; i++)
 		pthread_join(pool.threads[i].tid, NULL);
 	pool_free(&pool);

@@ -14,6 +14,7 @@
 
 #include "base/log.h"
 #include "core/reactor.h"
+#include "engines/engine.h"
 
 struct select_state {
 	fd_set readable, writable;	/* what is watched */
@@ -116,5 +117,4 @@ const struct engine engine_select = {
 	.summary = "single-threaded non-blocking reactor on select(2)",
 	.features = ENGINE_READINESS | ENGINE_FD_SETSIZE,
 	.poller = &select_poller,
-	.run = reactor_run,
 };

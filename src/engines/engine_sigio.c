@@ -27,6 +27,7 @@
 
 #include "base/stats.h"
 #include "core/reactor.h"
+#include "engines/engine.h"
 
 #define ARMED (1u << 4)		/* fcntl'd: O_ASYNC, our signal, our thread */
 #define QUEUED (1u << 5)	/* on the queue of reports without a signal */
@@ -286,5 +287,4 @@ const struct engine engine_sigio = {
 	.features = ENGINE_READINESS | ENGINE_EDGE | ENGINE_O1_WAIT,
 	.probe = sigio_probe,
 	.poller = &sigio_poller,
-	.run = reactor_run,
 };

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/reactor.h"
+
 extern const struct engine engine_iterative, engine_fork, engine_prefork,
 	engine_prefork_dynamic, engine_pthread, engine_pthread_pool,
 	engine_select, engine_poll, engine_epoll_lt, engine_epoll_et,
@@ -42,6 +44,11 @@ const char *const accept_names[] = {
 	[ACCEPT_HANDOFF] = "handoff",
 	NULL,
 };
+
+int engine_run(const struct engine *e, const struct server *srv)
+{
+	return e->run ? e->run(e, srv) : reactor_run(e->name, e->poller, srv);
+}
 
 const struct engine *engine_find(const char *name)
 {

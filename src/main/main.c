@@ -21,10 +21,10 @@
 #include "base/signals.h"
 #include "base/stats.h"
 #include "common/cli.h"
-#include "core/inetd.h"
-#include "core/rates.h"
+#include "main/inetd.h"
+#include "main/stats_interval.h"
 #include "core/server.h"
-#include "core/spares.h"
+#include "base/buffer_cache.h"
 #include "engines/engine.h"
 #include "services/service.h"
 
@@ -459,7 +459,7 @@ static void announce(void *ctx)
 		printf("listening %s %s %u\n", l->service->name, host, l->port);
 	}
 	fflush(stdout);
-	if (o->stats_interval > 0 && (errno = rates_start(o->stats_interval)) != 0)
+	if (o->stats_interval > 0 && (errno = stats_interval_start(o->stats_interval)) != 0)
 		log_error("cannot start the --stats-interval thread: %s",
 			  strerror(errno));
 	log_info("%s engine serving %zu listener%s, pid %d", o->engine->name,
@@ -475,7 +475,7 @@ int main(int argc, char *argv[])
 
 	cli_set_program("muxd");
 	parse_args(&o, argc, argv);
-	spares_setup();
+	buffer_cache_setup();
 	if (o.stats && stats_init(o.engine->takes_threads ? o.srv.threads : 0) < 0) {
 		log_error("cannot make the --stats counters: %s", strerror(errno));
 		return 1;
@@ -500,7 +500,7 @@ int main(int argc, char *argv[])
 	}
 	o.srv.ready = announce;
 	o.srv.ready_ctx = &o;
-	status = o.engine->run(o.engine, &o.srv);
+	status = engine_run(o.engine, &o.srv);
 	if (o.serving) {	/* else the start failed: its one line is all */
 		log_stats();
 		log_info("stopped");

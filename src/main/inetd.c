@@ -1,5 +1,5 @@
 /* inetd.c -- serving the one connection inetd hands over. */
-#include "core/inetd.h"
+#include "main/inetd.h"
 
 #include <errno.h>
 #include <fcntl.h>

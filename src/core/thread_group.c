@@ -1,5 +1,6 @@
-/* crew.c -- serving threads that the main thread wakes and stops. */
-#include "core/crew.h"
+/* thread_group.c -- serving threads that the main thread wakes and stops. */
+#include "base/thread.h"
+#include "core/thread_group.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -12,11 +13,10 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/stats.h"
-#include "core/threads.h"
 
-int crew_init(struct crew *c, unsigned n, const char *name)
+int group_init(struct thread_group *c, unsigned n, const char *name)
 {
-	*c = (struct crew){ .name = name, .n = n };
+	*c = (struct thread_group){ .name = name, .n = n };
 	c->members = calloc(n, sizeof *c->members);
 	if (!c->members) {
 		log_error("%s: cannot start: %u threads: %s", name, n,
@@ -26,7 +26,7 @@ int crew_init(struct crew *c, unsigned n, const char *name)
 	pthread_mutex_init(&c->gate_lock, NULL);
 	pthread_cond_init(&c->gate_moved, NULL);
 	for (unsigned i = 0; i < n; i++)
-		c->members[i] = (struct crew_member){ .crew = c, .index = i,
+		c->members[i] = (struct group_member){ .group = c, .index = i,
 						      .wake_fd = -1 };
 	for (unsigned i = 0; i < n; i++) {
 		c->members[i].wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -39,12 +39,12 @@ int crew_init(struct crew *c, unsigned n, const char *name)
 	return 0;
 }
 
-int crew_wake_fd(const struct crew *c, unsigned i)
+int group_wake_fd(const struct thread_group *c, unsigned i)
 {
 	return c->members[i].wake_fd;
 }
 
-void crew_wake(struct crew *c, unsigned i)
+void group_wake(struct thread_group *c, unsigned i)
 {
 	uint64_t one = 1;
 
@@ -53,7 +53,7 @@ void crew_wake(struct crew *c, unsigned i)
 		return;
 }
 
-void crew_drain(struct crew *c, unsigned i)
+void group_drain(struct thread_group *c, unsigned i)
 {
 	uint64_t count;
 
@@ -61,13 +61,13 @@ void crew_drain(struct crew *c, unsigned i)
 		return;	/* EAGAIN: another report had emptied it */
 }
 
-void crew_wake_all(struct crew *c)
+void group_wake_all(struct thread_group *c)
 {
 	for (unsigned i = 0; i < c->n; i++)
-		crew_wake(c, i);
+		group_wake(c, i);
 }
 
-static void move_gate(struct crew *c, enum crew_gate to)
+static void move_gate(struct thread_group *c, enum group_gate to)
 {
 	pthread_mutex_lock(&c->gate_lock);
 	c->gate = to;
@@ -75,8 +75,8 @@ static void move_gate(struct crew *c, enum crew_gate to)
 	pthread_mutex_unlock(&c->gate_lock);
 }
 
-/* true once the crew may serve, false when its start was abandoned. */
-static bool pass_gate(struct crew *c)
+/* true once the group may serve, false when its start was abandoned. */
+static bool pass_gate(struct thread_group *c)
 {
 	bool open;
 
@@ -90,8 +90,8 @@ static bool pass_gate(struct crew *c)
 
 static void *member_main(void *p)
 {
-	struct crew_member *m = p;
-	struct crew *c = m->crew;
+	struct group_member *m = p;
+	struct thread_group *c = m->group;
 
 	stats_use_thread_block(m->index);
 	if (pass_gate(c) && c->serve(c->ctx, m->index) != 0) {
@@ -105,7 +105,7 @@ static void *member_main(void *p)
 	return NULL;
 }
 
-static void join_started(struct crew *c)
+static void join_started(struct thread_group *c)
 {
 	for (unsigned i = 0; i < c->n; i++)
 		if (c->members[i].started) {
@@ -114,7 +114,7 @@ static void join_started(struct crew *c)
 		}
 }
 
-int crew_start(struct crew *c, int (*serve)(void *ctx, unsigned i), void *ctx)
+int group_start(struct thread_group *c, int (*serve)(void *ctx, unsigned i), void *ctx)
 {
 	c->serve = serve;
 	c->ctx = ctx;
@@ -137,12 +137,12 @@ int crew_start(struct crew *c, int (*serve)(void *ctx, unsigned i), void *ctx)
 	return 0;
 }
 
-void crew_release(struct crew *c)
+void group_release(struct thread_group *c)
 {
 	move_gate(c, GATE_OPEN);
 }
 
-int crew_join(struct crew *c)
+int group_join(struct thread_group *c)
 {
 	struct pollfd wake = { .fd = sig_wakeup_fd(), .events = POLLIN };
 
@@ -150,13 +150,13 @@ int crew_join(struct crew *c)
 		if (poll(&wake, 1, -1) < 0 && errno != EINTR)
 			log_error("poll: %s", strerror(errno));
 		sig_drain();
-		crew_wake_all(c);
+		group_wake_all(c);
 	}
 	join_started(c);
 	return atomic_load(&c->failed) ? 1 : 0;
 }
 
-void crew_free(struct crew *c)
+void group_free(struct thread_group *c)
 {
 	if (!c->members)
 		return;

@@ -1,5 +1,6 @@
-/* rates.c -- the thread behind --stats-interval. */
-#include "core/rates.h"
+/* stats_interval.c -- the thread behind --stats-interval. */
+#include "base/thread.h"
+#include "main/stats_interval.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -8,7 +9,6 @@
 
 #include "base/log.h"
 #include "base/stats.h"
-#include "core/threads.h"
 
 static double seconds_of(const struct timespec *t)
 {
@@ -49,7 +49,7 @@ static void *rates_loop(void *interval)
 	return NULL;
 }
 
-int rates_start(double interval_seconds)
+int stats_interval_start(double interval_seconds)
 {
 	double *interval = malloc(sizeof *interval);
 	pthread_t tid;

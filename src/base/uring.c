@@ -6,7 +6,7 @@
  * so an entry is complete in memory before the other side can see it
  * counted, and is not reused before the other side is done with it.
  */
-#include "core/uring.h"
+#include "base/uring.h"
 
 #include <errno.h>
 #include <signal.h>

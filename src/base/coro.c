@@ -8,7 +8,7 @@
  * Floating-point control state is not switched: nothing in muxd changes
  * it.
  */
-#include "core/coro.h"
+#include "base/coro.h"
 
 #include <errno.h>
 #include <signal.h>

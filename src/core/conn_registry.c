@@ -1,5 +1,5 @@
-/* threads.c -- thread start-up and the registry of served connections. */
-#include "core/threads.h"
+/* conn_registry.c -- the registry of connections served by threads. */
+#include "core/conn_registry.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -12,11 +12,8 @@
 #include "base/stats.h"
 
 #define WAIT_SLICE_MS 100	/* a second stop signal is noticed this fast */
-/* A serving thread needs its 16 KiB buffer and little else; 8 MiB of
- * address space each would make thousands of idle connections costly. */
-#define THREAD_STACK_SIZE (256 * 1024)
 
-void registry_init(struct conn_registry *r)
+void conn_registry_init(struct conn_registry *r)
 {
 	pthread_condattr_t attr;
 
@@ -28,14 +25,14 @@ void registry_init(struct conn_registry *r)
 	pthread_condattr_destroy(&attr);
 }
 
-void registry_destroy(struct conn_registry *r)
+void conn_registry_destroy(struct conn_registry *r)
 {
 	pthread_cond_destroy(&r->all_done);
 	pthread_mutex_destroy(&r->lock);
 	intset_free(&r->open_fds);
 }
 
-int registry_add(struct conn_registry *r, int fd)
+int conn_registry_add(struct conn_registry *r, int fd)
 {
 	int rc;
 
@@ -45,7 +42,7 @@ int registry_add(struct conn_registry *r, int fd)
 	return rc;
 }
 
-void registry_close(struct conn_registry *r, int fd)
+void conn_registry_close(struct conn_registry *r, int fd)
 {
 	pthread_mutex_lock(&r->lock);
 	intset_remove(&r->open_fds, fd);
@@ -56,7 +53,7 @@ void registry_close(struct conn_registry *r, int fd)
 	pthread_mutex_unlock(&r->lock);
 }
 
-unsigned registry_count(struct conn_registry *r)
+unsigned conn_registry_count(struct conn_registry *r)
 {
 	unsigned n;
 
@@ -77,13 +74,13 @@ static void wait_until(struct conn_registry *r, int64_t until)
 
 /* The wait after the shutdown has no time limit, on purpose. The
  * registry, the server and its listeners belong to the engine's caller,
- * and a serving thread reads them until its registry_close(): returning
+ * and a serving thread reads them until its conn_registry_close(): returning
  * while one has not got there would leave it a dead stack frame and freed
  * listeners. It is short all the same: on a shut-down socket every read,
  * write and poll returns at once, so each thread only resets what is
  * still queued for its client (blocking.c), logs its line and closes. The sockets are shut down again every slice: one registered
  * after the first pass (accepted just before the stop) is cut too. */
-void registry_finish(struct conn_registry *r)
+void conn_registry_finish(struct conn_registry *r)
 {
 	int64_t left;
 
@@ -96,45 +93,4 @@ void registry_finish(struct conn_registry *r)
 		wait_until(r, clock_ms() + WAIT_SLICE_MS);
 	}
 	pthread_mutex_unlock(&r->lock);
-}
-
-struct thread_entry {
-	void *(*fn)(void *);
-	void *arg;
-	struct stat_block *stats;
-};
-
-/* The new thread counts where its creator did, until it takes a block of
- * its own. */
-static void *thread_main(void *p)
-{
-	struct thread_entry e = *(struct thread_entry *)p;
-
-	free(p);
-	stat_mine = e.stats;
-	return e.fn(e.arg);
-}
-
-int thread_start(pthread_t *tid, bool detached, void *(*fn)(void *), void *arg)
-{
-	struct thread_entry *e = malloc(sizeof *e);
-	pthread_attr_t attr;
-	sigset_t saved;
-	int rc;
-
-	if (!e)
-		return ENOMEM;
-	*e = (struct thread_entry){ fn, arg, stat_mine };
-	pthread_attr_init(&attr);
-	pthread_attr_setstacksize(&attr, THREAD_STACK_SIZE);
-	if (detached)
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	sig_block(&saved);	/* the new thread inherits the mask */
-	rc = pthread_create(tid, &attr, thread_main, e);
-	stat_add(STAT_SYS_THREAD, 1);
-	sig_restore(&saved);
-	pthread_attr_destroy(&attr);
-	if (rc)
-		free(e);
-	return rc;
 }

@@ -1,7 +1,7 @@
-/* epoll_common.c -- the epoll instance behind epoll-lt, epoll-et and
+/* poller_epoll.c -- the epoll instance behind epoll-lt, epoll-et and
  * multi-reactor. */
 #include "base/stats.h"
-#include "core/epoll_common.h"
+#include "core/poller_epoll.h"
 
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -13,7 +13,7 @@ struct epoll_state {
 	struct epoll_event events[];
 };
 
-void *epoll_common_create(int max_fds, int max_events)
+void *poller_epoll_create(int max_fds, int max_events)
 {
 	struct epoll_state *s;
 
@@ -30,7 +30,7 @@ void *epoll_common_create(int max_fds, int max_events)
 	return s;
 }
 
-int epoll_common_ctl(void *p, int fd, unsigned old_mask, uint32_t events)
+int poller_epoll_ctl(void *p, int fd, unsigned old_mask, uint32_t events)
 {
 	struct epoll_state *s = p;
 	struct epoll_event ev = { .events = events, .data.fd = fd };
@@ -41,12 +41,12 @@ int epoll_common_ctl(void *p, int fd, unsigned old_mask, uint32_t events)
 	return epoll_ctl(s->epfd, op, fd, &ev);
 }
 
-void epoll_common_forget(void *p, int fd, unsigned mask)
+void poller_epoll_forget(void *p, int fd, unsigned mask)
 {
 	(void)p; (void)fd; (void)mask;
 }
 
-int epoll_common_wait(void *p, int timeout_ms, struct poller_event *events)
+int poller_epoll_wait(void *p, int timeout_ms, struct poller_event *events)
 {
 	struct epoll_state *s = p;
 	int n = epoll_wait(s->epfd, s->events, s->max_events, timeout_ms);
@@ -63,7 +63,7 @@ int epoll_common_wait(void *p, int timeout_ms, struct poller_event *events)
 	return n;
 }
 
-void epoll_common_destroy(void *p)
+void poller_epoll_destroy(void *p)
 {
 	struct epoll_state *s = p;
 
@@ -81,14 +81,14 @@ static int epoll_lt_watch(void *p, int fd, unsigned old_mask, unsigned mask)
 			  ((mask & POLLER_WRITE) ? EPOLLOUT : 0) |
 			  ((mask & POLLER_EXCLUSIVE) ? EPOLLEXCLUSIVE : 0);
 
-	return epoll_common_ctl(p, fd, old_mask, events);
+	return poller_epoll_ctl(p, fd, old_mask, events);
 }
 
 const struct poller epoll_lt_poller = {
 	.what = "epoll instance",
-	.create = epoll_common_create,
+	.create = poller_epoll_create,
 	.watch = epoll_lt_watch,
-	.forget = epoll_common_forget,
-	.wait = epoll_common_wait,
-	.destroy = epoll_common_destroy,
+	.forget = poller_epoll_forget,
+	.wait = poller_epoll_wait,
+	.destroy = poller_epoll_destroy,
 };

@@ -1,4 +1,4 @@
-/* crew.h -- the serving threads of a multi-threaded engine, and the main
+/* thread_group.h -- the serving threads of a multi-threaded engine, and the main
  * thread that passes the signals on to them.
  *
  * Signals reach the main thread only (thread_start blocks them in the
@@ -16,63 +16,63 @@
  * fails later stops the whole server (sig_request_stop), and muxd then
  * exits 1.
  */
-#ifndef MUXD_CREW_H
-#define MUXD_CREW_H
+#ifndef MUXD_THREAD_GROUP_H
+#define MUXD_THREAD_GROUP_H
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
-struct crew_member {
-	struct crew *crew;
+struct group_member {
+	struct thread_group *group;
 	unsigned index;
 	int wake_fd;		/* eventfd */
 	pthread_t tid;
 	bool started;
 };
 
-enum crew_gate { GATE_SHUT, GATE_OPEN, GATE_ABANDONED };
+enum group_gate { GATE_SHUT, GATE_OPEN, GATE_ABANDONED };
 
-struct crew {
+struct thread_group {
 	const char *name;	/* the engine's, for messages */
 	unsigned n;
-	struct crew_member *members;
+	struct group_member *members;
 	int (*serve)(void *ctx, unsigned i);
 	void *ctx;
 	_Atomic unsigned running;
 	_Atomic bool failed;	/* a member's serve() returned non-zero */
 	pthread_mutex_t gate_lock;
 	pthread_cond_t gate_moved;
-	enum crew_gate gate;
+	enum group_gate gate;
 };
 
 /* n members' eventfds, no thread yet. Returns 0, or -1 once the reason
- * is logged (a crew_free() is still due). */
-int crew_init(struct crew *c, unsigned n, const char *name);
+ * is logged (a group_free() is still due). */
+int group_init(struct thread_group *c, unsigned n, const char *name);
 
 /* Member i's wake-up descriptor (readable when woken). */
-int crew_wake_fd(const struct crew *c, unsigned i);
-void crew_wake(struct crew *c, unsigned i);
+int group_wake_fd(const struct thread_group *c, unsigned i);
+void group_wake(struct thread_group *c, unsigned i);
 /* In member i: empty its wake-up descriptor. */
-void crew_drain(struct crew *c, unsigned i);
+void group_drain(struct thread_group *c, unsigned i);
 
 /* Start every member, each held before serve(ctx, i) until
- * crew_release(); each counts --stats in a block of its own. Returns 0,
+ * group_release(); each counts --stats in a block of its own. Returns 0,
  * or -1 once the reason is logged: a member could not start, and those
  * that did have returned without serving and are joined. */
-int crew_start(struct crew *c, int (*serve)(void *ctx, unsigned i), void *ctx);
+int group_start(struct thread_group *c, int (*serve)(void *ctx, unsigned i), void *ctx);
 
 /* Let every member serve: after server_ready(). */
-void crew_release(struct crew *c);
+void group_release(struct thread_group *c);
 
 /* In the main thread: until every member has returned, wait for signals
  * (printing --stats when asked) and wake every member after each; then
  * join them. Returns 1 if a member's serve() failed, else 0. */
-int crew_join(struct crew *c);
+int group_join(struct thread_group *c);
 
 /* In the main thread, after sig_drain(): pass a signal on. */
-void crew_wake_all(struct crew *c);
+void group_wake_all(struct thread_group *c);
 
-void crew_free(struct crew *c);
+void group_free(struct thread_group *c);
 
 #endif

@@ -1,4 +1,4 @@
-/* spares.h -- connection buffers kept for reuse.
+/* buffer_cache.h -- connection buffers kept for reuse.
  *
  * A connection holds a CONN_BUF_SIZE buffer only while there is output in
  * it, so an idle connection costs no buffer. An emptied buffer waits on a
@@ -10,30 +10,30 @@
  * gone) a long-running server returns to its idle footprint. Freed 64 KiB
  * blocks would otherwise stay in malloc's heap for good.
  */
-#ifndef MUXD_SPARES_H
-#define MUXD_SPARES_H
+#ifndef MUXD_BUFFER_CACHE_H
+#define MUXD_BUFFER_CACHE_H
 
-struct spare_buffer;
+struct cached_buffer;
 
 /* Once per process, before the first buffer: blocks of CONN_BUF_SIZE and
  * more are mapped on their own (M_MMAP_THRESHOLD), so that free() unmaps
  * them. Only buffers beyond the list pay the map and unmap; a sanitizer's
  * allocator ignores it and keeps its checks. */
-void spares_setup(void);
+void buffer_cache_setup(void);
 
-struct spares {
-	struct spare_buffer *list;
+struct buffer_cache {
+	struct cached_buffer *list;
 	unsigned count;
 };
 
 /* A CONN_BUF_SIZE buffer, from the list or malloc; NULL when out of
  * memory. */
-unsigned char *spares_get(struct spares *s);
+unsigned char *buffer_cache_get(struct buffer_cache *s);
 
-/* Done with buf: kept for the next spares_get, or freed if enough are. */
-void spares_put(struct spares *s, unsigned char *buf);
+/* Done with buf: kept for the next buffer_cache_get, or freed if enough are. */
+void buffer_cache_put(struct buffer_cache *s, unsigned char *buf);
 
 /* Free every buffer kept. */
-void spares_free(struct spares *s);
+void buffer_cache_free(struct buffer_cache *s);
 
 #endif
