@@ -5,8 +5,6 @@
 #include <malloc.h>
 #include <stdlib.h>
 
-#include "core/server.h"
-
 #define CACHE_MAX 64		/* emptied buffers kept for reuse */
 
 struct cached_buffer {

@@ -13,6 +13,13 @@
 #ifndef MUXD_BUFFER_CACHE_H
 #define MUXD_BUFFER_CACHE_H
 
+/* Every engine's buffer per connection: input is read into it and output
+ * sent from it, so it is also the ceiling of memory per connection. 64 KiB,
+ * as libuv reads: a stream then costs one read and one write per 64 KiB
+ * (16 KiB made four of each). The reactors hold it only while it holds
+ * bytes, so an idle connection does not pay for its size. */
+#define CONN_BUF_SIZE (64 * 1024)
+
 struct cached_buffer;
 
 /* Once per process, before the first buffer: blocks of CONN_BUF_SIZE and

@@ -4,14 +4,11 @@
 
 #include <stddef.h>
 
+#include "base/buffer_cache.h"
 #include "base/net.h"
 
-/* Every engine's buffer per connection: input is read into it and output
- * sent from it, so it is also the ceiling of memory per connection. 64 KiB,
- * as libuv reads: a stream then costs one read and one write per 64 KiB
- * (16 KiB made four of each). The reactors hold it only while it holds
- * bytes, so an idle connection does not pay for its size. */
-#define CONN_BUF_SIZE (64 * 1024)
+/* CONN_BUF_SIZE, every engine's buffer per connection, is defined with
+ * the cache that keeps them (base/buffer_cache.h). */
 
 /* How prefork workers (UNP ch. 30) or the threads of multi-reactor share
  * the listeners (--accept). */
