@@ -25,8 +25,9 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/stats.h"
-#include "core/blocking.h"
 #include "base/coro.h"
+#include "base/timers.h"
+#include "core/blocking.h"
 #include "engines/engine.h"
 #include "services/service.h"
 
@@ -51,10 +52,9 @@ struct task {
 	struct sched *s;
 	struct accepted conn;
 	struct list run;	/* on sched.runnable */
-	struct list timer;	/* on sched.timers while parked with a limit */
+	struct timer timer;	/* in sched.timers while parked with a limit */
 	struct list all;	/* on sched.tasks while alive */
 	int64_t read_limit_ms;	/* a read parks this long at most; -1: no limit */
-	int64_t deadline;
 	uint32_t waiting;	/* EPOLL* bits it is parked for; 0: not parked */
 	uint32_t woken;		/* the bits that woke it; 0: its time ran out */
 	bool readable;		/* input may be queued: no short read since */
@@ -66,7 +66,7 @@ struct sched {
 	const struct server *srv;
 	int epfd;
 	struct list runnable;
-	struct list timers;	/* earliest deadline first */
+	struct timers timers;	/* parked with a limit: the earliest first */
 	struct list tasks;
 	unsigned n_tasks;
 	struct coro_stacks stacks;
@@ -87,20 +87,8 @@ static void wake(struct sched *s, struct task *t, uint32_t why)
 {
 	t->woken = why;
 	t->waiting = 0;
-	list_remove(&t->timer);
+	timers_cancel(&s->timers, &t->timer);
 	list_append(&s->runnable, &t->run);
-}
-
-/* Keeps the timer list in deadline order; every limit is --idle-timeout,
- * so the new one nearly always goes last. */
-static void timer_insert(struct sched *s, struct task *t)
-{
-	struct list *after = s->timers.prev;
-
-	while (after != &s->timers &&
-	       LIST_ENTRY(after, struct task, timer)->deadline > t->deadline)
-		after = after->prev;
-	list_append(after->next, &t->timer);
 }
 
 /* Park until one of `events` (or an error or hang-up) is seen on the
@@ -110,10 +98,14 @@ static uint32_t park(struct task *t, uint32_t events, int64_t limit_ms)
 {
 	t->waiting = events | EPOLLERR | EPOLLHUP;
 	t->woken = 0;
-	if (limit_ms >= 0) {
-		t->deadline = t->s->now + limit_ms;
-		timer_insert(t->s, t);
-	}
+	/* The limits are the idle timeout and a request's wait, which
+	 * interleave: a heap keeps them in order at O(log n) each. A heap
+	 * that cannot grow leaves the task without its limit, which only a
+	 * grace period's end then cuts short. */
+	if (limit_ms >= 0 &&
+	    timers_arm(&t->s->timers, &t->timer, t->s->now + limit_ms) < 0)
+		log_error("coroutine: %s: a wait without its time limit",
+			  strerror(ENOMEM));
 	t->budget = IO_BUDGET;
 	coro_yield();
 	return t->woken;
@@ -204,7 +196,7 @@ static void task_end(struct sched *s, struct task *t)
 	close(t->conn.fd);	/* and out of the epoll set */
 	coro_free(&t->coro, &s->stacks);
 	list_remove(&t->all);
-	list_remove(&t->timer);
+	timers_cancel(&s->timers, &t->timer);
 	free(t);
 	s->n_tasks--;
 }
@@ -249,7 +241,7 @@ static void task_start(struct sched *s, const struct accepted *conn)
 		return;
 	}
 	list_init(&t->run);
-	list_init(&t->timer);
+	timer_init(&t->timer);
 	list_append(&s->tasks, &t->all);
 	list_append(&s->runnable, &t->run);
 	s->n_tasks++;
@@ -369,13 +361,10 @@ static void dispatch(struct sched *s, const struct epoll_event *ev)
 
 static void expire_timers(struct sched *s)
 {
-	while (!list_empty(&s->timers)) {
-		struct task *t = LIST_ENTRY(s->timers.next, struct task, timer);
+	struct timer *due;
 
-		if (t->deadline > s->now)
-			return;
-		wake(s, t, 0);
-	}
+	while ((due = timers_expired(&s->timers, s->now)))
+		wake(s, TIMER_OWNER(due, struct task, timer), 0);
 }
 
 static int next_timeout(const struct sched *s)
@@ -384,12 +373,8 @@ static int next_timeout(const struct sched *s)
 
 	if (!list_empty(&s->runnable))
 		return 0;
-	if (!list_empty(&s->timers)) {
-		const struct task *soonest =
-			LIST_ENTRY(s->timers.next, struct task, timer);
-
-		t = clock_timeout_min(t, soonest->deadline - s->now);
-	}
+	if (s->timers.n)
+		t = clock_timeout_min(t, timers_next_ms(&s->timers, s->now));
 	if (!s->listening && !s->stopping)
 		t = clock_timeout_min(t, s->pause.until - s->now);
 	if (s->stopping && !s->abandoned)
@@ -412,7 +397,6 @@ static int sched_init(struct sched *s, const struct server *srv)
 	s->srv = srv;
 	s->epfd = -1;
 	list_init(&s->runnable);
-	list_init(&s->timers);
 	list_init(&s->tasks);
 	s->now = clock_ms();
 	s->signals.kind = SOURCE_SIGNALS;
@@ -476,6 +460,7 @@ static int coroutine_run(const struct engine *self, const struct server *srv)
 		close(s.epfd);
 	free(s.listener_src);
 	coro_stacks_free(&s.stacks);
+	timers_free(&s.timers);
 	return status;
 }
 
