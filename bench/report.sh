@@ -37,8 +37,13 @@ NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 	if (st == "fail") fails[e, s]++
 	if ($col["errors"] + 0 > 0) errs[e, s] += $col["errors"]
 	if (st != "ok") next
-	if ("thread_accepted" in col && $col["thread_accepted"] != "")
-		balance[e, s] = balance[e, s] (((e, s) in balance) ? "; " : "") $col["thread_accepted"]
+	# The separator is decided in a statement of its own: awk creates
+	# balance[e, s] as the target of the assignment before it evaluates
+	# the right-hand side, where the test would then always be true.
+	if ("thread_accepted" in col && $col["thread_accepted"] != "") {
+		sep = ((e, s) in balance) ? "; " : ""
+		balance[e, s] = balance[e, s] sep $col["thread_accepted"]
+	}
 	split("rate p50_us p99_us server_us_per_unit client_us_per_unit kib_per_conn server_pss_kib rss_kib_per_conn server_rss_kib sys_accept sys_read sys_write sys_wait sys_ctl sys_fork sys_thread sys_lock sys_uring_enter sys_total sys_perf server_cpu_s units", f, " ")
 	for (i in f) keep(e SUBSEP s SUBSEP f[i], $col[f[i]])
 }

@@ -25,6 +25,30 @@ sh "$top/bench/report.sh" "$tmp/run.csv" >"$tmp/run.md" 2>"$tmp/err"
 check "the report of $(basename "$csv") has its tables" grep -q '^| engine' "$tmp/run.md"
 is "$(cat "$tmp/err")" "" "report.sh says nothing on standard error"
 
+# A CSV made here, in bench.sh's columns: row ROUND ENGINE SCENARIO
+# STATUS [COLUMN=VALUE]..., the columns not given left empty.
+header=$(sed -n 's/^csv_header="\(.*\)"$/\1/p' "$top/bench/bench.sh")
+row() {
+	awk -v header="$header" 'BEGIN {
+		n = split(header, name, ",")
+		v["round"] = ARGV[1]; v["engine"] = ARGV[2]; v["scenario"] = ARGV[3]
+		v["status"] = ARGV[4]
+		for (i = 5; i < ARGC; i++) { split(ARGV[i], kv, "="); v[kv[1]] = kv[2] }
+		for (i = 1; i <= n; i++) printf "%s%s", v[name[i]], i < n ? "," : "\n"
+	}' "$@"
+}
+{
+	echo "$header"
+	for r in 1 2; do
+		row $r multi-reactor pingpong-100 ok mode=pingpong n=100 rate=1000 \
+			unit=msg/s thread_accepted=50/50
+	done
+} >"$tmp/balance.csv"
+sh "$top/bench/report.sh" "$tmp/balance.csv" >"$tmp/balance.md" 2>/dev/null
+is "$(grep '^- multi-reactor, pingpong-100:' "$tmp/balance.md")" \
+	"- multi-reactor, pingpong-100: 50/50; 50/50" \
+	"per-thread balance: one entry per round, no leading separator"
+
 if ! command -v gnuplot >/dev/null 2>&1; then
 	skip 5 "gnuplot is not installed: no charts"
 	tap_done
