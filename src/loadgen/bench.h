@@ -73,6 +73,8 @@ struct bench_progress {
 	_Atomic uint64_t errors;
 	_Atomic unsigned open;		/* persistent connections open now */
 	_Atomic unsigned open_at_setup;	/* set before `ready` counts it */
+	_Atomic unsigned tried;		/* connections whose first connect is over */
+	_Atomic bool reached;		/* a connect of this thread ever succeeded */
 };
 
 /* Shared by main and every thread. The patterns are read-only once the

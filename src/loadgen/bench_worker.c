@@ -66,6 +66,7 @@ struct worker {
 	unsigned n_conns;
 	unsigned next_first;	/* conns from here on were never opened */
 	unsigned untried;	/* conns whose first connect is not over */
+	bool reached;		/* a connect ever succeeded */
 	unsigned connecting, max_connecting;
 	unsigned open;
 	unsigned next_source;
@@ -222,6 +223,7 @@ static void conn_connected(struct worker *w, struct conn *c)
 	w->connecting--;
 	w->open++;
 	c->state = CONN_OPEN;
+	w->reached = true;
 	first_attempt_over(w, c);
 	w->now = clock_ns();
 	c->since = w->now;
@@ -405,6 +407,10 @@ static void connrate_event(struct worker *w, struct conn *c, uint32_t events)
 	for (;;) {
 		ssize_t n = recv(c->fd, w->buf, sizeof w->buf, 0);
 
+		if (n >= 0) {
+			w->reached = true;
+			first_attempt_over(w, c);
+		}
 		if (n > 0) {
 			if (!stamp_take(c, w->buf, (size_t)n)) {
 				conn_fail(w, c, ERR_WRONG, 0);
@@ -550,7 +556,12 @@ static void publish(struct worker *w)
 	atomic_store_explicit(&p->errors, errors_total(&w->stats),
 			      memory_order_relaxed);
 	atomic_store_explicit(&p->open, w->open, memory_order_relaxed);
-	if (!w->setup_reported && w->untried == 0) {
+	atomic_store_explicit(&p->tried, w->n_conns - w->untried,
+			      memory_order_relaxed);
+	atomic_store_explicit(&p->reached, w->reached, memory_order_relaxed);
+	/* connrate opens nothing before the load: no set-up to wait for */
+	if (!w->setup_reported &&
+	    (w->untried == 0 || w->cfg->mode == MODE_CONNRATE)) {
 		atomic_store_explicit(&p->open_at_setup, w->open,
 				      memory_order_relaxed);
 		atomic_fetch_add_explicit(&w->sh->ready, 1, memory_order_release);
@@ -601,6 +612,8 @@ static void init_progress(struct bench_progress *p)
 	atomic_init(&p->errors, 0);
 	atomic_init(&p->open, 0);
 	atomic_init(&p->open_at_setup, 0);
+	atomic_init(&p->tried, 0);
+	atomic_init(&p->reached, false);
 }
 
 static void init_conns(struct worker *w, unsigned first)
@@ -611,7 +624,7 @@ static void init_conns(struct worker *w, unsigned first)
 	for (unsigned i = 0; i < w->n_conns; i++)
 		w->conns[i].fd = -1;
 	w->next_source = first;	/* slot k's first source is k mod sources */
-	w->untried = cfg->mode == MODE_CONNRATE ? 0 : w->n_conns;
+	w->untried = w->n_conns;
 	w->max_connecting = cfg->mode == MODE_CONNRATE ? w->n_conns
 			  : window < CONNECT_MIN ? CONNECT_MIN : window;
 }

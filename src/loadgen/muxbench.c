@@ -339,6 +339,22 @@ static bool setup_over(const struct run *run)
 	       run->n_workers;
 }
 
+/* Every connection tried once, every try failed: nobody listens there,
+ * and waiting out the warm-up and the duration would only say so later. */
+static bool nothing_connects(const struct run *run)
+{
+	unsigned tried = 0;
+	bool reached = false;
+
+	for (unsigned i = 0; i < run->n_workers; i++) {
+		const struct bench_progress *p = worker_progress(run->workers[i]);
+
+		tried += atomic_load_explicit(&p->tried, memory_order_relaxed);
+		reached |= atomic_load_explicit(&p->reached, memory_order_relaxed);
+	}
+	return tried == run->cfg->connections && !reached;
+}
+
 /* Sleep until `until` (monotonic seconds), or until done(run) when it is
  * given, with a progress line each --progress-interval. false if a stop
  * signal came. */
@@ -443,7 +459,8 @@ static void signal_server(const struct bench_config *cfg)
 
 /* The measured interval. Idle with --server-pid reads the server's
  * memory after SETTLE_S, within the hold if it is long enough. */
-static void measure(struct run *run, struct bench_result *res)
+static void measure(struct run *run, struct bench_result *res,
+		    bool (*cut)(const struct run *))
 {
 	const struct bench_config *cfg = run->cfg;
 	double server_before = 0, t0;
@@ -464,7 +481,7 @@ static void measure(struct run *run, struct bench_result *res)
 			sleep_until(run, t0 + (cfg->duration > SETTLE_S
 					       ? cfg->duration : SETTLE_S), NULL);
 	} else {
-		sleep_until(run, t0 + cfg->duration, NULL);
+		sleep_until(run, t0 + cfg->duration, cut);
 	}
 	/* The server before the threads let go of their connections: a fork
 	 * child that exits is a zombie whose CPU /proc shows nowhere until
@@ -481,11 +498,15 @@ static void measure(struct run *run, struct bench_result *res)
 		     (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6;
 }
 
+/* connrate connects only once the load runs, so its sleeps end early
+ * when nothing connects; the other modes know it after the set-up. */
 static void phases(struct run *run, struct bench_result *res)
 {
 	const struct bench_config *cfg = run->cfg;
+	bool (*cut)(const struct run *) =
+		cfg->mode == MODE_CONNRATE ? nothing_connects : NULL;
 
-	if (!sleep_until(run, INFINITY, setup_over))
+	if (!sleep_until(run, INFINITY, setup_over) || nothing_connects(run))
 		return;
 	res->open = 0;
 	for (unsigned i = 0; i < run->n_workers; i++)
@@ -498,11 +519,11 @@ static void phases(struct run *run, struct bench_result *res)
 		double t = now_s();
 
 		set_phase(run, PHASE_WARMUP);
-		if (!sleep_until(run, t + cfg->warmup, NULL))
+		if (!sleep_until(run, t + cfg->warmup, cut) || nothing_connects(run))
 			return;
 		res->warmup_s = now_s() - t;
 	}
-	measure(run, res);
+	measure(run, res, cut);
 }
 
 /* Sum what every thread counted; the threads have been joined. */
@@ -606,6 +627,21 @@ static void cleanup(struct run *run)
 	free((void *)run->sh.expect);
 }
 
+/* Why the run ended before its time, when no connect succeeded. */
+static void say_unreachable(const struct run *run, const struct bench_result *res)
+{
+	const struct bench_config *cfg = run->cfg;
+	int err = res->total.first_errno[ERR_CONNECT];
+	char host[INET_ADDRSTRLEN];
+
+	if (!nothing_connects(run))
+		return;
+	inet_ntop(AF_INET, &cfg->server.sin_addr, host, sizeof host);
+	bench_log("no connection to %s:%u could be made (%s): the run ends "
+		  "here", host, ntohs(cfg->server.sin_port),
+		  err ? strerror(err) : "no reason given");
+}
+
 static bool any_broken(const struct run *run)
 {
 	for (unsigned i = 0; i < run->n_workers; i++)
@@ -638,6 +674,7 @@ int main(int argc, char *argv[])
 	finish(&run);
 	if (!failed) {
 		collect(&run, &res);
+		say_unreachable(&run, &res);
 		res.interrupted = run.interrupted;
 		if (cfg.json)
 			report_json(&cfg, &res);
