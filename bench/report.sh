@@ -27,9 +27,14 @@ function num(x) {
 	if (x >= 10) return sprintf("%.1f", x)
 	return sprintf("%.2f", x)
 }
+# A column by name; empty in a CSV of an older run that lacks it.
+function field(name) { return (name in col) ? $col[name] : "" }
+# The scenarios of the rates, costs and system-call tables.
+function classic(s) { return s ~ /^(stamp|pingpong|stream)-/ }
 NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 {
 	e = $col["engine"]; s = $col["scenario"]; st = $col["status"]
+	if (!(s in setting) && field("setting") != "") setting[s] = field("setting")
 	if ($col["round"] + 0 > max_round) max_round = $col["round"] + 0
 	if (!(e in seen_e)) { seen_e[e] = 1; engines[++ne] = e }
 	if (!(s in seen_s)) { seen_s[s] = 1; scen[++ns] = s }
@@ -44,8 +49,8 @@ NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 		sep = ((e, s) in balance) ? "; " : ""
 		balance[e, s] = balance[e, s] sep $col["thread_accepted"]
 	}
-	split("rate p50_us p99_us server_us_per_unit client_us_per_unit kib_per_conn server_pss_kib rss_kib_per_conn server_rss_kib sys_accept sys_read sys_write sys_wait sys_ctl sys_fork sys_thread sys_lock sys_uring_enter sys_total sys_perf server_cpu_s units", f, " ")
-	for (i in f) keep(e SUBSEP s SUBSEP f[i], $col[f[i]])
+	split("rate p50_us p99_us server_us_per_unit client_us_per_unit kib_per_conn server_pss_kib rss_kib_per_conn server_rss_kib sys_accept sys_read sys_write sys_wait sys_ctl sys_fork sys_thread sys_lock sys_uring_enter sys_total sys_perf server_cpu_s units offered p90_us p999_us p9999_us max_us late late_max_us unanswered light_p99_us heavy_p99_us", f, " ")
+	for (i in f) keep(e SUBSEP s SUBSEP f[i], field(f[i]))
 }
 '
 
@@ -182,15 +187,21 @@ END {
 		}
 		print ""
 	}
+	if (nclassic()) system_calls_table()
+	curve_table(); mixed_table(); backend_table()
+	notes()
+}
+function nclassic(    j, n) { for (j = 1; j <= ns; j++) n += classic(scen[j]); return n }
+function system_calls_table(    i, j, k, t, e, x, y, c) {
 	print "## System calls per unit, every server\n"
 	print "System calls per message (ping-pong), per connection (stamp) or per MB (stream) in the measured interval. For muxd engines, the sum of the --stats counters above; for the reference rows, every system call perf counted (raw_syscalls:sys_enter) in the server'"'"'s processes. The --stats counters leave out close, setsockopt and the like (about one more per connection for stamp), so perf'"'"'s count for muxd is in brackets where perf saw all of muxd'"'"'s processes: not for engines whose processes or threads come and go. \"-\": not measured (no perf, or perf could not attach).\n"
 	t = "engine"
-	for (j = 1; j <= ns; j++) if (scen[j] !~ /^idle/) t = t "|" scen[j]
+	for (j = 1; j <= ns; j++) if (classic(scen[j])) t = t "|" scen[j]
 	header(t)
 	for (i = 1; i <= ne; i++) {
 		e = engines[i]; k = 1; c[1] = e
 		for (j = 1; j <= ns; j++) {
-			if (scen[j] ~ /^idle/) continue
+			if (!classic(scen[j])) continue
 			x = m(e, scen[j], "sys_total"); y = m(e, scen[j], "sys_perf")
 			c[++k] = x == "" ? (((e, scen[j]) in why) ? "skip" : "-") : num(x)
 			if (x != "" && y != "" && !reference(e)) c[k] = c[k] " (" num(y) ")"
@@ -201,18 +212,99 @@ END {
 	print "## CPU per unit of work: server / muxbench\n"
 	print "Microseconds of CPU per message (ping-pong), per connection (stamp) or per MB (stream), for the server (all its processes and threads) and for the load generator. Where muxbench spends as much as the server, or its CPU was near 100%, the run measured muxbench, not the engine.\n"
 	t = "engine"
-	for (j = 1; j <= ns; j++) if (scen[j] !~ /^idle/) t = t "|" scen[j]
+	for (j = 1; j <= ns; j++) if (classic(scen[j])) t = t "|" scen[j]
 	header(t)
 	for (i = 1; i <= ne; i++) {
 		e = engines[i]; k = 1; c[1] = e
 		for (j = 1; j <= ns; j++) {
-			if (scen[j] ~ /^idle/) continue
+			if (!classic(scen[j])) continue
 			x = m(e, scen[j], "server_us_per_unit"); y = m(e, scen[j], "client_us_per_unit")
 			c[++k] = x == "" ? (((e, scen[j]) in why) ? "skip" : "-") : num(x) " / " num(y)
 		}
 		c[0] = k; row(c)
 	}
 	print ""
+}
+# The rows of a table of the new scenarios: every engine with a row in
+# scenario s, whatever its status.
+function ran(e, s) { return ((e, s) in why) || ((e, s) in fails) || ((e SUBSEP s SUBSEP "rate") in cnt) }
+function skipped_cell(e, s) { return ((e, s) in why) ? "skip" : ((e, s) in fails) ? "FAIL" : "-" }
+function ms(x) { return x == "" ? "-" : num(x / 1000) }
+function curve_table(    i, j, k, e, t, c, s, x, y, any) {
+	if (!has("latency-curve-cap")) return
+	print "## Latency against load (upper ping-pong, 100 connections, open loop)\n"
+	print "Each engine'"'"'s capacity is its own closed-loop rate over 100 connections, measured in the same round just before; then muxbench sends requests on a fixed schedule at each percentage of it, and counts each latency from when the request was due, so that a server that falls behind shows it in the latency, not in a lower rate. Latencies in microseconds: p50 / p99 / p99.9. The last column is the p99 at 50 % over the p99 at 10 %: near 1, the engine has not yet begun to queue.\n"
+	t = "engine|capacity msg/s"
+	for (j = 1; j <= ns; j++) if (scen[j] ~ /^latency-curve-[0-9]/) { s = scen[j]; sub(/.*-/, "", s); t = t "|" s " %" }
+	header(t "|p99 50 % / 10 %")
+	for (i = 1; i <= ne; i++) {
+		e = engines[i]
+		if (!ran(e, "latency-curve-cap")) continue
+		k = 1; c[1] = e; c[++k] = cell(e, "latency-curve-cap")
+		for (j = 1; j <= ns; j++) {
+			s = scen[j]
+			if (s !~ /^latency-curve-[0-9]/) continue
+			x = m(e, s, "p50_us")
+			c[++k] = x == "" ? skipped_cell(e, s) : num(x) " / " num(m(e, s, "p99_us")) " / " num(m(e, s, "p999_us"))
+		}
+		x = m(e, "latency-curve-50", "p99_us"); y = m(e, "latency-curve-10", "p99_us")
+		c[++k] = x != "" && y > 0 ? sprintf("%.2f", x / y) : "-"
+		c[0] = k; row(c)
+	}
+	print ""
+}
+function mixed_table(    i, k, e, c, x) {
+	if (!has("mixed")) return
+	print "## Mixed work: light and heavy requests (work, 100 connections, open loop)\n"
+	if ("mixed" in setting) print "Setting: " setting["mixed"] ". The heavy size costs about that much CPU on muxd'"'"'s default engine, and the rate keeps the server'"'"'s CPUs about half busy, the same for every engine. A reactor that computes on its loop makes every light request behind a heavy one wait for it.\n"
+	header("engine|asked req/s|answered req/s|light p99 ms|heavy p99 ms|sent late")
+	for (i = 1; i <= ne; i++) {
+		e = engines[i]
+		if (!ran(e, "mixed")) continue
+		k = 1; c[1] = e
+		x = m(e, "mixed", "offered"); c[++k] = x == "" ? skipped_cell(e, "mixed") : num(x)
+		c[++k] = cell(e, "mixed")
+		c[++k] = ms(m(e, "mixed", "light_p99_us")); c[++k] = ms(m(e, "mixed", "heavy_p99_us"))
+		x = m(e, "mixed", "late"); c[++k] = x == "" ? "-" : num(x)
+		c[0] = k; row(c)
+	}
+	print ""
+}
+function backend_table(    i, k, e, c, x, y) {
+	if (!has("backend-10k")) return
+	print "## 10,000 clients waiting on a backend (delay 100 ms, closed loops)\n"
+	print "Each of 10,000 connections asks for a 100 ms wait and, once answered, the next: at most 100,000 requests a second. Server CPU per request, and memory per connection while they wait: the growth of the server'"'"'s Pss (Rss) from before the first connection, per connection.\n"
+	header("engine|requests/s|server CPU us per request|KiB per connection, Pss (Rss)|server MiB, Pss (Rss)")
+	for (i = 1; i <= ne; i++) {
+		e = engines[i]
+		if (!ran(e, "backend-10k")) continue
+		k = 1; c[1] = e; c[++k] = cell(e, "backend-10k")
+		x = m(e, "backend-10k", "server_us_per_unit"); c[++k] = x == "" ? "-" : num(x)
+		x = m(e, "backend-10k", "kib_per_conn"); y = m(e, "backend-10k", "rss_kib_per_conn")
+		c[++k] = x == "" ? "-" : sprintf("%.2f (%.2f)", x, y)
+		x = m(e, "backend-10k", "server_pss_kib"); y = m(e, "backend-10k", "server_rss_kib")
+		c[++k] = x == "" ? "-" : sprintf("%.1f (%.1f)", x / 1024, y / 1024)
+		c[0] = k; row(c)
+	}
+	print ""
+}
+# One line per engine and reason; latency-curve'"'"'s loads are left out
+# when its capacity run was skipped for the same reason.
+function skipped_of(e,    j, s, r, sep, n, list, order) {
+	for (j = 1; j <= ns; j++) {
+		s = scen[j]
+		if (!((e, s) in why)) continue
+		r = why[e, s]
+		if (s ~ /^latency-curve-[0-9]/ && ((e, "latency-curve-cap") in why) &&
+		    why[e, "latency-curve-cap"] == r) continue
+		if (s == "latency-curve-cap") s = "latency-curve"
+		sep = (r in list) ? ", " : ""
+		if (sep == "") order[++n] = r
+		list[r] = list[r] sep s
+	}
+	for (j = 1; j <= n; j++) printf "- %s, %s: %s\n", e, list[order[j]], order[j]
+}
+function notes(    nb, k, i, j, e, s, nskip, nf) {
 	nb = 0
 	for (k in balance) nb++
 	if (nb) {
@@ -225,8 +317,7 @@ END {
 	for (k in why) nskip++
 	if (nskip) {
 		print "## Skipped\n"
-		for (i = 1; i <= ne; i++) for (j = 1; j <= ns; j++)
-			if ((engines[i], scen[j]) in why) printf "- %s, %s: %s\n", engines[i], scen[j], why[engines[i], scen[j]]
+		for (i = 1; i <= ne; i++) skipped_of(engines[i])
 		print ""
 	}
 	nf = 0
