@@ -230,11 +230,18 @@ function system_calls_table(    i, j, k, t, e, x, y, c) {
 # The rows of a table of the new scenarios: every engine with a row in
 # scenario s, whatever its status.
 function ran(e, s) { return ((e, s) in why) || ((e, s) in fails) || ((e SUBSEP s SUBSEP "rate") in cnt) }
+# false, after saying so under the heading, when no row of s has a rate
+function any_ran(s,    i) {
+	for (i = 1; i <= ne; i++) if ((engines[i] SUBSEP s SUBSEP "rate") in cnt) return 1
+	print "No row ran: see \"Skipped\" and \"Runs with errors\" for why.\n"
+	return 0
+}
 function skipped_cell(e, s) { return ((e, s) in why) ? "skip" : ((e, s) in fails) ? "FAIL" : "-" }
 function ms(x) { return x == "" ? "-" : num(x / 1000) }
 function curve_table(    i, j, k, e, t, c, s, x, y, any) {
 	if (!has("latency-curve-cap")) return
 	print "## Latency against load (upper ping-pong, 100 connections, open loop)\n"
+	if (!any_ran("latency-curve-cap")) return
 	print "Each engine'"'"'s capacity is its own closed-loop rate over 100 connections, measured in the same round just before; then muxbench sends requests on a fixed schedule at each percentage of it, and counts each latency from when the request was due, so that a server that falls behind shows it in the latency, not in a lower rate. Latencies in microseconds: p50 / p99 / p99.9. The last column is the p99 at 50 % over the p99 at 10 %: near 1, the engine has not yet begun to queue.\n"
 	t = "engine|capacity msg/s"
 	for (j = 1; j <= ns; j++) if (scen[j] ~ /^latency-curve-[0-9]/) { s = scen[j]; sub(/.*-/, "", s); t = t "|" s " %" }
@@ -258,6 +265,7 @@ function curve_table(    i, j, k, e, t, c, s, x, y, any) {
 function mixed_table(    i, k, e, c, x) {
 	if (!has("mixed")) return
 	print "## Mixed work: light and heavy requests (work, 100 connections, open loop)\n"
+	if (!any_ran("mixed")) return
 	if ("mixed" in setting) print "Setting: " setting["mixed"] ". The heavy size costs about that much CPU on muxd'"'"'s default engine, and the rate keeps the server'"'"'s CPUs about half busy, the same for every engine. A reactor that computes on its loop makes every light request behind a heavy one wait for it.\n"
 	header("engine|asked req/s|answered req/s|light p99 ms|heavy p99 ms|sent late")
 	for (i = 1; i <= ne; i++) {
@@ -275,6 +283,7 @@ function mixed_table(    i, k, e, c, x) {
 function backend_table(    i, k, e, c, x, y) {
 	if (!has("backend-10k")) return
 	print "## 10,000 clients waiting on a backend (delay 100 ms, closed loops)\n"
+	if (!any_ran("backend-10k")) return
 	print "Each of 10,000 connections asks for a 100 ms wait and, once answered, the next: at most 100,000 requests a second. Server CPU per request, and memory per connection while they wait: the growth of the server'"'"'s Pss (Rss) from before the first connection, per connection.\n"
 	header("engine|requests/s|server CPU us per request|KiB per connection, Pss (Rss)|server MiB, Pss (Rss)")
 	for (i = 1; i <= ne; i++) {
@@ -441,6 +450,13 @@ bar_panel() {
 	function missing(e, s) {
 		return ((e, s) in why) ? "skipped" : ((e, s) in fails) ? "failed" : ran(e, s) ? "no data" : "not run"
 	}
+	# The power of ten next to x, below it (dir -1) or above it (1).
+	function decade(x, dir,    l, p) {
+		l = log(x) / log(10); p = int(l)
+		if (dir < 0 && p > l) p--
+		if (dir > 0 && p < l) p++
+		return 10 ^ p
+	}
 	# Text standing up from the axis where bar j of row x would be.
 	function mark(x, j, text) {
 		if (style == "clustered") x += (j - (nc + 1) / 2) / (nc + 1)
@@ -477,12 +493,12 @@ bar_panel() {
 		printf "set title \"%s\"\nset ylabel \"%s\"\nunset xlabel\n", ptitle, ylabel >gp
 		printf "set xtics rotate by -30\nunset logscale x\nset format y \"%%g\"\nset grid noxtics ytics\n" >gp
 		printf "set style histogram %s\n", style == "clustered" ? "clustered gap 1" : "rowstacked" >gp
-		# A log axis starts a decade below the lowest bar, which would
-		# not show if it stood at the bottom; and gnuplot warns of a
-		# range of one value (one bar, or all alike).
+		# A log axis runs from the decade below the lowest bar, which
+		# would not show if it stood at the bottom, to the decade above
+		# the highest, with room for both (and so never one value, of
+		# which gnuplot warns).
 		if (scale == "log")
-			printf "set logscale y\nset yrange [%g:%s]\n", 10 ^ int(log(ymin / 1.5) / log(10) - (ymin < 1.5)),
-			       (ymin == ymax ? ymax * 10 : "*") >gp
+			printf "set logscale y\nset yrange [%g:%g]\n", decade(ymin / 1.5, -1), decade(ymax * 1.5, 1) >gp
 		else printf "unset logscale y\nset yrange [0:%s]\n", (ymax > 0 ? "*" : "1") >gp
 		printf "set xrange [-0.6:%.1f]\n%s", rows - 0.4, labels >gp
 		# a segment no row has is left out of a stack, and of its key
