@@ -39,7 +39,7 @@ usage: bench.sh [OPTION]...
   --warmup=S         unmeasured seconds before each (default 1)
   --max-procs=N      most processes a [processes] engine is given (default 1000)
   --out=DIR          where results go (default bench/results)
-  --quick            1 round, 1 s runs, three scenarios: about a minute
+  --quick            1 round, 1 s runs, three scenarios: about 2 minutes
   --no-nginx         leave out the nginx reference row even if nginx is here
   --no-refs          leave out the libuv and libevent reference rows
   --server-cpus=LIST CPUs muxd runs on, as taskset -c takes them (default 0)
