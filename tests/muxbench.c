@@ -877,9 +877,11 @@ static void case_rate_pingpong(void)
 		skip(2, "no JSON");
 		return;
 	}
+	/* replies still in flight at either end of the interval, on a
+	 * loaded machine, make the slack */
 	if (!ok(num(&j, "rate.target") == 500 &&
-		near(num(&j, "messages_per_s"), 475, 40),
-		"--rate 500 pingpong: 500 asked, 435 to 515 answered a second"))
+		near(num(&j, "messages_per_s"), 475, 75),
+		"--rate 500 pingpong: 500 asked, 400 to 550 answered a second"))
 		diag("%s", b.out);
 	ok(latency_ordered(&j, "") && num(&j, "errors.total") == 0,
 	   "--rate pingpong: p50 <= p90 <= p99 <= p99.9 <= p99.99 <= max, "
