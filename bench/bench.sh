@@ -15,9 +15,18 @@
 # the sum of its --stats counters over the measured interval; for the
 # references, every system call perf counts in that interval.
 #
-# Writes OUT/DATE-HOST.csv (every run), .md (the tables) and, with gnuplot,
-# .png and .svg charts. Needs muxd and muxbench: $MUXD and $MUXBENCH, or
-# ./src/muxd and ./src/muxbench.
+# Three scenarios ask what a server model is chosen for: latency-curve
+# (upper ping-pong over 100 connections at 10 to 90 % of the capacity the
+# same engine showed a moment before, as an open loop), mixed (work
+# requests, 1 % of them about 5 ms of CPU, at a rate that keeps the server
+# about half busy) and backend-10k (10,000 connections each waiting 100 ms
+# a request on delay). A scenario whose service muxd does not list
+# (`muxd --list-services`) is skipped with that reason.
+#
+# One progress line per run on standard error. Writes OUT/DATE-HOST.csv
+# (every run), .md (the tables) and, with gnuplot, .png and .svg charts.
+# Needs muxd and muxbench: $MUXD and $MUXBENCH, or ./src/muxd and
+# ./src/muxbench.
 set -u
 
 usage() {
@@ -30,7 +39,7 @@ usage: bench.sh [OPTION]...
   --warmup=S         unmeasured seconds before each (default 1)
   --max-procs=N      most processes a [processes] engine is given (default 1000)
   --out=DIR          where results go (default bench/results)
-  --quick            1 round, 1 s runs, three scenarios: about a minute
+  --quick            1 round, 1 s runs, three scenarios: about 2 minutes
   --no-nginx         leave out the nginx reference row even if nginx is here
   --no-refs          leave out the libuv and libevent reference rows
   --server-cpus=LIST CPUs muxd runs on, as taskset -c takes them (default 0)
@@ -52,7 +61,15 @@ pingpong-10000:pingpong:10000:upper
 stream-1:stream:1:upper
 stream-16:stream:16:upper
 idle-1000:idle:1000:upper
-idle-10000:idle:10000:upper"
+idle-10000:idle:10000:upper
+latency-curve:pingpong:100:upper
+mixed:work:100:work
+backend-10k:delay:10000:delay"
+# latency-curve: the closed-loop capacity, then these loads, in percent
+# of it; mixed: the light size and the heavy one's CPU time (ms).
+CURVE_LOADS="10 30 50 70 90"
+LIGHT_N=100
+HEAVY_MS=5
 ALL_SCENARIOS=$(echo "$SCENARIO_TABLE" | cut -d: -f1 | tr '\n' ' ' | sed 's/^ *//')
 
 MUXD=${MUXD:-./src/muxd}
@@ -62,6 +79,7 @@ PKG_CONFIG=${PKG_CONFIG:-pkg-config}
 engines="" scenarios=$ALL_SCENARIOS rounds=3 duration=3 warmup=1
 max_procs=1000 out=bench/results nginx=yes refs="libuv libevent"
 server_cpus="" client_cpus=""
+heavy_n=0 mixed_rate="" mixed_reason=""	# mixed's, from calibrate_work
 
 for arg; do
 	case $arg in
@@ -94,6 +112,8 @@ done
 [ -x "$MUXBENCH" ] || die "no muxbench at $MUXBENCH (build it, or set MUXBENCH)"
 
 engine_list=$("$MUXD" --list-engines) || die "$MUXD --list-engines failed"
+service_list=$("$MUXD" --list-services | awk '{print $1}') ||
+	die "$MUXD --list-services failed"
 [ -n "$engines" ] || engines=$(echo "$engine_list" | awk '{print $1}' | tr '\n' ' ')
 for e in $engines; do
 	echo "$engine_list" | awk -v e="$e" '$1 == e {f = 1} END {exit !f}' ||
@@ -128,10 +148,14 @@ if [ "$cpus" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
 fi
 
 has_tag() { echo "$engine_list" | awk -v e="$1" -v t="[$2]" '$1 == e && index($0, t) {f = 1} END {exit !f}'; }
+has_service() { echo "$service_list" | grep -qx "$1"; }
 
-# Why engine $1 cannot run scenario mode $2 with $3 connections, or nothing.
+# Why engine $1 cannot run scenario mode $2 with $3 connections of
+# service $4, or nothing.
 skip_reason() {
-	if has_tag "$1" serial && [ "$2" != connrate ] && [ "$3" -gt 1 ]; then
+	if ! has_service "$4"; then
+		echo "muxd has no $4 service yet (not in muxd --list-services)"
+	elif has_tag "$1" serial && [ "$2" != connrate ] && [ "$3" -gt 1 ]; then
 		echo "serves one connection at a time"
 	elif has_tag "$1" fd-setsize && [ "$3" -gt 1000 ]; then
 		echo "select cannot watch descriptors >= FD_SETSIZE (1024)"
@@ -198,7 +222,8 @@ stop_server() {
 	server_pid=""
 }
 
-# The number after "KEY": in muxbench's one-line JSON.
+# The number after the last "KEY": in muxbench's one-line JSON; the
+# overall latencies come after those of each work size.
 json() { sed -n "s/.*\"$1\":\([-0-9.e+]*\).*/\1/p" "$tmp/json"; }
 
 # Counter $1 between the two SIGUSR1 lines muxbench asked for (first and
@@ -209,11 +234,20 @@ stat_delta() {
 	} END { if (n >= 2) print v[2] - v[1]; else print "" }' "$tmp/err"
 }
 
-csv_header="round,engine,scenario,mode,n,status,rate,unit,p50_us,p99_us,errors,units,server_cpu_s,client_cpu_s,server_us_per_unit,client_us_per_unit,kib_per_conn,server_pss_kib,rss_kib_per_conn,server_rss_kib,sys_accept,sys_read,sys_write,sys_wait,sys_ctl,sys_fork,sys_thread,sys_lock,sys_uring_enter,sys_total,sys_perf,thread_accepted,note"
+csv_header="round,engine,scenario,mode,n,status,rate,unit,p50_us,p99_us,errors,units,server_cpu_s,client_cpu_s,server_us_per_unit,client_us_per_unit,kib_per_conn,server_pss_kib,rss_kib_per_conn,server_rss_kib,sys_accept,sys_read,sys_write,sys_wait,sys_ctl,sys_fork,sys_thread,sys_lock,sys_uring_enter,sys_total,sys_perf,thread_accepted,offered,p90_us,p999_us,p9999_us,max_us,late,late_max_us,unanswered,light_p99_us,heavy_p99_us,setting,note"
 
 # A row with nothing measured: status $1, note $2.
 blank_fields=$(echo "$csv_header" | awk -F, '{ for (i = 7; i <= NF; i++) printf "," }')
-empty_row() { echo "$round,$engine,$id,$mode,$n,$1$blank_fields\"$2\""; }
+empty_row() {
+	echo "$round,$engine,$id,$mode,$n,$1$blank_fields\"$2\""
+	progress "$1: $2"
+}
+
+# One line on standard error for each run, as it ends: $1 what came of it.
+progress() {
+	done_runs=$((done_runs + 1))
+	say "[$done_runs/$total] round $round/$rounds, $id, $engine: $1"
+}
 
 # Why reference server $1 is not here, or nothing.
 ref_missing() {
@@ -231,12 +265,15 @@ start_row() {
 	case $engine in
 	nginx) start_nginx || reason="nginx did not start" ;;
 	libuv|libevent)
-		reason=$(ref_missing "$engine")
+		case $service in
+		upper|stamp) reason=$(ref_missing "$engine") ;;
+		*) reason="ref-$engine serves upper and stamp only" ;;
+		esac
 		[ -n "$reason" ] ||
 			start_server "$REF_DIR/ref-$engine" --listen "$service=127.0.0.1:0" ||
 			reason="ref-$engine did not start" ;;
 	*)
-		reason=$(skip_reason "$engine" "$mode" "$n")
+		reason=$(skip_reason "$engine" "$mode" "$n" "$service")
 		[ -n "$reason" ] ||
 			start_server "$MUXD" $(server_options "$engine" "$mode" "$n") \
 				--listen "$service=127.0.0.1:0" ||
@@ -245,13 +282,59 @@ start_row() {
 }
 
 # One run: round $1, engine $2 (a muxd engine or a reference), scenario
-# line $3. Prints its CSV row.
+# line $3. Prints its CSV rows: one, or latency-curve's capacity and loads.
 run_one() {
 	round=$1 engine=$2
 	id=$(echo "$3" | cut -d: -f1) mode=$(echo "$3" | cut -d: -f2)
 	n=$(echo "$3" | cut -d: -f3) service=$(echo "$3" | cut -d: -f4)
+	bench_args="" setting=""
+	case $id in
+	latency-curve) run_curve ;;
+	mixed)
+		if [ -n "$mixed_reason" ] && is_muxd_row; then
+			empty_row skip "$mixed_reason"
+			return
+		fi
+		bench_args="--work-mix $LIGHT_N:99,$heavy_n:1 --rate $mixed_rate"
+		setting="work $LIGHT_N:99 and $heavy_n:1 (about $HEAVY_MS ms) at $mixed_rate/s"
+		run_measured ;;
+	backend-10k)
+		bench_args="--delay-ms 100" setting="delay 100 ms in closed loops"
+		run_measured ;;
+	*) run_measured ;;
+	esac
+}
+
+# latency-curve: the row's closed-loop capacity, then an open loop at
+# each of CURVE_LOADS percent of it, each run on a server of its own.
+run_curve() {
+	curve=$id
+	id=$curve-cap setting="closed loop"
+	run_measured
+	capacity=$run_rate why=$run_reason
+	for load in $CURVE_LOADS; do
+		id=$curve-$load setting="$load % of the closed-loop capacity"
+		if [ -n "$why" ]; then
+			empty_row skip "$why"
+			continue
+		elif [ -z "$capacity" ]; then
+			empty_row fail "no capacity: its closed-loop run failed"
+			continue
+		fi
+		bench_args="--rate $(awk -v c="$capacity" -v p="$load" \
+			'BEGIN { r = int(c * p / 100 + 0.5); print r < 1 ? 1 : r }')"
+		run_measured
+	done
+}
+
+# One measured run of the current row and scenario, muxbench given
+# bench_args. Sets run_rate (empty unless it succeeded) and run_reason
+# (why it was skipped, or empty).
+run_measured() {
+	run_rate="" run_reason=""
 	start_row
 	if [ -n "$reason" ]; then
+		run_reason=$reason
 		empty_row skip "$reason"
 		return
 	fi
@@ -260,11 +343,18 @@ run_one() {
 	start_perf
 	$pin_client "$MUXBENCH" "$mode" --port "$port" --connections "$n" \
 		--duration "$hold" --warmup "$warmup" --json --no-progress \
-		--server-pid "$server_pid" --server-stats >"$tmp/json" 2>"$tmp/bench.err"
+		$bench_args --server-pid "$server_pid" --server-stats \
+		>"$tmp/json" 2>"$tmp/bench.err"
 	bench_status=$?
 	stop_perf
 	stop_server
 	emit_row "$bench_status"
+}
+
+# The number after "KEY": in the work class of size $1 in the JSON's
+# "classes", key $2 among its latencies.
+class_latency() {
+	sed -n "s/.*\"$1\":{\"weight\":[0-9]*,\"replies\":[0-9]*,\"latency_us\":{[^}]*\"$2\":\([0-9]*\).*/\1/p" "$tmp/json"
 }
 
 # The CSV row of the run whose muxbench JSON is in $tmp/json.
@@ -280,11 +370,13 @@ emit_row() {
 	pingpong) rate=$(json messages_per_s) unit="msg/s" units=$(json messages) ;;
 	stream) rate=$(json mb_per_s) unit="MB/s" units=$(awk -v b="$(json bytes)" 'BEGIN {print b / 1e6}') ;;
 	idle) rate=$(json open) unit="open" units=$(json open) ;;
+	delay|work) rate=$(json messages_per_s) unit="req/s" units=$(json messages) ;;
 	esac
-	awk -v OFS=, -v round="$round" -v engine="$engine" -v id="$id" \
+	[ $status = ok ] && run_rate=$rate
+	row=$(awk -v OFS=, -v round="$round" -v engine="$engine" -v id="$id" \
 	    -v mode="$mode" -v n="$n" -v status="$status" -v rate="$rate" \
 	    -v unit="$unit" -v p50="$(json p50)" -v p99="$(json p99)" \
-	    -v errors="$(json total)" -v units="$units" \
+	    -v errors="$(json total)" -v units="$units" -v open="$(json open)" \
 	    -v scpu="$(json cpu_s)" -v cuser="$(json user_s)" -v csys="$(json sys_s)" \
 	    -v pss="$(json pss_kib)" -v pss0="$(json pss_before_kib)" \
 	    -v rss="$(json rss_kib)" -v rss0="$(json rss_before_kib)" \
@@ -294,19 +386,39 @@ emit_row() {
 	    -v th="$(stat_delta sys_thread)" -v lk="$(stat_delta sys_lock)" \
 	    -v ue="$(stat_delta sys_uring_enter)" \
 	    -v perf="$(perf_count)" -v muxd="$(is_muxd_row && echo 1)" \
-	    -v balance="$(thread_balance)" '
+	    -v balance="$(thread_balance)" -v offered="$(json target)" \
+	    -v p90="$(json p90)" -v p999="$(json p999)" -v p9999="$(json p9999)" \
+	    -v max="$(json max)" -v late="$(json late)" \
+	    -v late_max="$(json late_max_us)" -v unanswered="$(json unanswered)" \
+	    -v light="$(class_latency "$LIGHT_N" p99)" \
+	    -v heavy="$( [ "$mode" = work ] && class_latency "$heavy_n" p99)" \
+	    -v setting="$setting" '
 	function per(x) { return units > 0 && x != "" ? sprintf("%.3f", x / units) : "" }
 	BEGIN {
+		gsub(/,/, ";", setting)	# a field of the CSV
+		open_loop = offered + 0 > 0
 		ccpu = cuser + csys
-		idle = mode == "idle" && units > 0
+		# the memory of idle connections, or of waiting ones
+		mem = (mode == "idle" || mode == "delay") && open > 0 && pss0 > 0
 		stats_total = acc == "" ? "" : acc + rd + wr + wt + ctl + fk + th + lk + ue
 		print round, engine, id, mode, n, status, rate, unit, p50, p99, errors,
 		      units, scpu, ccpu, per(scpu * 1e6), per(ccpu * 1e6),
-		      idle ? sprintf("%.2f", (pss - pss0) / units) : "", idle ? pss : "",
-		      idle ? sprintf("%.2f", (rss - rss0) / units) : "", idle ? rss : "",
+		      mem ? sprintf("%.2f", (pss - pss0) / open) : "", mem ? pss : "",
+		      mem ? sprintf("%.2f", (rss - rss0) / open) : "", mem ? rss : "",
 		      per(acc), per(rd), per(wr), per(wt), per(ctl), per(fk), per(th),
-		      per(lk), per(ue), per(muxd ? stats_total : perf), per(perf), balance, ""
-	}'
+		      per(lk), per(ue), per(muxd ? stats_total : perf), per(perf), balance,
+		      (open_loop ? offered : ""), p90, p999, p9999, max,
+		      (open_loop ? late : ""), (open_loop ? late_max : ""),
+		      (open_loop ? unanswered : ""), (mode == "work" ? light : ""),
+		      (mode == "work" ? heavy : ""), "\"" setting "\"", ""
+	}')
+	echo "$row"
+	progress "$(echo "$row" | awk -F, -v s="$status" '{
+		printf "%s %s", $7, $8
+		if ($33 != "") printf " (%s asked)", $33
+		if (s != "ok") printf ", failed"
+		if ($11 > 0) printf ", %s errors", $11
+	}')"
 }
 
 is_muxd_row() { case $engine in nginx|libuv|libevent) return 1 ;; esac; }
@@ -374,6 +486,49 @@ perf_count() {
 	}' "$perf_out" 2>/dev/null
 }
 
+# mixed: the heavy size that costs the server about HEAVY_MS of CPU, and
+# the rate that keeps the server's CPUs about half busy, both from the
+# CPU time a request of each size alone costs muxd's default engine over
+# one connection. Sets heavy_n and mixed_rate, or mixed_reason.
+calibrate_work() {
+	mixed_reason="" heavy_n=0 mixed_rate=""
+	if ! has_service work; then
+		mixed_reason="muxd has no work service yet (not in muxd --list-services)"
+		return
+	fi
+	work_cost "$LIGHT_N:1"
+	light_us=$cost
+	work_cost 1000000:1
+	if [ -z "$light_us" ] || [ -z "$cost" ]; then
+		mixed_reason="the work service's cost could not be measured"
+		return
+	fi
+	eval "$(awk -v l="$light_us" -v h="$cost" -v ms="$HEAVY_MS" \
+		-v cpus="$server_ncpus" 'BEGIN {
+		n = int(1e6 * ms * 1000 / h + 0.5)
+		if (n < 1) n = 1
+		if (n > 1e8) n = 1e8
+		mean = 0.99 * l + 0.01 * h * n / 1e6
+		printf "heavy_n=%d mixed_rate=%d\n", n, 0.5 * cpus * 1e6 / mean + 0.5
+	}')"
+	say "mixed: work N=$LIGHT_N costs $light_us us of server CPU, N=1000000 $cost us: heavy N=$heavy_n, $mixed_rate requests a second"
+}
+
+# Server CPU microseconds per work request of mix $1 over one
+# connection, in cost (empty if it could not be measured).
+work_cost() {
+	cost=""
+	start_server "$MUXD" --quiet --listen work=127.0.0.1:0 || return
+	$pin_client "$MUXBENCH" work --port "$port" --work-mix "$1" \
+		--duration 1 --warmup 0.2 --json --no-progress \
+		--server-pid "$server_pid" >"$tmp/json" 2>"$tmp/bench.err"
+	bench_status=$?
+	stop_server
+	[ $bench_status -eq 0 ] || return
+	cost=$(awk -v c="$(json cpu_s)" -v m="$(json messages)" \
+		'BEGIN { if (m > 0 && c > 0) printf "%.2f", c * 1e6 / m }')
+}
+
 # nginx as a reference stamp server: the stream module's `return`.
 nginx_ok=no
 nginx_module=/usr/lib/nginx/modules/ngx_stream_module.so
@@ -427,26 +582,26 @@ done
 rows="$engines $refs"
 total=0
 for s in $scenarios; do
-	for e in $rows; do total=$((total + 1)); done
+	runs=1
+	[ "$s" = latency-curve ] && runs=$((1 + $(echo $CURVE_LOADS | wc -w)))
+	case $s in stamp-*) [ $nginx_ok = yes ] && total=$((total + 1)) ;; esac
+	total=$((total + runs * $(echo $rows | wc -w)))
 done
 total=$((total * rounds))
 say "$total runs: $rounds round(s) of $(echo $rows | wc -w) servers x $(echo $scenarios | wc -w) scenarios, $duration s each; $pinning"
+case " $scenarios " in *" mixed "*) calibrate_work ;; esac
 done_runs=0
 r=1
 while [ $r -le "$rounds" ]; do
 	for s in $scenarios; do
 		line=$(echo "$SCENARIO_TABLE" | grep "^$s:")
 		for e in $rows; do
-			done_runs=$((done_runs + 1))
-			[ -t 2 ] && printf '\rbench.sh: run %d/%d: round %d %s %s        ' \
-				"$done_runs" "$total" "$r" "$s" "$e" >&2
 			run_one "$r" "$e" "$line" >>"$csv"
 		done
 		case $s in stamp-*) [ $nginx_ok = yes ] && run_one "$r" nginx "$line" >>"$csv" ;; esac
 	done
 	r=$((r + 1))
 done
-[ -t 2 ] && echo >&2
 
 . "$(dirname "$0")/report.sh"
 report "$csv" >"$base.md"

@@ -51,9 +51,10 @@ is "$(offers "$MUXD" --eng)" "--engine=" "--eng offers --engine="
 is "$(offers "$MUXD" --stats)" "--stats --stats-interval=" \
 	"--stats offers --stats and --stats-interval="
 is "$(offers "$MUXD" --workers '')" "" "--workers offers nothing: a number"
-is "$(offers "$MUXBENCH" '')" "connrate idle pingpong stream" \
+is "$(offers "$MUXBENCH" '')" "connrate delay idle pingpong stream work" \
 	"muxbench offers its modes"
 is "$(offers "$MUXBENCH" --expect '')" "echo upper" "muxbench --expect offers upper and echo"
+is "$(offers "$MUXBENCH" --work-mix '')" "" "muxbench --work-mix offers nothing: a mix"
 is "$(offers "$MUXBENCH" --progress)" "--progress --progress-interval=" \
 	"muxbench --progress offers --progress and --progress-interval="
 tap_done

@@ -6,13 +6,19 @@
  * checked against what muxbench(1) promises: work done and verified, no
  * errors on a correct server, errors counted by kind when the server is
  * wrong (wrong), absent (connect), closes (eof) or resets (reset), the
- * server's CPU and memory, the exit statuses, the progress lines. (A timeout takes 5 s of
- * silence to provoke, and is left to manual runs.)
+ * server's CPU and memory, the exit statuses, the progress lines. (A
+ * timeout takes 5 s of silence to provoke, and is left to manual runs.)
+ *
+ * The delay and work modes, and --rate's open loop, run against a server
+ * of known behaviour (backend.c): its replies come exactly when the
+ * contract says, it can be paused with SIGSTOP, and it can lie. Started
+ * by one line in main, it can be a muxd serving delay and work instead.
  *
  * Every muxbench run is bounded (BENCH_LIMIT_MS, scaled by
  * MUXD_TEST_TIMEOUT_MULT) and killed beyond it, so a hang fails a case
  * instead of the harness.
  */
+#include "backend.h"
 #include "client.h"
 #include "tap.h"
 
@@ -34,7 +40,7 @@
 
 #define BENCH_LIMIT_MS 20000
 #define OUT_MAX 8192
-#define JSON_MAX 64
+#define JSON_MAX 128
 
 /* ---- running muxbench ---- */
 
@@ -332,8 +338,10 @@ static double num(const struct json *j, const char *path)
 static const char *const json_keys[] = {
 	"mode", "host", "port", "connections", "size", "threads", "duration_s",
 	"messages", "messages_per_s", "bytes", "mb_per_s", "connects",
-	"connects_per_s", "latency_us.p50", "latency_us.p90", "latency_us.p99",
-	"latency_us.p999", "latency_us.max", "errors.total", "errors.connect",
+	"connects_per_s", "rate.target", "rate.late", "rate.late_max_us",
+	"rate.unanswered", "delay_ms", "latency_us.p50", "latency_us.p90",
+	"latency_us.p99", "latency_us.p999", "latency_us.p9999",
+	"latency_us.max", "errors.total", "errors.connect",
 	"errors.reset", "errors.eof", "errors.wrong", "errors.timeout", "open",
 	"cpu.user_s", "cpu.sys_s", "cpu.pct", "server.cpu_s", "server.rss_kib",
 	"server.pss_kib", "server.rss_before_kib", "server.pss_before_kib", NULL,
@@ -633,25 +641,40 @@ static int loopback_socket(bool listening, char port[8])
 	return fd;
 }
 
-/* A port bound but not listening refuses every connection. */
-static void case_refused(void)
+/* A port bound but not listening refuses every connection: muxbench
+ * says so at once, without waiting out its 3 s of warm-up and 5 s of
+ * measurement, in a mode with a set-up and in connrate, which has none. */
+static void refused_case(const char *mode)
 {
 	char port[8];
 	int fd = loopback_socket(false, port);
-	const char *args[] = { "--json", "-d", "1", "-w", "0", "-p", port,
-			       "-c", "2", "pingpong", NULL };
+	const char *args[] = { "--json", "-d", "5", "-w", "3", "-p", port,
+			       "-c", "2", mode, NULL };
+	long long start = now_ms(), took;
 	struct bench b;
 	struct json j;
 
-	if (!is_int(bench_run(&b, args), 1, "refused: exit status 1, no crash"))
+	if (!is_int(bench_run(&b, args), 1, "refused %s: exit status 1, no crash",
+		    mode))
 		diag_outputs(&b);
+	took = now_ms() - start;
 	close(fd);
-	if (!json_ok(&b, "pingpong", &j)) {
+	if (!ok(took < 5000 && strstr(b.err, "Connection refused"),
+		"refused %s: says 'Connection refused' at once, not after 8 s",
+		mode))
+		diag("%lld ms; stderr: %s", took, b.err);
+	if (!json_ok(&b, mode, &j)) {
 		skip(1, "no JSON");
 		return;
 	}
 	ok(num(&j, "errors.connect") > 0 && num(&j, "open") == 0,
-	   "refused: errors.connect > 0, nothing open");
+	   "refused %s: errors.connect > 0, nothing open", mode);
+}
+
+static void case_refused(void)
+{
+	refused_case("pingpong");
+	refused_case("connrate");
 }
 
 /* A second muxd closes connections idle for 1 s: end-of-file from the
@@ -793,7 +816,216 @@ static void case_usage(void)
 	usage_case("--server-stats alone", "--server-pid", stats);
 	ok(bench_run(&b, help) == 0 && strstr(b.out, "pingpong") &&
 	   strstr(b.out, "stream") && strstr(b.out, "connrate") &&
-	   strstr(b.out, "idle"), "--help exits 0 and names the modes");
+	   strstr(b.out, "idle") && strstr(b.out, "delay") &&
+	   strstr(b.out, "work"), "--help exits 0 and names the modes");
+}
+
+static void case_usage_requests(void)
+{
+	const char *rate[] = { "-p", "1", "--rate", "100", "stream", NULL };
+	const char *zero[] = { "-p", "1", "--rate", "0", "pingpong", NULL };
+	const char *delay[] = { "-p", "1", "--delay-ms", "60001", "delay", NULL };
+	const char *where[] = { "-p", "1", "--delay-ms", "5", "work", NULL };
+	const char *mix[] = { "-p", "1", "--work-mix", "100:99,5000", "work", NULL };
+	const char *twice[] = { "-p", "1", "--work-mix", "100:1,100:2", "work",
+				NULL };
+	const char *big[] = { "-p", "1", "--work-mix", "100000001:1", "work",
+			      NULL };
+
+	usage_case("--rate with stream", "stream", rate);
+	usage_case("--rate 0", "'0'", zero);
+	usage_case("--delay-ms past 60000", "'60001'", delay);
+	usage_case("--delay-ms with work", "work", where);
+	usage_case("a --work-mix size without weight", "'100:99,5000'", mix);
+	usage_case("a --work-mix size twice", "twice", twice);
+	usage_case("a --work-mix size past 10^8", "'100000001'", big);
+}
+
+/* ---- the open loop, and the request services ---- */
+
+static struct muxd_server backend;
+static char delay_port[8], work_port[8];
+
+static bool latency_ordered(const struct json *j, const char *prefix)
+{
+	static const char *const q[] = { "p50", "p90", "p99", "p999", "p9999",
+					 "max" };
+	char path[96];
+	double last = 0;
+
+	for (size_t i = 0; i < sizeof q / sizeof q[0]; i++) {
+		snprintf(path, sizeof path, "%slatency_us.%s", prefix, q[i]);
+		if (!(num(j, path) >= last))
+			return false;
+		last = num(j, path);
+	}
+	return last > 0;
+}
+
+/* Requests go out on a schedule: the answered rate is the one asked,
+ * pipelined behind the replies still owed. */
+static void case_rate_pingpong(void)
+{
+	const char *args[] = { "--json", "-d", "1", "-w", "0.2", "-p", upper_port,
+			       "-c", "5", "--rate", "500", "pingpong", NULL };
+	struct bench b;
+	struct json j;
+
+	if (!is_int(bench_run(&b, args), 0, "--rate pingpong: exit status 0"))
+		diag_outputs(&b);
+	if (!json_ok(&b, "pingpong", &j)) {
+		skip(2, "no JSON");
+		return;
+	}
+	/* replies still in flight at either end of the interval, on a
+	 * loaded machine, make the slack */
+	if (!ok(num(&j, "rate.target") == 500 &&
+		near(num(&j, "messages_per_s"), 475, 75),
+		"--rate 500 pingpong: 500 asked, 400 to 550 answered a second"))
+		diag("%s", b.out);
+	ok(latency_ordered(&j, "") && num(&j, "errors.total") == 0,
+	   "--rate pingpong: p50 <= p90 <= p99 <= p99.9 <= p99.99 <= max, "
+	   "no errors");
+}
+
+/* delay 50 at a rate far below what 4 connections carry: each reply
+ * comes 50 ms after its request was due, plus a loaded machine's wake-up. */
+static void case_delay_rate(void)
+{
+	const char *args[] = { "--json", "-d", "2", "-w", "0.3", "-p", delay_port,
+			       "-c", "4", "--rate", "20", "--delay-ms", "50",
+			       "delay", NULL };
+	struct bench b;
+	struct json j;
+	double p50;
+
+	if (!is_int(bench_run(&b, args), 0, "delay 50 at 20/s: exit status 0"))
+		diag_outputs(&b);
+	if (!json_ok(&b, "delay", &j)) {
+		skip(2, "no JSON");
+		return;
+	}
+	p50 = num(&j, "latency_us.p50") / 1000;
+	if (!ok(p50 >= 49 && p50 <= 50 + scaled_ms(8),
+		"delay 50 at 20/s: p50 %.1f ms, within a few ms of 50", p50))
+		diag("%s", b.out);
+	ok(num(&j, "delay_ms") == 50 && num(&j, "errors.total") == 0 &&
+	   near(num(&j, "messages_per_s"), 20, 4),
+	   "delay 50 at 20/s: delay_ms 50, no errors, about 20 replies a second");
+}
+
+/* Closed loops: each connection waits for its reply, which is never
+ * sooner than the milliseconds asked. */
+static void case_delay_closed(void)
+{
+	const char *args[] = { "--json", "-d", "1", "-w", "0", "-p", delay_port,
+			       "-c", "3", "--delay-ms", "20", "delay", NULL };
+	struct bench b;
+	struct json j;
+
+	if (!is_int(bench_run(&b, args), 0, "delay 20, closed loops: exit 0"))
+		diag_outputs(&b);
+	if (!json_ok(&b, "delay", &j)) {
+		skip(1, "no JSON");
+		return;
+	}
+	if (!ok(num(&j, "messages") > 0 && num(&j, "latency_us.p50") >= 20000 &&
+		num(&j, "messages_per_s") <= 3 * 50 + 1 &&
+		num(&j, "rate.target") == 0 && num(&j, "rate.late") == 0,
+		"delay 20, closed loops: replies after 20 ms, at most 50 a "
+		"second a connection, nothing scheduled"))
+		diag("%s", b.out);
+}
+
+/* The server stops for a second in the middle of the run. An open loop
+ * keeps the schedule: the requests due meanwhile wait and are sent late,
+ * the latency shows the pause, and the rate answered stays the one asked. */
+static void case_pause(void)
+{
+	const char *args[] = { "--json", "-d", "3", "-w", "0", "-p", delay_port,
+			       "-c", "4", "--rate", "100", "--delay-ms", "10",
+			       "delay", NULL };
+	long long deadline = now_ms() + scaled_ms(BENCH_LIMIT_MS);
+	long long stopped;
+	struct bench b;
+	struct json j;
+
+	bench_spawn(&b, args);
+	sleep_ms(800);
+	kill(backend.pid, SIGSTOP);
+	stopped = now_ms();
+	sleep_ms(1000);
+	kill(backend.pid, SIGCONT);
+	diag("the server was stopped for %lld ms", now_ms() - stopped);
+	if (!is_int(bench_finish(&b, deadline), 0, "paused server: exit status 0"))
+		diag_outputs(&b);
+	if (!json_ok(&b, "delay", &j)) {
+		skip(2, "no JSON");
+		return;
+	}
+	if (!ok(num(&j, "latency_us.max") >= 1000000 && num(&j, "rate.late") > 0 &&
+		num(&j, "rate.late_max_us") >= 500000,
+		"paused server: max latency >= 1 s, requests sent late"))
+		diag("%s", b.out);
+	if (!ok(num(&j, "messages_per_s") >= 80,
+		"paused server: the rate answered stays near the 100 asked"))
+		diag("%s", b.out);
+}
+
+/* Two sizes, each reply checked against splitmix64, latency by size. */
+static void case_work(void)
+{
+	const char *args[] = { "--json", "-d", "1", "-w", "0", "-p", work_port,
+			       "-c", "2", "--work-mix", "1000:3,100000:1", "work",
+			       NULL };
+	struct bench b;
+	struct json j;
+
+	if (!is_int(bench_run(&b, args), 0, "work: exit status 0"))
+		diag_outputs(&b);
+	if (!json_ok(&b, "work", &j)) {
+		skip(2, "no JSON");
+		return;
+	}
+	ok(num(&j, "errors.total") == 0 &&
+	   num(&j, "classes.1000.replies") + num(&j, "classes.100000.replies") ==
+	   num(&j, "messages") && num(&j, "classes.100000.replies") > 0 &&
+	   num(&j, "classes.1000.replies") > num(&j, "classes.100000.replies"),
+	   "work: every reply right, counted by size, the light ones more often");
+	if (!ok(num(&j, "classes.1000.weight") == 3 &&
+		latency_ordered(&j, "classes.1000.") &&
+		latency_ordered(&j, "classes.100000."),
+		"work: each size has its weight and its latency percentiles"))
+		diag("%s", b.out);
+}
+
+/* A server whose every reply is wrong: a work reply with a digit
+ * changed, a delay reply sent at once instead of after the delay. */
+static void case_lies(void)
+{
+	const char *work[] = { "--json", "-d", "0.5", "-w", "0", "-p", NULL,
+			       "-c", "2", "--work-mix", "100:1", "work", NULL };
+	const char *delay[] = { "--json", "-d", "0.5", "-w", "0", "-p", NULL,
+				"-c", "2", "--delay-ms", "200", "delay", NULL };
+	struct muxd_server liar;
+	char wport[8], dport[8];
+	struct bench b;
+	struct json j;
+
+	backend_start(&liar, true);
+	snprintf(wport, sizeof wport, "%u", muxd_port(&liar, "work"));
+	snprintf(dport, sizeof dport, "%u", muxd_port(&liar, "delay"));
+	work[6] = wport;
+	delay[6] = dport;
+	if (!ok(bench_run(&b, work) == 1 && json_parse(b.out, &j) &&
+		num(&j, "errors.wrong") > 0 && num(&j, "messages") == 0,
+		"a wrong work reply: errors.wrong, exit status 1"))
+		diag_outputs(&b);
+	if (!ok(bench_run(&b, delay) == 1 && json_parse(b.out, &j) &&
+		num(&j, "errors.wrong") > 0 && num(&j, "messages") == 0,
+		"a delay reply sooner than asked: errors.wrong, exit status 1"))
+		diag_outputs(&b);
+	muxd_stop(&liar, 5000);
 }
 
 int main(void)
@@ -809,6 +1041,11 @@ int main(void)
 	snprintf(echo_port, sizeof echo_port, "%u", muxd_port(&srv, "echo"));
 	snprintf(stamp_port, sizeof stamp_port, "%u", muxd_port(&srv, "stamp"));
 	snprintf(server_pid, sizeof server_pid, "%d", (int)srv.pid);
+	/* muxd serving delay and work: muxd_start_engine(&backend, "epoll-lt",
+	 * NULL, options, (const char *[]){ "delay", "work", NULL }) */
+	backend_start(&backend, false);
+	snprintf(delay_port, sizeof delay_port, "%u", muxd_port(&backend, "delay"));
+	snprintf(work_port, sizeof work_port, "%u", muxd_port(&backend, "work"));
 	case_pingpong();
 	case_progress_interval();
 	case_stream();
@@ -821,7 +1058,15 @@ int main(void)
 	case_eof();
 	case_reset();
 	case_usage();
+	case_usage_requests();
+	case_rate_pingpong();
+	case_delay_rate();
+	case_delay_closed();
+	case_pause();
+	case_work();
+	case_lies();
 	ok(muxd_alive(&srv), "muxd is still serving");
 	muxd_stop(&srv, 5000);
+	muxd_stop(&backend, 5000);
 	return done_testing();
 }

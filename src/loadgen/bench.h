@@ -1,7 +1,8 @@
 /* bench.h -- muxbench's parts: the settings of a run, what the load
  * threads count, and the calls between muxbench.c (options, phases),
- * bench_worker.c (the load threads), bench_proc.c (/proc and limits) and
- * bench_report.c (the summary and the JSON).
+ * bench_worker.c (the load threads), bench_request.c (the delay and work
+ * lines), bench_proc.c (/proc and limits) and bench_report.c (the summary
+ * and the JSON).
  */
 #ifndef MUXBENCH_BENCH_H
 #define MUXBENCH_BENCH_H
@@ -16,7 +17,10 @@
 
 #include "loadgen/hist.h"
 
-enum bench_mode { MODE_PINGPONG, MODE_STREAM, MODE_CONNRATE, MODE_IDLE };
+enum bench_mode {
+	MODE_PINGPONG, MODE_STREAM, MODE_CONNRATE, MODE_IDLE,
+	MODE_DELAY, MODE_WORK,	/* the request services: a line, a reply */
+};
 
 /* The run goes through these in order; a phase may be skipped. */
 enum bench_phase {
@@ -35,8 +39,19 @@ enum err_kind {
 	ERR_KINDS,
 };
 
-/* A connect or a reply making no progress this long is an error. */
+/* A connect or a reply making no progress this long is an error (a
+ * delay request is given its milliseconds on top). */
 #define BENCH_STALL_S 5
+
+/* --rate: a request sent more than this after it was due is late. */
+#define LATE_NS 1000000
+
+/* --work-mix: request sizes and how often each is drawn. */
+#define MAX_CLASSES 8
+struct work_class {
+	uint64_t n;		/* splitmix64 rounds */
+	unsigned weight;
+};
 
 struct bench_config {
 	enum bench_mode mode;
@@ -46,6 +61,10 @@ struct bench_config {
 	double duration, warmup;	/* seconds */
 	unsigned threads;
 	bool expect_upper;	/* else echo */
+	uint64_t rate;		/* requests a second in all; 0: closed loops */
+	unsigned delay_ms;	/* delay mode's request */
+	struct work_class classes[MAX_CLASSES];	/* work mode's mix */
+	unsigned n_classes, weight_total;
 	unsigned sources;	/* 127.0.0.1 .. 127.0.0.sources; 1: no bind */
 	pid_t server_pid;	/* 0: not measured */
 	bool server_stats;	/* SIGUSR1 to it at each end of the measurement */
@@ -62,7 +81,13 @@ struct bench_stats {
 	uint64_t connects;	/* connrate connections completed and verified */
 	uint64_t errors[ERR_KINDS];
 	int first_errno[ERR_KINDS];	/* the first reason of each kind, or 0 */
-	struct hist latency;	/* ns: message round trips, connect to EOF */
+	uint64_t late;		/* --rate: sent more than LATE_NS after due */
+	uint64_t late_max_ns;	/* the latest send after its due time */
+	uint64_t unanswered;	/* --rate: due, no reply when measuring ended */
+	/* ns: message round trips (from when each was due, with --rate),
+	 * connect to EOF; work mode also by class */
+	struct hist latency;
+	struct hist class_latency[MAX_CLASSES];
 };
 
 /* What main reads while the threads run, for progress lines and the
@@ -73,6 +98,8 @@ struct bench_progress {
 	_Atomic uint64_t errors;
 	_Atomic unsigned open;		/* persistent connections open now */
 	_Atomic unsigned open_at_setup;	/* set before `ready` counts it */
+	_Atomic unsigned tried;		/* connections whose first connect is over */
+	_Atomic bool reached;		/* a connect of this thread ever succeeded */
 };
 
 /* Shared by main and every thread. The patterns are read-only once the
@@ -115,6 +142,27 @@ const struct bench_progress *worker_progress(const struct worker *w);
 bool worker_broken(const struct worker *w);
 void worker_destroy(struct worker *w);
 
+/* ---- bench_request.c: the delay and work lines ---- */
+#define REQUEST_MAX 40	/* longest request line, LF and NUL included */
+#define REPLY_MAX 40	/* a reply line longer than this is wrong */
+
+/* What a request line says, and so what its reply must be. */
+struct request {
+	unsigned conn;		/* delay: the connection's global number */
+	uint64_t number;	/* delay: the request's number on it */
+	unsigned cls;		/* work: its class in cfg->classes */
+	uint64_t seed;		/* work */
+};
+
+/* The N-th output (n from 1) of splitmix64 seeded with seed. */
+uint64_t splitmix64_nth(uint64_t seed, uint64_t n);
+/* The line for req, LF-ended, in buf (REQUEST_MAX bytes); its length. */
+size_t request_format(const struct bench_config *cfg,
+		      const struct request *req, char *buf);
+/* Is line (len bytes, the last one its LF) the reply req must get? */
+bool reply_ok(const struct bench_config *cfg, const struct request *req,
+	      const char *line, size_t len);
+
 /* ---- bench_proc.c: the server seen from /proc, descriptor limits ---- */
 /* CPU seconds of pid and its live descendants plus pid's reaped children;
  * *procs is how many processes were summed. -1 if pid is gone. */
@@ -137,11 +185,15 @@ struct bench_result {
 	bool server_measured;
 	double server_cpu_s;
 	unsigned server_procs;
-	long rss_kib, pss_kib;		/* idle: all connections open */
-	long rss_before_kib, pss_before_kib;	/* idle: before the first */
+	long rss_kib, pss_kib;		/* all connections open */
+	long rss_before_kib, pss_before_kib;	/* before the first */
 };
 
 const char *mode_name(enum bench_mode mode);
+/* The modes whose requests --rate may schedule. */
+bool mode_has_requests(enum bench_mode mode);
+/* The modes in which --server-pid also reads the server's memory. */
+bool mode_reads_memory(enum bench_mode mode);
 uint64_t errors_total(const struct bench_stats *s);
 void report_text(const struct bench_config *cfg, const struct bench_result *r);
 void report_json(const struct bench_config *cfg, const struct bench_result *r);

@@ -23,6 +23,7 @@ static const struct {
 	{ 0.9, "p90", "p90" },
 	{ 0.99, "p99", "p99" },
 	{ 0.999, "p999", "p99.9" },
+	{ 0.9999, "p9999", "p99.99" },
 	{ 1.0, "max", "max" },
 };
 #define N_QUANTILES (sizeof quantiles / sizeof quantiles[0])
@@ -42,9 +43,21 @@ const char *mode_name(enum bench_mode mode)
 		[MODE_STREAM] = "stream",
 		[MODE_CONNRATE] = "connrate",
 		[MODE_IDLE] = "idle",
+		[MODE_DELAY] = "delay",
+		[MODE_WORK] = "work",
 	};
 
 	return names[mode];
+}
+
+bool mode_has_requests(enum bench_mode mode)
+{
+	return mode == MODE_PINGPONG || mode == MODE_DELAY || mode == MODE_WORK;
+}
+
+bool mode_reads_memory(enum bench_mode mode)
+{
+	return mode == MODE_IDLE || mode == MODE_DELAY;
 }
 
 uint64_t errors_total(const struct bench_stats *s)
@@ -81,15 +94,43 @@ static double cpu_pct(const struct bench_result *r)
 		? (r->user_s + r->sys_s) / r->measured_s * 100.0 : 0.0;
 }
 
-static unsigned long long quantile_us(const struct bench_stats *s, double q)
+static unsigned long long us(uint64_t ns)
 {
-	return (hist_quantile(&s->latency, q) + 500) / 1000;
+	return (ns + 500) / 1000;
 }
 
+/* {"p50":...,"max":...}, whole microseconds. */
+static void json_latency(const struct hist *h)
+{
+	for (size_t i = 0; i < N_QUANTILES; i++)
+		printf("%s\"%s\":%llu", i ? "," : "{", quantiles[i].key,
+		       us(hist_quantile(h, quantiles[i].q)));
+	printf("}");
+}
+
+/* The work mix, by size N: {"100":{"weight":99,"replies":...,
+ * "latency_us":{...}},...}; {} in the other modes. */
+static void json_classes(const struct bench_config *cfg,
+			 const struct bench_stats *s)
+{
+	printf("\"classes\":{");
+	for (unsigned k = 0; cfg->mode == MODE_WORK && k < cfg->n_classes; k++) {
+		printf("%s\"%llu\":{\"weight\":%u,\"replies\":%llu,"
+		       "\"latency_us\":", k ? "," : "",
+		       (unsigned long long)cfg->classes[k].n,
+		       cfg->classes[k].weight,
+		       (unsigned long long)s->class_latency[k].count);
+		json_latency(&s->class_latency[k]);
+		printf("}");
+	}
+	printf("}");
+}
+
+/* The per-class latencies come before the overall ones, so that a
+ * script taking the last "p99" of the line takes the overall one. */
 void report_json(const struct bench_config *cfg, const struct bench_result *r)
 {
 	const struct bench_stats *s = &r->total;
-	bool sized = cfg->mode == MODE_PINGPONG || cfg->mode == MODE_STREAM;
 	char host[INET_ADDRSTRLEN];
 
 	inet_ntop(AF_INET, &cfg->server.sin_addr, host, sizeof host);
@@ -97,19 +138,22 @@ void report_json(const struct bench_config *cfg, const struct bench_result *r)
 	       "\"size\":%zu,\"threads\":%u,\"duration_s\":%.3f,"
 	       "\"messages\":%llu,\"messages_per_s\":%.1f,\"bytes\":%llu,"
 	       "\"mb_per_s\":%.2f,\"connects\":%llu,\"connects_per_s\":%.1f,"
-	       "\"latency_us\":{", mode_name(cfg->mode), host,
-	       ntohs(cfg->server.sin_port), cfg->connections,
-	       sized ? cfg->size : 0, cfg->threads, r->measured_s,
-	       (unsigned long long)s->messages,
+	       "\"rate\":{\"target\":%llu,\"late\":%llu,\"late_max_us\":%llu,"
+	       "\"unanswered\":%llu},\"delay_ms\":%u,", mode_name(cfg->mode),
+	       host, ntohs(cfg->server.sin_port), cfg->connections, cfg->size,
+	       cfg->threads, r->measured_s, (unsigned long long)s->messages,
 	       per_second(s->messages, r->measured_s),
 	       (unsigned long long)s->bytes,
 	       per_second(s->bytes, r->measured_s) / 1e6,
 	       (unsigned long long)s->connects,
-	       per_second(s->connects, r->measured_s));
-	for (size_t i = 0; i < N_QUANTILES; i++)
-		printf("%s\"%s\":%llu", i ? "," : "", quantiles[i].key,
-		       quantile_us(s, quantiles[i].q));
-	printf("},\"errors\":{\"total\":%llu",
+	       per_second(s->connects, r->measured_s),
+	       (unsigned long long)cfg->rate, (unsigned long long)s->late,
+	       us(s->late_max_ns), (unsigned long long)s->unanswered,
+	       cfg->delay_ms);
+	json_classes(cfg, s);
+	printf(",\"latency_us\":");
+	json_latency(&s->latency);
+	printf(",\"errors\":{\"total\":%llu",
 	       (unsigned long long)errors_total(s));
 	for (int k = 0; k < ERR_KINDS; k++)
 		printf(",\"%s\":%llu", error_names[k],
@@ -134,22 +178,59 @@ static void format_ns(char *out, size_t len, uint64_t ns)
 		snprintf(out, len, "%.2f s", (double)ns / 1e9);
 }
 
-static void print_latency(const struct bench_stats *s, const char *what)
+/* One line: label, then the quantiles of h, then what they measure. */
+static void print_latency(const char *label, const struct hist *h,
+			  const char *what)
 {
-	printf("%-15s", "latency");
-	if (!s->latency.count) {
+	printf("%-15s", label);
+	if (!h->count) {
 		printf("none measured\n");
 		return;
 	}
 	for (size_t i = 0; i < N_QUANTILES; i++) {
 		char text[32];
 
-		format_ns(text, sizeof text, hist_quantile(&s->latency,
-							   quantiles[i].q));
+		format_ns(text, sizeof text, hist_quantile(h, quantiles[i].q));
 		printf("%s %s%s", quantiles[i].label, text,
 		       i + 1 < N_QUANTILES ? ", " : "");
 	}
 	printf(" (%s)\n", what);
+}
+
+/* work: a latency line per size, with its share and its replies. */
+static void print_classes(const struct bench_config *cfg,
+			  const struct bench_stats *s)
+{
+	for (unsigned k = 0; cfg->mode == MODE_WORK && k < cfg->n_classes; k++) {
+		const struct hist *h = &s->class_latency[k];
+		char label[32], what[64];
+
+		snprintf(label, sizeof label, "  N=%llu",
+			 (unsigned long long)cfg->classes[k].n);
+		snprintf(what, sizeof what, "%.3g %% of requests, %llu repl%s",
+			 100.0 * cfg->classes[k].weight / cfg->weight_total,
+			 (unsigned long long)h->count, h->count == 1 ? "y" : "ies");
+		print_latency(label, h, what);
+	}
+}
+
+/* --rate: what was asked, what came of it, and how late the sends
+ * were; a request late by more than LATE_NS counts. */
+static void print_rate(const struct bench_config *cfg,
+		       const struct bench_result *r)
+{
+	const struct bench_stats *s = &r->total;
+	char late[32];
+
+	if (!cfg->rate)
+		return;
+	format_ns(late, sizeof late, s->late_max_ns);
+	printf("%-15s%llu/s asked, %.1f/s answered; %llu sent over %d ms "
+	       "after due (at most %s); %llu due but unanswered at the end\n",
+	       "rate", (unsigned long long)cfg->rate,
+	       per_second(s->messages, r->measured_s),
+	       (unsigned long long)s->late, LATE_NS / 1000000, late,
+	       (unsigned long long)s->unanswered);
 }
 
 /* "0", or the total and each kind that happened, with the first reason
@@ -195,6 +276,19 @@ static void print_what(const struct bench_config *cfg)
 		printf("%u connection%s held\n", cfg->connections,
 		       plural(cfg->connections));
 		break;
+	case MODE_DELAY:
+		printf("%u connection%s, %u ms a request, one at a time each\n",
+		       cfg->connections, plural(cfg->connections), cfg->delay_ms);
+		break;
+	case MODE_WORK:
+		printf("%u connection%s, one request at a time each, sizes",
+		       cfg->connections, plural(cfg->connections));
+		for (unsigned k = 0; k < cfg->n_classes; k++)
+			printf("%s N=%llu (weight %u)", k ? "," : "",
+			       (unsigned long long)cfg->classes[k].n,
+			       cfg->classes[k].weight);
+		printf("\n");
+		break;
 	}
 }
 
@@ -222,11 +316,20 @@ static void print_work(const struct bench_config *cfg,
 		       (unsigned long long)s->connects, per_second(s->connects, t));
 		*units = (double)s->connects;
 		*unit = "connection";
+	} else if (mode_has_requests(cfg->mode)) {
+		printf("%-15s%llu replies verified, %.1f/s\n", "requests",
+		       (unsigned long long)s->messages, per_second(s->messages, t));
+		*units = (double)s->messages;
+		*unit = "request";
 	}
-	if (cfg->mode == MODE_PINGPONG)
-		print_latency(s, "message round trip");
-	else if (cfg->mode == MODE_CONNRATE)
-		print_latency(s, "connect to end of reply");
+	print_rate(cfg, r);
+	if (cfg->mode == MODE_CONNRATE)
+		print_latency("latency", &s->latency, "connect to end of reply");
+	else if (mode_has_requests(cfg->mode))
+		print_latency("latency", &s->latency, cfg->rate
+			      ? "from when each request was due to its reply"
+			      : "from each request's send to its reply");
+	print_classes(cfg, s);
 }
 
 static void print_server(const struct bench_config *cfg,
@@ -241,11 +344,11 @@ static void print_server(const struct bench_config *cfg,
 	if (unit && units > 0)
 		printf(", %.1f us per %s", r->server_cpu_s * 1e6 / units, unit);
 	printf("\n");
-	if (cfg->mode == MODE_IDLE)
+	if (mode_reads_memory(cfg->mode))
 		printf("%-15sRSS %ld KiB, PSS %ld KiB with %u connections open "
 		       "(before: RSS %ld, PSS %ld)\n", "server memory", r->rss_kib,
 		       r->pss_kib, r->open, r->rss_before_kib, r->pss_before_kib);
-	if (cfg->mode == MODE_IDLE && r->open > 0)
+	if (mode_reads_memory(cfg->mode) && r->open > 0)
 		printf("%-15s%.2f KiB of PSS per connection\n", "",
 		       (double)(r->pss_kib - r->pss_before_kib) / r->open);
 }

@@ -1,5 +1,5 @@
 /* bench_worker.c -- one load thread: its own epoll instance, its share of
- * the connections, and the four modes as small state machines.
+ * the connections, and the modes as small state machines.
  *
  * Level-triggered: an open connection is watched for input all the time,
  * and for output only while a send came back short. So a pingpong message
@@ -13,6 +13,17 @@
  * again RETRY_MS later: the load keeps its shape, and a server that
  * refuses or resets is not hammered in a tight loop. Every retry waits
  * the same time, so the retry queue is a FIFO already in due order.
+ *
+ * Requests (pingpong messages, delay and work lines) are counted per
+ * connection: issued, answered and, with --rate, due. Without --rate a
+ * connection is a closed loop: it issues the next request when the last
+ * one is answered. With --rate the thread's share of the rate comes due
+ * on its connections in turn, one every `period`, whatever the replies
+ * do; a pingpong connection sends each request as it comes due, behind
+ * any still unanswered (the stream is pipelined), a delay or work
+ * connection one at a time, so a due request waits there for the reply
+ * before it. Either way its latency runs from when it was due. A failed
+ * connection sends its unanswered requests again once it is open.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -50,11 +61,16 @@ struct conn {
 	bool want_out;		/* EPOLLOUT is watched */
 	unsigned char stamp;	/* enum stamp_state */
 	unsigned char digits;
+	unsigned char reply_len;	/* delay, work: of the reply line so far */
 	uint64_t sent, received;	/* bytes since the connection opened */
 	uint64_t chunk_end;	/* the message or chunk being sent ends here */
+	uint64_t issued, answered, due;	/* requests, see the top */
 	int64_t started;	/* ns: this message's send, or connrate's connect */
 	int64_t since;		/* ns: the last progress; in CONN_RETRY, when due */
 	struct conn *next;	/* on the retry queue */
+	struct request req;	/* delay, work: the request in flight */
+	char line[REQUEST_MAX];	/* its text */
+	char reply[REPLY_MAX];
 };
 
 struct worker {
@@ -64,8 +80,10 @@ struct worker {
 	int epfd, wakefd;
 	struct conn *conns;
 	unsigned n_conns;
+	unsigned first;		/* conns[0]'s number among all connections */
 	unsigned next_first;	/* conns from here on were never opened */
 	unsigned untried;	/* conns whose first connect is not over */
+	bool reached;		/* a connect ever succeeded */
 	unsigned connecting, max_connecting;
 	unsigned open;
 	unsigned next_source;
@@ -77,6 +95,12 @@ struct worker {
 	bool broken;
 	int64_t now;		/* ns, as of the last wake-up or reply */
 	int64_t next_sweep;
+	/* --rate: request seq of the thread is due at t0 + seq * period_ns,
+	 * on connection seq mod n_conns */
+	double period_ns;
+	int64_t t0, next_due;
+	uint64_t seq;
+	uint64_t rng;		/* work: classes and seeds (xorshift64) */
 	struct bench_stats stats;
 	struct bench_progress pub;
 	struct epoll_event events[EVENT_BATCH];
@@ -158,7 +182,7 @@ static int prepare_socket(struct worker *w, int fd)
 	const struct bench_config *cfg = w->cfg;
 	int one = 1;
 
-	if ((cfg->mode == MODE_PINGPONG || cfg->mode == MODE_STREAM) &&
+	if (cfg->mode != MODE_CONNRATE && cfg->mode != MODE_IDLE &&
 	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
 		return -1;
 	if (cfg->sources > 1) {
@@ -194,6 +218,8 @@ static void conn_open(struct worker *w, struct conn *c)
 	c->state = CONN_CONNECTING;
 	w->connecting++;
 	c->sent = c->received = c->chunk_end = 0;
+	c->issued = c->answered;	/* what was in flight goes again */
+	c->reply_len = 0;
 	c->stamp = STAMP_DIGITS;
 	c->digits = 0;
 	c->started = c->since = clock_ns();
@@ -222,6 +248,7 @@ static void conn_connected(struct worker *w, struct conn *c)
 	w->connecting--;
 	w->open++;
 	c->state = CONN_OPEN;
+	w->reached = true;
 	first_attempt_over(w, c);
 	w->now = clock_ns();
 	c->since = w->now;
@@ -233,31 +260,110 @@ static void conn_connected(struct worker *w, struct conn *c)
 		conn_send(w, c);
 }
 
-/* May c start another message (pingpong: the last one was answered) or
- * chunk (stream: fewer than STREAM_WINDOW are unanswered)? */
+static bool request_mode(const struct worker *w)
+{
+	return w->cfg->mode == MODE_DELAY || w->cfg->mode == MODE_WORK;
+}
+
+/* --rate: when request k of connection c was due. */
+static int64_t due_time(const struct worker *w, const struct conn *c,
+			uint64_t k)
+{
+	double seq = (double)k * w->n_conns + (double)(c - w->conns);
+
+	return w->t0 + (int64_t)(seq * w->period_ns);
+}
+
+static void note_lateness(struct worker *w, const struct conn *c)
+{
+	int64_t late = w->now - due_time(w, c, c->issued);
+
+	if (!w->measuring || late <= LATE_NS)
+		return;
+	w->stats.late++;
+	if ((uint64_t)late > w->stats.late_max_ns)
+		w->stats.late_max_ns = (uint64_t)late;
+}
+
+/* May c issue its next request? Closed loop: when nothing is owed;
+ * --rate: when one is due, and for a request service nothing is owed. */
+static bool may_issue(struct worker *w, struct conn *c)
+{
+	bool owed = c->issued != c->answered;
+
+	if (owed && (w->cfg->rate == 0 || request_mode(w)))
+		return false;		/* one at a time */
+	if (w->cfg->rate && c->issued == c->due)
+		return false;		/* none due yet */
+	if (w->cfg->rate)
+		note_lateness(w, c);
+	if (!owed)
+		c->since = w->now;	/* the stall clock starts now */
+	c->started = w->now;
+	c->issued++;
+	return true;
+}
+
+static uint64_t xorshift64(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* work: a class drawn by weight, and a seed. */
+static void draw_work(struct worker *w, struct request *req)
+{
+	const struct bench_config *cfg = w->cfg;
+	uint64_t r = xorshift64(&w->rng) % cfg->weight_total;
+
+	req->cls = 0;
+	while (r >= cfg->classes[req->cls].weight)
+		r -= cfg->classes[req->cls++].weight;
+	req->seed = xorshift64(&w->rng);
+}
+
+/* delay, work: the next request's line. */
+static size_t next_request(struct worker *w, struct conn *c)
+{
+	c->req.conn = w->first + (unsigned)(c - w->conns);
+	c->req.number = c->issued;
+	if (w->cfg->mode == MODE_WORK)
+		draw_work(w, &c->req);
+	return request_format(w->cfg, &c->req, c->line);
+}
+
+/* May c start another request, or chunk (stream: fewer than
+ * STREAM_WINDOW are unanswered)? */
 static bool next_chunk(struct worker *w, struct conn *c)
 {
 	uint64_t size = w->cfg->size;
 
-	if (w->cfg->mode == MODE_PINGPONG) {
-		if (c->received != c->sent)
+	if (w->cfg->mode == MODE_STREAM) {
+		if (c->sent - c->received > (STREAM_WINDOW - 1) * size)
 			return false;
-		c->started = w->now;
-	} else if (c->sent - c->received > (STREAM_WINDOW - 1) * size) {
+		if (c->sent == c->received)
+			c->since = w->now;
+	} else if (!may_issue(w, c)) {
 		return false;
 	}
-	if (c->sent == c->received)
-		c->since = w->now;	/* the stall clock starts now */
-	c->chunk_end += size;
+	c->chunk_end += request_mode(w) ? next_request(w, c) : size;
 	return true;
+}
+
+/* The bytes from c->sent on: the pattern, or the request line. */
+static const void *send_from(const struct worker *w, const struct conn *c)
+{
+	if (request_mode(w))
+		return c->line + strlen(c->line) - (c->chunk_end - c->sent);
+	return w->sh->pattern + c->sent % BENCH_PERIOD;
 }
 
 /* Send what the mode allows. A short send means the socket buffer is
  * full: watch for EPOLLOUT instead of spending a send to hear EAGAIN. */
 static void conn_send(struct worker *w, struct conn *c)
 {
-	const unsigned char *pattern = w->sh->pattern;
-
 	for (;;) {
 		size_t len;
 		ssize_t n;
@@ -267,7 +373,7 @@ static void conn_send(struct worker *w, struct conn *c)
 		len = (size_t)(c->chunk_end - c->sent);
 		if (len > BENCH_PERIOD)
 			len = BENCH_PERIOD;
-		n = send(c->fd, pattern + c->sent % BENCH_PERIOD, len, MSG_NOSIGNAL);
+		n = send(c->fd, send_from(w, c), len, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno != EAGAIN) {
@@ -300,38 +406,90 @@ static bool verify(const unsigned char *expect, uint64_t offset,
 	return true;
 }
 
-static void message_done(struct worker *w, struct conn *c)
+/* The oldest request owed on c is answered: its latency runs from its
+ * send, or with --rate from when it was due. */
+static void request_done(struct worker *w, struct conn *c)
 {
-	w->now = clock_ns();
-	if (w->measuring) {
-		w->stats.messages++;
-		hist_record(&w->stats.latency, (uint64_t)(w->now - c->started));
+	int64_t from = w->cfg->rate ? due_time(w, c, c->answered) : c->started;
+	uint64_t latency;
+
+	c->answered++;
+	if (!w->measuring)
+		return;
+	latency = (uint64_t)(w->now - from);
+	w->stats.messages++;
+	hist_record(&w->stats.latency, latency);
+	if (w->cfg->mode == MODE_WORK)
+		hist_record(&w->stats.class_latency[c->req.cls], latency);
+}
+
+/* delay, work: n bytes of the reply line. Bytes past its LF, a line
+ * longer than any right one, or a line other than the one the request
+ * must get are wrong; so is a delay reply sooner than its milliseconds
+ * after the send. */
+static void line_received(struct worker *w, struct conn *c, size_t n)
+{
+	const char *lf = memchr(w->buf, '\n', n);
+	int64_t delay_ns = (int64_t)w->cfg->delay_ms * NS_PER_MS;
+
+	if (c->issued == c->answered || (lf && lf + 1 != (char *)w->buf + n) ||
+	    c->reply_len + n > REPLY_MAX) {
+		conn_fail(w, c, ERR_WRONG, 0);
+		return;
 	}
+	memcpy(c->reply + c->reply_len, w->buf, n);
+	c->reply_len += (unsigned char)n;
+	if (!lf)
+		return;
+	w->now = clock_ns();
+	if (!reply_ok(w->cfg, &c->req, c->reply, c->reply_len) ||
+	    (w->cfg->mode == MODE_DELAY && w->now - c->started < delay_ns)) {
+		conn_fail(w, c, ERR_WRONG, 0);
+		return;
+	}
+	if (w->measuring)
+		w->stats.bytes += c->reply_len;
+	c->reply_len = 0;
+	request_done(w, c);
 	conn_send(w, c);
 }
 
-/* Bytes beyond those sent, any byte at all in idle mode, or a byte
- * other than the expected one: the reply is wrong. */
-static void conn_received(struct worker *w, struct conn *c, size_t n)
+/* Bytes beyond those sent, or a byte other than the expected one: the
+ * reply is wrong. A pingpong read may end several pipelined replies. */
+static void pattern_received(struct worker *w, struct conn *c, size_t n)
 {
 	uint64_t size = w->cfg->size, before = c->received;
 
-	if (w->cfg->mode == MODE_IDLE || before + n > c->sent ||
-	    !verify(w->sh->expect, before, w->buf, n)) {
+	if (before + n > c->sent || !verify(w->sh->expect, before, w->buf, n)) {
 		conn_fail(w, c, ERR_WRONG, 0);
 		return;
 	}
 	c->received += n;
-	c->since = w->now;
 	if (w->measuring)
 		w->stats.bytes += n;
 	if (w->cfg->mode == MODE_STREAM) {
 		if (w->measuring)
 			w->stats.messages += c->received / size - before / size;
-		conn_send(w, c);
-	} else if (c->received == c->chunk_end) {
-		message_done(w, c);
+	} else if (c->received / size > before / size) {
+		w->now = clock_ns();
+		for (uint64_t k = before / size; k < c->received / size; k++)
+			request_done(w, c);
 	}
+	conn_send(w, c);
+}
+
+/* Any byte at all in idle mode is wrong. */
+static void conn_received(struct worker *w, struct conn *c, size_t n)
+{
+	if (w->cfg->mode == MODE_IDLE) {
+		conn_fail(w, c, ERR_WRONG, 0);
+		return;
+	}
+	c->since = w->now;
+	if (request_mode(w))
+		line_received(w, c, n);
+	else
+		pattern_received(w, c, n);
 }
 
 /* One recv per readiness report: level-triggered epoll says again if
@@ -405,6 +563,10 @@ static void connrate_event(struct worker *w, struct conn *c, uint32_t events)
 	for (;;) {
 		ssize_t n = recv(c->fd, w->buf, sizeof w->buf, 0);
 
+		if (n >= 0) {
+			w->reached = true;
+			first_attempt_over(w, c);
+		}
 		if (n > 0) {
 			if (!stamp_take(c, w->buf, (size_t)n)) {
 				conn_fail(w, c, ERR_WRONG, 0);
@@ -462,17 +624,45 @@ static void conn_event(struct worker *w, struct conn *c, uint32_t events)
 		conn_send(w, c);
 }
 
+/* --rate: the requests that have come due, each on its connection. */
+static void advance_schedule(struct worker *w)
+{
+	while (w->next_due <= w->now) {
+		struct conn *c = &w->conns[w->seq % w->n_conns];
+
+		c->due++;
+		w->seq++;
+		w->next_due = w->t0 + (int64_t)((double)w->seq * w->period_ns);
+		if (c->state == CONN_OPEN)
+			conn_send(w, c);
+	}
+}
+
+/* The closed loops start at once; the schedule from now on. */
 static void start_traffic(struct worker *w)
 {
 	w->traffic = true;
-	if (w->cfg->mode != MODE_PINGPONG && w->cfg->mode != MODE_STREAM)
+	if (w->cfg->mode == MODE_CONNRATE || w->cfg->mode == MODE_IDLE)
 		return;
+	w->now = clock_ns();
+	if (w->cfg->rate) {
+		w->t0 = w->next_due = w->now;
+		advance_schedule(w);
+		return;
+	}
 	for (unsigned i = 0; i < w->n_conns; i++) {
 		if (w->conns[i].state != CONN_OPEN)
 			continue;
 		w->now = clock_ns();
 		conn_send(w, &w->conns[i]);
 	}
+}
+
+/* --rate: requests due and unanswered as the measurement ends. */
+static void count_unanswered(struct worker *w)
+{
+	for (unsigned i = 0; i < w->n_conns; i++)
+		w->stats.unanswered += w->conns[i].due - w->conns[i].answered;
 }
 
 /* The eventfd only wakes the thread; the phase itself is in sh. */
@@ -483,6 +673,8 @@ static void phase_changed(struct worker *w)
 	while (read(w->wakefd, &count, sizeof count) < 0 && errno == EINTR)
 		;
 	w->phase = atomic_load(&w->sh->phase);
+	if (w->measuring && w->phase != PHASE_MEASURE && w->cfg->rate)
+		count_unanswered(w);
 	w->measuring = w->phase == PHASE_MEASURE;
 	if (w->phase == PHASE_WARMUP || w->phase == PHASE_MEASURE)
 		if (!w->traffic)
@@ -509,35 +701,48 @@ static void open_more(struct worker *w)
 		conn_open(w, &w->conns[w->next_first++]);
 }
 
+/* Is an answer owed on open connection c? */
+static bool owed(const struct worker *w, const struct conn *c)
+{
+	if (w->cfg->mode == MODE_STREAM)
+		return c->sent > c->received;
+	return c->issued != c->answered;
+}
+
 /* Once a second: a connect, or an answer owed, with no progress for
- * BENCH_STALL_S is a timeout. */
+ * BENCH_STALL_S (and a delay request's milliseconds) is a timeout. */
 static void sweep(struct worker *w)
 {
-	int64_t limit = w->now - (int64_t)BENCH_STALL_S * NS_PER_S;
+	int64_t limit = w->now - (int64_t)BENCH_STALL_S * NS_PER_S -
+			(int64_t)w->cfg->delay_ms * NS_PER_MS;
 
 	for (unsigned i = 0; i < w->n_conns; i++) {
 		struct conn *c = &w->conns[i];
-		bool owed = c->state == CONN_CONNECTING ||
-			    (c->state == CONN_OPEN && c->sent > c->received);
+		bool stalled = c->state == CONN_CONNECTING ||
+			       (c->state == CONN_OPEN && owed(w, c));
 
-		if (owed && c->since < limit)
+		if (stalled && c->since < limit)
 			conn_fail(w, c, ERR_TIMEOUT, 0);
 	}
 	w->next_sweep = w->now + NS_PER_S;
 }
 
-/* Until the next sweep or due retry; a retry held back by the connect
- * window waits for a connect to finish instead of spinning. */
-static int wait_timeout(const struct worker *w)
+/* Until the next sweep, due retry or due request; a retry held back by
+ * the connect window waits for a connect to finish instead of spinning.
+ * To the nanosecond: a schedule of requests a few microseconds apart
+ * would be late by up to a millisecond with epoll_wait's timeout. */
+static struct timespec wait_timeout(const struct worker *w)
 {
-	int64_t next = w->next_sweep;
+	int64_t next = w->next_sweep, ns;
 
 	if (w->retry_head && w->connecting < w->max_connecting &&
 	    w->retry_head->since < next)
 		next = w->retry_head->since;
-	if (next <= w->now)
-		return 0;
-	return (int)((next - w->now + NS_PER_MS - 1) / NS_PER_MS);
+	if (w->traffic && w->cfg->rate && w->next_due < next)
+		next = w->next_due;
+	ns = next > w->now ? next - w->now : 0;
+	return (struct timespec){ .tv_sec = ns / NS_PER_S,
+				  .tv_nsec = ns % NS_PER_S };
 }
 
 static void publish(struct worker *w)
@@ -550,7 +755,12 @@ static void publish(struct worker *w)
 	atomic_store_explicit(&p->errors, errors_total(&w->stats),
 			      memory_order_relaxed);
 	atomic_store_explicit(&p->open, w->open, memory_order_relaxed);
-	if (!w->setup_reported && w->untried == 0) {
+	atomic_store_explicit(&p->tried, w->n_conns - w->untried,
+			      memory_order_relaxed);
+	atomic_store_explicit(&p->reached, w->reached, memory_order_relaxed);
+	/* connrate opens nothing before the load: no set-up to wait for */
+	if (!w->setup_reported &&
+	    (w->untried == 0 || w->cfg->mode == MODE_CONNRATE)) {
 		atomic_store_explicit(&p->open_at_setup, w->open,
 				      memory_order_relaxed);
 		atomic_fetch_add_explicit(&w->sh->ready, 1, memory_order_release);
@@ -566,14 +776,15 @@ static void *worker_main(void *arg)
 	w->next_sweep = w->now + NS_PER_S;
 	phase_changed(w);
 	while (w->phase != PHASE_DONE) {
+		struct timespec timeout = wait_timeout(w);
 		int n;
 
 		open_more(w);
 		publish(w);
-		n = epoll_wait(w->epfd, w->events, EVENT_BATCH, wait_timeout(w));
+		n = epoll_pwait2(w->epfd, w->events, EVENT_BATCH, &timeout, NULL);
 		w->now = clock_ns();
 		if (n < 0 && errno != EINTR) {
-			bench_log("epoll_wait: %s", strerror(errno));
+			bench_log("epoll_pwait2: %s", strerror(errno));
 			w->broken = true;
 			w->untried = 0;		/* main must not wait for setup */
 			publish(w);
@@ -585,6 +796,8 @@ static void *worker_main(void *arg)
 			else
 				phase_changed(w);
 		}
+		if (w->traffic && w->cfg->rate && w->phase != PHASE_DONE)
+			advance_schedule(w);
 		if (w->now >= w->next_sweep)
 			sweep(w);
 	}
@@ -601,6 +814,8 @@ static void init_progress(struct bench_progress *p)
 	atomic_init(&p->errors, 0);
 	atomic_init(&p->open, 0);
 	atomic_init(&p->open_at_setup, 0);
+	atomic_init(&p->tried, 0);
+	atomic_init(&p->reached, false);
 }
 
 static void init_conns(struct worker *w, unsigned first)
@@ -610,8 +825,14 @@ static void init_conns(struct worker *w, unsigned first)
 
 	for (unsigned i = 0; i < w->n_conns; i++)
 		w->conns[i].fd = -1;
+	w->first = first;
+	/* the thread's share of the rate is its share of the connections */
+	if (cfg->rate)
+		w->period_ns = 1e9 * cfg->connections /
+			       ((double)cfg->rate * w->n_conns);
+	w->rng = 0x6d75786265ull + first;	/* never 0, which xorshift keeps */
 	w->next_source = first;	/* slot k's first source is k mod sources */
-	w->untried = cfg->mode == MODE_CONNRATE ? 0 : w->n_conns;
+	w->untried = w->n_conns;
 	w->max_connecting = cfg->mode == MODE_CONNRATE ? w->n_conns
 			  : window < CONNECT_MIN ? CONNECT_MIN : window;
 }
@@ -632,6 +853,8 @@ struct worker *worker_create(struct bench_shared *sh, unsigned first,
 	w->n_conns = n;
 	w->conns = calloc(n ? n : 1, sizeof *w->conns);
 	hist_init(&w->stats.latency);
+	for (unsigned k = 0; k < MAX_CLASSES; k++)
+		hist_init(&w->stats.class_latency[k]);
 	init_progress(&w->pub);
 	if (!w->conns) {
 		snprintf(err, err_len, "out of memory for %u connections", n);

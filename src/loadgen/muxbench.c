@@ -32,6 +32,10 @@
 #define MAX_THREADS 256
 #define MAX_SIZE (16 * 1024 * 1024)
 #define MAX_SECONDS 86400.0
+#define MAX_RATE 100000000	/* requests a second */
+#define MAX_DELAY_MS 60000	/* the delay service's own bound */
+#define MAX_WORK_N 100000000	/* the work service's own bound */
+#define MAX_WEIGHT 1000000
 /* The default number of source addresses keeps each below this many
  * ports, well inside the usual ephemeral range (32768-60999). */
 #define PORTS_PER_SOURCE 20000
@@ -41,7 +45,8 @@
 
 enum {
 	OPT_SOURCES = 256, OPT_SERVER_PID, OPT_SERVER_STATS, OPT_JSON,
-	OPT_PROGRESS, OPT_NO_PROGRESS, OPT_PROGRESS_INTERVAL,
+	OPT_PROGRESS, OPT_NO_PROGRESS, OPT_PROGRESS_INTERVAL, OPT_RATE,
+	OPT_DELAY_MS, OPT_WORK_MIX,
 };
 
 static const struct option long_options[] = {
@@ -53,6 +58,9 @@ static const struct option long_options[] = {
 	{ "warmup", required_argument, NULL, 'w' },
 	{ "threads", required_argument, NULL, 't' },
 	{ "expect", required_argument, NULL, 'e' },
+	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "delay-ms", required_argument, NULL, OPT_DELAY_MS },
+	{ "work-mix", required_argument, NULL, OPT_WORK_MIX },
 	{ "sources", required_argument, NULL, OPT_SOURCES },
 	{ "server-pid", required_argument, NULL, OPT_SERVER_PID },
 	{ "server-stats", no_argument, NULL, OPT_SERVER_STATS },
@@ -69,6 +77,7 @@ static const struct option long_options[] = {
 struct args {
 	struct bench_config cfg;
 	bool port_given, size_given, sources_given, progress_given;
+	bool delay_given, mix_given;
 	const char *mode_text;
 };
 
@@ -83,7 +92,11 @@ static void print_help(void)
 	       "             reading and verifying every byte echoed back; MB/s\n"
 	       "  connrate   C concurrent workers looping connect, read to EOF, close\n"
 	       "             against a stamp listener; connections/s and latency\n"
-	       "  idle       open N connections and hold them, sending nothing\n\n"
+	       "  idle       open N connections and hold them, sending nothing\n"
+	       "  delay      N connections against a delay listener, each asking for\n"
+	       "             --delay-ms per request, one request at a time\n"
+	       "  work       N connections against a work listener, one request at a\n"
+	       "             time, sizes drawn from --work-mix; latency by size\n\n"
 	       "Options:\n"
 	       "  -H, --host=ADDR         server IPv4 address (default 127.0.0.1)\n"
 	       "  -p, --port=PORT         server port (required)\n"
@@ -95,12 +108,18 @@ static void print_help(void)
 	       "  -t, --threads=N         load threads, each with its own epoll loop and\n"
 	       "                          its share of the connections (default 1)\n"
 	       "  -e, --expect=upper|echo what a correct reply is (default upper)\n"
+	       "      --rate=R            open loop: R requests a second in all (pingpong,\n"
+	       "                          delay, work), each due at its time whatever the\n"
+	       "                          replies do; latency counts from when it was due\n"
+	       "      --delay-ms=D        delay: milliseconds a request asks (default 100)\n"
+	       "      --work-mix=N:W,...  work: request sizes N (splitmix64 rounds) and\n"
+	       "                          their weights, at most %d (default 1000:1)\n"
 	       "      --sources=N         connect from 127.0.0.1 .. 127.0.0.N (default:\n"
 	       "                          one per %d connections to a 127.x host, else 1)\n"
 	       "      --server-pid=PID    also measure the server: CPU of PID and its\n"
-	       "                          descendants while measuring; in idle mode, their\n"
-	       "                          RSS and PSS before the first connection and\n"
-	       "                          once every one is open\n"
+	       "                          descendants while measuring; in idle and delay\n"
+	       "                          mode, their RSS and PSS before the first\n"
+	       "                          connection and once every one is open\n"
 	       "      --server-stats      send SIGUSR1 to --server-pid as the measured\n"
 	       "                          interval starts and as it ends (muxd --stats\n"
 	       "                          then prints its counters)\n"
@@ -117,7 +136,8 @@ static void print_help(void)
 	       "  -V, --version           show the version, then exit\n\n"
 	       "Exit status: 0 for a run without errors, 1 if any error was counted or\n"
 	       "the run could not start, 2 for a usage error.\n"
-	       "Report bugs: see muxd's README, \"Reporting bugs\".\n", PORTS_PER_SOURCE);
+	       "Report bugs: see muxd's README, \"Reporting bugs\".\n", MAX_CLASSES,
+	       PORTS_PER_SOURCE);
 }
 
 /* Decimal seconds, up to a day. */
@@ -127,13 +147,62 @@ static double parse_seconds(const char *option, const char *text,
 	return cli_parse_seconds(option, text, zero_allowed, MAX_SECONDS);
 }
 
+#define MODES "pingpong, stream, connrate, idle, delay or work"
+
 static enum bench_mode parse_mode(const char *text)
 {
-	for (int m = MODE_PINGPONG; m <= MODE_IDLE; m++)
+	for (int m = MODE_PINGPONG; m <= MODE_WORK; m++)
 		if (strcmp(text, mode_name((enum bench_mode)m)) == 0)
 			return (enum bench_mode)m;
-	cli_usage_error("unknown mode '%s': expected pingpong, stream, connrate "
-		    "or idle", text);
+	cli_usage_error("unknown mode '%s': expected " MODES, text);
+}
+
+/* One "N:WEIGHT" of --work-mix, its end in *end. */
+static void parse_class(const char *text, const char *item,
+			struct work_class *k, const char **end)
+{
+	char number[24];
+	size_t len = strcspn(item, ":,");
+
+	if (item[len] != ':' || len >= sizeof number)
+		cli_usage_error("bad --work-mix '%s': expected N:WEIGHT,... such "
+				"as 100:99,5000000:1", text);
+	memcpy(number, item, len);
+	number[len] = '\0';
+	k->n = cli_parse_number("work-mix", number, 1, MAX_WORK_N);
+	item += len + 1;
+	len = strcspn(item, ",");
+	if (len >= sizeof number)
+		len = sizeof number - 1;	/* too long: the parse says so */
+	memcpy(number, item, len);
+	number[len] = '\0';
+	k->weight = (unsigned)cli_parse_number("work-mix", number, 1, MAX_WEIGHT);
+	*end = item + len;
+}
+
+/* "N:WEIGHT,N:WEIGHT,...": the request sizes of work mode. */
+static void parse_work_mix(struct bench_config *cfg, const char *text)
+{
+	const char *p = text;
+
+	cfg->n_classes = cfg->weight_total = 0;
+	for (;;) {
+		struct work_class *k = &cfg->classes[cfg->n_classes];
+
+		if (cfg->n_classes == MAX_CLASSES)
+			cli_usage_error("bad --work-mix '%s': at most %d sizes",
+					text, MAX_CLASSES);
+		parse_class(text, p, k, &p);
+		for (unsigned i = 0; i < cfg->n_classes; i++)
+			if (cfg->classes[i].n == k->n)
+				cli_usage_error("bad --work-mix '%s': size %llu "
+						"twice", text,
+						(unsigned long long)k->n);
+		cfg->weight_total += k->weight;
+		cfg->n_classes++;
+		if (*p++ != ',')
+			return;
+	}
 }
 
 static void parse_host(struct bench_config *cfg, const char *text)
@@ -182,6 +251,18 @@ static void parse_option(struct args *a, int c, char *const argv[])
 			cli_usage_error("bad --expect '%s': expected upper or echo", optarg);
 		cfg->expect_upper = strcmp(optarg, "upper") == 0;
 		break;
+	case OPT_RATE:
+		cfg->rate = cli_parse_number("rate", optarg, 1, MAX_RATE);
+		break;
+	case OPT_DELAY_MS:
+		cfg->delay_ms = (unsigned)cli_parse_number("delay-ms", optarg, 0,
+							   MAX_DELAY_MS);
+		a->delay_given = true;
+		break;
+	case OPT_WORK_MIX:
+		parse_work_mix(cfg, optarg);
+		a->mix_given = true;
+		break;
 	case OPT_SOURCES:
 		cfg->sources = (unsigned)cli_parse_number("sources", optarg, 1, MAX_SOURCES);
 		a->sources_given = true;
@@ -221,7 +302,16 @@ static void complete_config(struct args *a)
 		cli_usage_error("--port is required");
 	if (cfg->server_stats && !cfg->server_pid)
 		cli_usage_error("--server-stats needs --server-pid");
-	if (cfg->mode == MODE_CONNRATE || cfg->mode == MODE_IDLE)
+	if (cfg->rate && !mode_has_requests(cfg->mode))
+		cli_usage_error("--rate is for pingpong, delay and work, not %s",
+				a->mode_text);
+	if (a->delay_given && cfg->mode != MODE_DELAY)
+		cli_usage_error("--delay-ms is for delay mode, not %s", a->mode_text);
+	if (a->mix_given && cfg->mode != MODE_WORK)
+		cli_usage_error("--work-mix is for work mode, not %s", a->mode_text);
+	if (cfg->mode != MODE_DELAY)
+		cfg->delay_ms = 0;
+	if (cfg->mode != MODE_PINGPONG && cfg->mode != MODE_STREAM)
 		cfg->size = 0;
 	else if (!a->size_given)
 		cfg->size = cfg->mode == MODE_STREAM ? 16384 : 64;
@@ -243,7 +333,9 @@ static void parse_args(struct bench_config *cfg, int argc, char *argv[])
 		.server = { .sin_family = AF_INET,
 			    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) },
 		.connections = 1, .duration = 5, .warmup = 1, .threads = 1,
-		.expect_upper = true, .progress_interval = 1,
+		.expect_upper = true, .progress_interval = 1, .delay_ms = 100,
+		.classes = { { .n = 1000, .weight = 1 } }, .n_classes = 1,
+		.weight_total = 1,
 	} };
 	int c;
 
@@ -252,8 +344,7 @@ static void parse_args(struct bench_config *cfg, int argc, char *argv[])
 				NULL)) != -1)
 		parse_option(&a, c, argv);
 	if (optind == argc)
-		cli_usage_error("no MODE given: expected pingpong, stream, connrate "
-			    "or idle");
+		cli_usage_error("no MODE given: expected " MODES);
 	if (optind + 1 < argc)
 		cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
 	a.mode_text = argv[optind];
@@ -337,6 +428,22 @@ static bool setup_over(const struct run *run)
 {
 	return atomic_load_explicit(&run->sh.ready, memory_order_acquire) ==
 	       run->n_workers;
+}
+
+/* Every connection tried once, every try failed: nobody listens there,
+ * and waiting out the warm-up and the duration would only say so later. */
+static bool nothing_connects(const struct run *run)
+{
+	unsigned tried = 0;
+	bool reached = false;
+
+	for (unsigned i = 0; i < run->n_workers; i++) {
+		const struct bench_progress *p = worker_progress(run->workers[i]);
+
+		tried += atomic_load_explicit(&p->tried, memory_order_relaxed);
+		reached |= atomic_load_explicit(&p->reached, memory_order_relaxed);
+	}
+	return tried == run->cfg->connections && !reached;
 }
 
 /* Sleep until `until` (monotonic seconds), or until done(run) when it is
@@ -441,9 +548,11 @@ static void signal_server(const struct bench_config *cfg)
 			  strerror(errno));
 }
 
-/* The measured interval. Idle with --server-pid reads the server's
- * memory after SETTLE_S, within the hold if it is long enough. */
-static void measure(struct run *run, struct bench_result *res)
+/* The measured interval. Idle and delay with --server-pid read the
+ * server's memory after SETTLE_S, within the interval if it is long
+ * enough (else the interval lasts that long). */
+static void measure(struct run *run, struct bench_result *res,
+		    bool (*cut)(const struct run *))
 {
 	const struct bench_config *cfg = run->cfg;
 	double server_before = 0, t0;
@@ -457,14 +566,14 @@ static void measure(struct run *run, struct bench_result *res)
 	t0 = now_s();
 	set_phase(run, PHASE_MEASURE);
 	run->measure_start = run->last_time = t0;	/* rates from here on */
-	if (cfg->mode == MODE_IDLE && cfg->server_pid) {
+	if (mode_reads_memory(cfg->mode) && cfg->server_pid) {
 		if (sleep_until(run, t0 + SETTLE_S, NULL))
 			measure_memory(run, res);
 		if (!run->interrupted)
 			sleep_until(run, t0 + (cfg->duration > SETTLE_S
 					       ? cfg->duration : SETTLE_S), NULL);
 	} else {
-		sleep_until(run, t0 + cfg->duration, NULL);
+		sleep_until(run, t0 + cfg->duration, cut);
 	}
 	/* The server before the threads let go of their connections: a fork
 	 * child that exits is a zombie whose CPU /proc shows nowhere until
@@ -481,11 +590,15 @@ static void measure(struct run *run, struct bench_result *res)
 		     (double)(after.ru_stime.tv_usec - before.ru_stime.tv_usec) / 1e6;
 }
 
+/* connrate connects only once the load runs, so its sleeps end early
+ * when nothing connects; the other modes know it after the set-up. */
 static void phases(struct run *run, struct bench_result *res)
 {
 	const struct bench_config *cfg = run->cfg;
+	bool (*cut)(const struct run *) =
+		cfg->mode == MODE_CONNRATE ? nothing_connects : NULL;
 
-	if (!sleep_until(run, INFINITY, setup_over))
+	if (!sleep_until(run, INFINITY, setup_over) || nothing_connects(run))
 		return;
 	res->open = 0;
 	for (unsigned i = 0; i < run->n_workers; i++)
@@ -498,11 +611,11 @@ static void phases(struct run *run, struct bench_result *res)
 		double t = now_s();
 
 		set_phase(run, PHASE_WARMUP);
-		if (!sleep_until(run, t + cfg->warmup, NULL))
+		if (!sleep_until(run, t + cfg->warmup, cut) || nothing_connects(run))
 			return;
 		res->warmup_s = now_s() - t;
 	}
-	measure(run, res);
+	measure(run, res, cut);
 }
 
 /* Sum what every thread counted; the threads have been joined. */
@@ -511,18 +624,26 @@ static void collect(const struct run *run, struct bench_result *res)
 	struct bench_stats *total = &res->total;
 
 	hist_init(&total->latency);
+	for (unsigned k = 0; k < MAX_CLASSES; k++)
+		hist_init(&total->class_latency[k]);
 	for (unsigned i = 0; i < run->n_workers; i++) {
 		const struct bench_stats *s = worker_stats(run->workers[i]);
 
 		total->messages += s->messages;
 		total->bytes += s->bytes;
 		total->connects += s->connects;
+		total->late += s->late;
+		if (s->late_max_ns > total->late_max_ns)
+			total->late_max_ns = s->late_max_ns;
+		total->unanswered += s->unanswered;
 		for (int k = 0; k < ERR_KINDS; k++) {
 			total->errors[k] += s->errors[k];
 			if (!total->first_errno[k])
 				total->first_errno[k] = s->first_errno[k];
 		}
 		hist_merge(&total->latency, &s->latency);
+		for (unsigned k = 0; k < MAX_CLASSES; k++)
+			hist_merge(&total->class_latency[k], &s->class_latency[k]);
 	}
 }
 
@@ -606,6 +727,21 @@ static void cleanup(struct run *run)
 	free((void *)run->sh.expect);
 }
 
+/* Why the run ended before its time, when no connect succeeded. */
+static void say_unreachable(const struct run *run, const struct bench_result *res)
+{
+	const struct bench_config *cfg = run->cfg;
+	int err = res->total.first_errno[ERR_CONNECT];
+	char host[INET_ADDRSTRLEN];
+
+	if (!nothing_connects(run))
+		return;
+	inet_ntop(AF_INET, &cfg->server.sin_addr, host, sizeof host);
+	bench_log("no connection to %s:%u could be made (%s): the run ends "
+		  "here", host, ntohs(cfg->server.sin_port),
+		  err ? strerror(err) : "no reason given");
+}
+
 static bool any_broken(const struct run *run)
 {
 	for (unsigned i = 0; i < run->n_workers; i++)
@@ -625,9 +761,9 @@ int main(int argc, char *argv[])
 	parse_args(&cfg, argc, argv);
 	if (prepare(&run) < 0)
 		return 1;
-	/* Idle: the server's memory before our first connection, the
-	 * baseline that per-connection figures are taken from. */
-	if (cfg.mode == MODE_IDLE && cfg.server_pid &&
+	/* The server's memory before our first connection, the baseline
+	 * that per-connection figures are taken from. */
+	if (mode_reads_memory(cfg.mode) && cfg.server_pid &&
 	    proc_tree_memory(cfg.server_pid, &res.rss_before_kib,
 			     &res.pss_before_kib) < 0)
 		bench_log("--server-pid %d: cannot read its smaps_rollup",
@@ -638,6 +774,7 @@ int main(int argc, char *argv[])
 	finish(&run);
 	if (!failed) {
 		collect(&run, &res);
+		say_unreachable(&run, &res);
 		res.interrupted = run.interrupted;
 		if (cfg.json)
 			report_json(&cfg, &res);
