@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/stats.h"
+#include "core/admission.h"
 #include "services/service.h"
 
 int acceptor_init(struct acceptor *a, const struct server *srv, int wake_fd)
@@ -113,18 +114,6 @@ enum accept_result acceptor_next(struct acceptor *a, struct accepted *out)
 		if (r != ACCEPT_CONN || try_accept(a, out) == 0)
 			return r;
 	}
-}
-
-bool blocking_admit(const struct server *srv, unsigned active,
-		    const struct accepted *conn)
-{
-	if (active < srv->max_conns)
-		return true;
-	stat_add(STAT_REFUSED, 1);
-	log_conn("refused %s connection: %u open (--max-conns)",
-		 conn->listener->service->name, active);
-	close(conn->fd);
-	return false;
 }
 
 struct blocking_conn {
@@ -415,7 +404,7 @@ static const char *end_reason(const struct blocking_conn *c, int err)
 		return c->gone;
 	if (err == EAGAIN || err == EWOULDBLOCK) {
 		net_reset_if_stuck(c->fd);
-		stat_add(STAT_TIMED_OUT, 1);
+		idle_timed_out();
 		return "idle timeout";
 	}
 	return strerror(err);

@@ -57,10 +57,6 @@ void acceptor_close(struct acceptor *a);
  * them. */
 void acceptor_free(struct acceptor *a);
 
-/* With `active` connections being served, may conn be served too? If not
- * (--max-conns), it is closed at once and false returned. */
-bool blocking_admit(const struct server *srv, unsigned active,
-		    const struct accepted *conn);
 
 /* How the serve loop reaches its socket: the blocking engines' calls wait
  * in the kernel; the coroutine engine's park the coroutine until its

@@ -9,6 +9,7 @@
  * runs after fork(), in the child; the parent's side is prefork.c, and
  * the parent's accepting in pass mode is prefork_pass.c.
  */
+#include "core/admission.h"
 #include "core/prefork_internal.h"
 
 #include <errno.h>
@@ -176,7 +177,7 @@ static void worker_serve(struct worker *w, struct accepted *conn)
 	atomic_store(&w->row->state, WORKER_BUSY);
 	if (prefork_count(w->p, WORKER_IDLE) < atomic_load(&w->p->board->wake_below))
 		kill(getppid(), SIGUSR2);	/* the spares ran out: top up now */
-	if (blocking_admit(&w->srv, prev, conn)) {
+	if (admission_check(&w->srv, prev, conn->fd, conn->listener)) {
 		blocking_serve(&w->srv, conn, &w->acceptor);
 		close(conn->fd);
 		atomic_fetch_add(&w->row->served, 1);

@@ -27,6 +27,7 @@
 #include "base/stats.h"
 #include "base/timers.h"
 #include "core/accept_pause.h"
+#include "core/admission.h"
 #include "core/conn_io.h"
 
 #define IO_BUDGET 16		/* system calls per connection per turn */
@@ -37,8 +38,7 @@ struct conn {
 	struct conn_io io;
 	unsigned watched;	/* mask registered with the poller */
 	struct list ready;	/* on reactor.ready while readiness is left */
-	struct list idle;	/* reactor.idle is ordered by last_active */
-	int64_t last_active;
+	struct idle_mark idle;	/* in reactor.idle, oldest first */
 	struct timer timer;	/* a request's line waiting for its time */
 	void *offloaded;	/* the engine's token while io.away */
 	const struct listener *listener;
@@ -55,7 +55,7 @@ struct reactor {
 	struct poller_event *events;
 	bool *listener_ready;
 	struct list ready;
-	struct list idle;
+	struct idle_list idle;	/* every connection, the least active first */
 	struct timers timers;	/* requests' waits, the earliest first */
 	unsigned n_conns;	/* this instance's */
 	bool listening;		/* listeners watched (not paused or closed) */
@@ -67,9 +67,7 @@ struct reactor {
 
 static void touch(struct reactor *r, struct conn *c)
 {
-	c->last_active = r->now;
-	list_remove(&c->idle);
-	list_append(&r->idle, &c->idle);
+	idle_touch(&r->idle, &c->idle, r->now);
 }
 
 /* A connection admitted is counted until it closes. */
@@ -87,7 +85,7 @@ static void conn_close(struct reactor *r, struct conn *c, const char *why)
 	r->ops->forget(r->poller, c->io.fd, c->watched);
 	r->conns[c->io.fd] = NULL;
 	list_remove(&c->ready);
-	list_remove(&c->idle);
+	idle_forget(&c->idle);
 	timers_cancel(&r->timers, &c->timer);
 	close(c->io.fd);
 	conn_io_release(&c->io, &r->buffers);
@@ -190,26 +188,13 @@ static void run_ready(struct reactor *r)
  * Returns false, fd closed, when the connection is refused. */
 static bool admit(struct reactor *r, int fd, const struct listener *l)
 {
-	unsigned open;
-
 	if (fd >= r->max_fds) {
 		log_error("refused %s connection: fd %d is beyond the table of %d",
 			  l->service->name, fd, r->max_fds);
 		close(fd);
 		return false;
 	}
-	open = atomic_fetch_add_explicit(&r->s.shared->open, 1,
-					 memory_order_relaxed);
-	if (open >= r->srv->max_conns) {
-		atomic_fetch_sub_explicit(&r->s.shared->open, 1,
-					  memory_order_relaxed);
-		stat_add(STAT_REFUSED, 1);
-		log_conn("refused %s connection: %u open (--max-conns)",
-			 l->service->name, open);
-		close(fd);
-		return false;
-	}
-	return true;
+	return admission_take(r->srv, &r->s.shared->open, fd, l);
 }
 
 void reactor_adopt(struct reactor *r, int fd, const struct listener *l,
@@ -230,7 +215,7 @@ void reactor_adopt(struct reactor *r, int fd, const struct listener *l,
 	c->listener = l;
 	memcpy(&c->peer, peer, sizeof c->peer);	/* IPv4 and IPv6 fit */
 	list_init(&c->ready);
-	list_init(&c->idle);
+	idle_mark_init(&c->idle);
 	timer_init(&c->timer);
 	r->conns[fd] = c;
 	r->n_conns++;
@@ -359,21 +344,19 @@ static void stop_listening(struct reactor *r)
 		log_stopping(atomic_load(&r->s.shared->open), r->srv->grace);
 }
 
+static bool owes_reply(struct idle_mark *m)
+{
+	return conn_io_owes_reply(&LIST_ENTRY(m, struct conn, idle)->io);
+}
+
 static void expire_idle(struct reactor *r)
 {
-	int64_t timeout = (int64_t)r->srv->idle_timeout * 1000;
+	struct idle_mark *m;
 
-	while (timeout && !list_empty(&r->idle)) {
-		struct conn *c = LIST_ENTRY(r->idle.next, struct conn, idle);
+	while ((m = idle_expired(&r->idle, r->now, owes_reply))) {
+		struct conn *c = LIST_ENTRY(m, struct conn, idle);
 
-		if (r->now - c->last_active < timeout)
-			return;
-		if (conn_io_owes_reply(&c->io)) {
-			touch(r, c);	/* waiting on us, not idle */
-			continue;
-		}
 		net_reset_if_stuck(c->io.fd);
-		stat_add(STAT_TIMED_OUT, 1);
 		conn_close(r, c, "idle timeout");
 	}
 }
@@ -384,13 +367,7 @@ static int next_timeout(const struct reactor *r)
 
 	if (!list_empty(&r->ready) || any_listener_ready(r))
 		return 0;
-	if (r->srv->idle_timeout && !list_empty(&r->idle)) {
-		const struct conn *oldest =
-			LIST_ENTRY(r->idle.next, struct conn, idle);
-
-		t = clock_timeout_min(t, oldest->last_active +
-				   (int64_t)r->srv->idle_timeout * 1000 - r->now);
-	}
+	t = idle_timeout_min(&r->idle, r->now, t);
 	if (r->timers.n)
 		t = clock_timeout_min(t, timers_next_ms(&r->timers, r->now));
 	if (!r->listening && !r->stopping)
@@ -453,7 +430,7 @@ static int reactor_init(struct reactor *r, const struct reactor_setup *s)
 	r->srv = s->srv;
 	r->max_fds = conn_table_size();
 	list_init(&r->ready);
-	list_init(&r->idle);
+	idle_list_init(&r->idle, s->srv);
 	r->now = clock_ms();
 	r->conns = calloc((size_t)r->max_fds, sizeof *r->conns);
 	r->events = calloc(EVENT_BATCH, sizeof *r->events);
@@ -506,8 +483,9 @@ struct reactor *reactor_create(const struct reactor_setup *setup)
 
 void reactor_destroy(struct reactor *r)
 {
-	while (!list_empty(&r->idle)) {
-		struct conn *c = LIST_ENTRY(r->idle.next, struct conn, idle);
+	while (!list_empty(&r->idle.oldest_first)) {
+		struct conn *c = LIST_ENTRY(r->idle.oldest_first.next, struct conn,
+					    idle.link);
 
 		net_reset_if_stuck(c->io.fd);
 		conn_close(r, c, sig_stop_reason());

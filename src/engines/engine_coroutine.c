@@ -27,6 +27,7 @@
 #include "base/stats.h"
 #include "base/coro.h"
 #include "base/timers.h"
+#include "core/admission.h"
 #include "core/blocking.h"
 #include "engines/engine.h"
 #include "services/service.h"
@@ -302,7 +303,7 @@ static void accept_from(struct sched *s, const struct listener *l)
 			return;
 		}
 		accept_pause_end(&s->pause);
-		if (blocking_admit(s->srv, s->n_tasks, &conn))
+		if (admission_check(s->srv, s->n_tasks, conn.fd, conn.listener))
 			task_start(s, &conn);
 	}
 }

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/stats.h"
+#include "core/admission.h"
 #include "core/blocking.h"
 #include "core/children.h"
 #include "engines/engine.h"
@@ -64,7 +65,7 @@ static int fork_run(const struct engine *self, const struct server *srv)
 	while ((r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP) {
 		children_reap(&children, NULL, NULL);
 		if (r == ACCEPT_CONN &&
-		    blocking_admit(srv, (unsigned)children.n, &conn))
+		    admission_check(srv, (unsigned)children.n, conn.fd, conn.listener))
 			spawn(srv, &conn, &children);
 	}
 	acceptor_close(&acceptor);

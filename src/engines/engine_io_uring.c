@@ -88,6 +88,7 @@
 #include "base/signals.h"
 #include "base/stats.h"
 #include "core/accept_pause.h"
+#include "core/admission.h"
 #include "base/buffer_cache.h"
 #include "base/uring.h"
 #include "engines/engine.h"
@@ -144,9 +145,8 @@ struct conn {
 	bool reset_if_stuck;
 	const char *closing;	/* why, once closing; NULL while open */
 	struct list dirty;	/* on engine.dirty: has something to decide */
-	struct list idle;	/* engine.idle is ordered by last_active */
+	struct idle_mark idle;	/* in engine.idle while open, oldest first */
 	struct list starving;	/* on engine.starved while starved */
-	int64_t last_active;
 	const struct listener *listener;
 	union net_peer peer;	/* for the -v lines only */
 	unsigned long long bytes_in, bytes_out;
@@ -176,7 +176,8 @@ struct uring_engine {
 	uint32_t *gens;
 	unsigned *free_slots, n_free, n_slots;
 	unsigned n_conns;
-	struct list dirty, idle, starved;
+	struct list dirty, starved;
+	struct idle_list idle;
 	/* Connections done with, freed when the round of decisions that
 	 * ended them is over: a step of that round may still hold one. */
 	struct conn *dead;
@@ -219,9 +220,7 @@ static void touch(struct uring_engine *e, struct conn *c)
 {
 	if (c->closing)
 		return;
-	c->last_active = e->now;
-	list_remove(&c->idle);
-	list_append(&e->idle, &c->idle);
+	idle_touch(&e->idle, &c->idle, e->now);
 }
 
 static void conn_close(struct uring_engine *e, struct conn *c, const char *why)
@@ -229,7 +228,7 @@ static void conn_close(struct uring_engine *e, struct conn *c, const char *why)
 	if (c->closing)
 		return;
 	c->closing = why;
-	list_remove(&c->idle);
+	idle_forget(&c->idle);
 	list_remove(&c->starving);
 	mark_dirty(e, c);
 }
@@ -264,6 +263,11 @@ static bool owes_reply(const struct conn *c)
 {
 	return svc_is_request(&c->session) &&
 	       (svc_need(&c->session) != SVC_INPUT || reply_pending(c));
+}
+
+static bool mark_owes_reply(struct idle_mark *m)
+{
+	return owes_reply(LIST_ENTRY(m, struct conn, idle));
 }
 
 static void give_back(struct uring_engine *e, unsigned id)
@@ -421,7 +425,7 @@ static void conn_free(struct uring_engine *e, struct conn *c)
 		own_release(e, c);
 	svc_close(&c->session);
 	list_remove(&c->dirty);
-	list_remove(&c->idle);
+	idle_forget(&c->idle);
 	list_remove(&c->starving);
 	e->slots[c->slot] = NULL;
 	e->gens[c->slot]++;
@@ -552,14 +556,13 @@ static void conn_open(struct uring_engine *e, int fd, const struct listener *l)
 	struct conn *c;
 	size_t len = 0;
 
-	if (e->n_conns >= e->srv->max_conns || e->n_free == 0) {
-		stat_add(STAT_REFUSED, 1);
-		/* Out of slots first: RLIMIT_NOFILE sized them at start-up,
-		 * below --max-conns, and has been raised since. */
-		log_conn("refused %s connection: %u open (%s)", l->service->name,
-			 e->n_conns, e->n_conns >= e->srv->max_conns ? "--max-conns"
-			 : "as many as RLIMIT_NOFILE allowed at start-up");
-		close(fd);
+	if (!admission_check(e->srv, e->n_conns, fd, l))
+		return;
+	if (e->n_free == 0) {
+		/* RLIMIT_NOFILE sized the slots at start-up, below
+		 * --max-conns, and has been raised since. */
+		admission_refuse(fd, l, e->n_conns,
+				 "as many as RLIMIT_NOFILE allowed at start-up");
 		return;
 	}
 	c = calloc(1, sizeof *c);
@@ -589,7 +592,7 @@ static void conn_open(struct uring_engine *e, int fd, const struct listener *l)
 		getpeername(fd, &c->peer.sa, &plen);
 	}
 	list_init(&c->dirty);
-	list_init(&c->idle);
+	idle_mark_init(&c->idle);
 	list_init(&c->starving);
 	c->slot = e->free_slots[--e->n_free];
 	e->slots[c->slot] = c;
@@ -960,18 +963,11 @@ static void handle_signal(struct uring_engine *e)
 
 static void expire_idle(struct uring_engine *e)
 {
-	int64_t timeout = (int64_t)e->srv->idle_timeout * 1000;
+	struct idle_mark *m;
 
-	while (timeout && !list_empty(&e->idle)) {
-		struct conn *c = LIST_ENTRY(e->idle.next, struct conn, idle);
+	while ((m = idle_expired(&e->idle, e->now, mark_owes_reply))) {
+		struct conn *c = LIST_ENTRY(m, struct conn, idle);
 
-		if (e->now - c->last_active < timeout)
-			return;
-		if (owes_reply(c)) {
-			touch(e, c);
-			continue;
-		}
-		stat_add(STAT_TIMED_OUT, 1);
 		c->reset_if_stuck = true;
 		conn_close(e, c, "idle timeout");
 	}
@@ -983,13 +979,7 @@ static int next_timeout(const struct uring_engine *e)
 
 	if (!list_empty(&e->dirty))
 		return 0;
-	if (e->srv->idle_timeout && !list_empty(&e->idle)) {
-		const struct conn *oldest =
-			LIST_ENTRY(e->idle.next, struct conn, idle);
-
-		t = clock_timeout_min(t, oldest->last_active +
-				      (int64_t)e->srv->idle_timeout * 1000 - e->now);
-	}
+	t = idle_timeout_min(&e->idle, e->now, t);
 	if (!e->stopping && e->pause.until > e->now)
 		t = clock_timeout_min(t, e->pause.until - e->now);
 	if (e->stopping)
@@ -1039,7 +1029,7 @@ static int engine_init(struct uring_engine *e, const struct server *srv,
 	e->srv = srv;
 	e->ring.fd = -1;
 	list_init(&e->dirty);
-	list_init(&e->idle);
+	idle_list_init(&e->idle, srv);
 	list_init(&e->starved);
 	e->now = clock_ms();
 	e->short_logged = e->now - 1000;

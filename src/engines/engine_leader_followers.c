@@ -46,6 +46,7 @@
 #include "base/stats.h"
 #include "base/timers.h"
 #include "core/accept_pause.h"
+#include "core/admission.h"
 #include "core/conn_io.h"
 #include "core/thread_group.h"
 #include "core/poller_epoll.h"
@@ -215,23 +216,13 @@ static void take_over(struct lf *l, int fd)
 /* --max-conns over every thread, and the table's bound. */
 static bool admit(struct lf *l, int fd, const struct listener *li)
 {
-	unsigned open;
-
 	if (fd >= l->max_fds) {
 		log_error("refused %s connection: fd %d is beyond the table of %d",
 			  li->service->name, fd, l->max_fds);
 		close(fd);
 		return false;
 	}
-	open = atomic_fetch_add(&l->open, 1);
-	if (open < l->srv->max_conns)
-		return true;
-	atomic_fetch_sub(&l->open, 1);
-	stat_add(STAT_REFUSED, 1);
-	log_conn("refused %s connection: %u open (--max-conns)",
-		 li->service->name, open);
-	close(fd);
-	return false;
+	return admission_take(l->srv, &l->open, fd, li);
 }
 
 static void conn_open(struct lf *l, struct buffer_pool *pool, int fd,
@@ -370,16 +361,16 @@ static void sweep_idle(struct lf *l, int64_t now)
 		end = fd + 1;
 		if (atomic_load(&c->expired) || atomic_load(&c->owes_reply))
 			continue;
-		due = atomic_load_explicit(&c->last_active,
-					   memory_order_relaxed) + timeout;
-		if (due > now) {
+		if (!idle_due(l->srv, atomic_load_explicit(&c->last_active,
+							  memory_order_relaxed),
+			      now, &due)) {
 			l->next_sweep = due < l->next_sweep ? due : l->next_sweep;
 			continue;
 		}
 		atomic_store(&c->expired, true);
 		/* Counted now, before the client can see the end, as the
 		 * other engines count it before they close. */
-		stat_add(STAT_TIMED_OUT, 1);
+		idle_timed_out();
 		shutdown(c->io.fd, SHUT_RDWR);	/* reported as a hang-up */
 	}
 	l->conns_end = end;	/* the closed ones above are not looked at again */

@@ -12,6 +12,7 @@
 
 #include "base/log.h"
 #include "base/thread.h"
+#include "core/admission.h"
 #include "core/blocking.h"
 #include "core/conn_registry.h"
 #include "engines/engine.h"
@@ -67,7 +68,8 @@ static int pthread_run(const struct engine *self, const struct server *srv)
 	conn_registry_init(&registry);
 	while ((r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP)
 		if (r == ACCEPT_CONN &&
-		    blocking_admit(srv, conn_registry_count(&registry), &conn))
+		    admission_check(srv, conn_registry_count(&registry), conn.fd,
+				    conn.listener))
 			spawn(srv, &registry, &conn);
 	acceptor_close(&acceptor);
 	log_stopping(conn_registry_count(&registry), srv->grace);

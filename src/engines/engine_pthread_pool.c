@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/thread.h"
+#include "core/admission.h"
 #include "core/blocking.h"
 #include "core/conn_registry.h"
 #include "engines/engine.h"
@@ -59,7 +60,8 @@ static void serve(struct thread_pool *pool, const struct accepted *conn)
 /* Within --max-conns, and registered for shutdown; else closed. */
 static bool admit(struct thread_pool *pool, const struct accepted *conn)
 {
-	if (!blocking_admit(pool->srv, conn_registry_count(&pool->registry), conn))
+	if (!admission_check(pool->srv, conn_registry_count(&pool->registry),
+			     conn->fd, conn->listener))
 		return false;
 	if (conn_registry_add(&pool->registry, conn->fd) == 0)
 		return true;
