@@ -122,7 +122,7 @@ END {
 			c[0] = k; row(c)
 		}
 		print ""
-		print "Stevens'"'"' column places each engine in the order of UNP (3rd ed.) figure 30.1, process-control CPU per connection, most first: 1 one fork per client; 2 preforked children handed each descriptor by the parent (serv05; muxd'"'"'s prefork default, --accept=pass); 3 preforked children calling accept themselves, with or without a lock (serv02-04); 4 threads, one per client or prethreaded (serv06-08). His ranking is the yardstick, our rank column the measurement; the reactors are not in his table.\n"
+		print "Stevens'"'"' column places each engine in the order of UNP (3rd ed.) figure 30.1, process-control CPU per connection, most first: 1 one fork per client; 2 preforked children handed each descriptor by the parent (serv05; muxd'"'"'s prefork default, --accept=handoff); 3 preforked children calling accept themselves, with or without a lock (serv02-04); 4 threads, one per client or prethreaded (serv06-08). His ranking is the yardstick, our rank column the measurement; the reactors are not in his table.\n"
 	}
 	pp = 0
 	for (i = 1; i <= ns; i++) if (scen[i] ~ /^pingpong-/) pp++

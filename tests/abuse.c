@@ -1305,7 +1305,7 @@ static void case_emfile(void)
 
 	if (pool)
 		diag("EMFILE: --workers %s: %s", options[1], processes
-		     ? "the parent keeps a socket per worker (--accept=pass); "
+		     ? "the parent keeps a socket per worker (--accept=handoff); "
 		       "16 leave room under 64"
 		     : "64 threads and a queue of 64 go past 64 descriptors");
 	if (start_server_nofile(&srv, upper_only, options, EMFILE_NOFILE) != 0) {
@@ -1372,7 +1372,7 @@ static void case_emfile(void)
 }
 
 /* A process pool's parent keeps descriptors of its own per worker (with
- * --accept=pass a socket to each). Under RLIMIT_NOFILE 64 with --workers
+ * --accept=handoff a socket to each). Under RLIMIT_NOFILE 64 with --workers
  * 64 it runs out of them itself: it may refuse to start (exit 1, "a pool
  * that cannot be set up"), or run with what it could start, but it must
  * not spin and must serve. */

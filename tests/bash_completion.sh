@@ -45,8 +45,8 @@ is "$(offers "$MUXD" --listen up)" "upper=" "--listen up offers upper="
 is "$(offers "$MUXD" --engine prefork --accept '')" \
 	"$(sorted $("$MUXD" --list-engines | sed -n 's/^prefork .*(--accept: \([a-z ]*\);.*/\1/p'))" \
 	"--accept after --engine prefork offers prefork's strategies"
-is "$(offers "$MUXD" --engine pthread-pool --accept '')" "mutex pass" \
-	"--accept after --engine pthread-pool offers mutex and pass"
+is "$(offers "$MUXD" --engine pthread-pool --accept '')" "handoff mutex" \
+	"--accept after --engine pthread-pool offers mutex and handoff"
 is "$(offers "$MUXD" --eng)" "--engine=" "--eng offers --engine="
 is "$(offers "$MUXD" --stats)" "--stats --stats-interval=" \
 	"--stats offers --stats and --stats-interval="

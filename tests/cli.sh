@@ -119,6 +119,9 @@ is "$missing" "" "--list-services lists the seven services"
 
 # ---- usage errors: exit 2, naming the bad value ----
 
+# "pass", handoff's older name, is taken for it.
+error_case 2 handoff "--accept=pass is taken as handoff" \
+	--engine epoll-lt --accept=pass
 error_case 2 nosuchengine "unknown engine (--engine=) exits 2 naming it" \
 	--engine=nosuchengine --listen upper=127.0.0.1:0
 error_case 2 nosuchengine "unknown engine (-e) exits 2 naming it" \

@@ -661,7 +661,7 @@ static void case_flood(unsigned short discard_port, unsigned short echo_port)
 /* ---- resources: back to the start-up baseline ---- */
 
 /* Descriptors a [pool] engine may hold beyond the start-up count: one per
- * worker more than it had then (--accept=pass keeps a socket to each). */
+ * worker more than it had then (--accept=handoff keeps a socket to each). */
 static int pool_allowance(pid_t pid, const struct proc_counts *base)
 {
 	int grown = pool ? live_children(pid) - base->kids : 0;

@@ -38,7 +38,7 @@
 #define SAFETY_MS 30000
 
 static const char *const strategies[] = {
-	"plain", "flock", "mutex", "pass", "reuseport", NULL,
+	"plain", "flock", "mutex", "handoff", "reuseport", NULL,
 };
 
 /* ---- the pool as /proc shows it ---- */
@@ -359,7 +359,7 @@ static void read_pool_log(struct pool_log *pl)
 /* Follows the retiring steps from steps[from] on. Each may retire at most
  * its rate, 1 at the first and doubling at each step after it, and never
  * so many that fewer than --max-spare stay idle; it may retire fewer (a
- * worker went busy, or with --accept=pass one may have a client on its
+ * worker went busy, or with --accept=handoff one may have a client on its
  * way). A step without surplus resets the rate, which only lowers it. */
 static bool follow_shrink(const struct pool_log *pl, int from, struct shrink *sh)
 {
@@ -872,7 +872,7 @@ static void case_sigint_idle(const char *engine)
 	check_nothing_left(&fam, label);
 }
 
-/* ---- g. prefork --accept=pass: the socketpairs to the workers ---- */
+/* ---- g. prefork --accept=handoff: the socketpairs to the workers ---- */
 
 #define MAX_SOCKETS 64
 
@@ -914,8 +914,8 @@ static bool await_death(pid_t pid)
  * both the parent and a worker is one too many. */
 static void case_pass_worker_sockets(void)
 {
-	const char *const options[] = { "--workers", "3", "--accept=pass", NULL };
-	const char *label = "prefork --workers 3 --accept=pass";
+	const char *const options[] = { "--workers", "3", "--accept=handoff", NULL };
+	const char *label = "prefork --workers 3 --accept=handoff";
 	static struct census c;
 	unsigned long parent[MAX_SOCKETS], worker[MAX_SOCKETS];
 	struct muxd_server srv;
@@ -962,8 +962,8 @@ static void case_pass_worker_sockets(void)
  * leaves the dead worker's slot empty for a while). */
 static void case_pass_dead_worker(void)
 {
-	const char *const options[] = { "--workers", "1", "--accept=pass", NULL };
-	const char *label = "prefork --workers 1 --accept=pass";
+	const char *const options[] = { "--workers", "1", "--accept=handoff", NULL };
+	const char *label = "prefork --workers 1 --accept=handoff";
 	static struct census c;
 	struct muxd_server srv;
 	char why[256] = "";
@@ -1024,7 +1024,7 @@ int main(void)
 		case_prefork_supervision(strategies[i]);
 	case_dynamic_breathes();
 	case_max_requests();
-	case_thread_pool("pass");
+	case_thread_pool("handoff");
 	case_thread_pool("mutex");
 	case_max_conns("prefork");
 	case_max_conns("pthread-pool");

@@ -5,8 +5,8 @@
  * those that die, backing off when they die young, so that a worker that
  * cannot start does not become a fork loop. It runs the policy about once
  * a second and whenever a worker ends or the spares run out, and in
- * --accept=pass mode it also accepts and hands the sockets over
- * (prefork_pass.c). At a stop it closes the listeners and lets the
+ * --accept=handoff mode it also accepts and hands the sockets over
+ * (prefork_handoff.c). At a stop it closes the listeners and lets the
  * workers finish within the grace period.
  *
  * The scoreboard is shared memory, written by the workers without locks:
@@ -61,7 +61,7 @@ static int spawn_failed(struct prefork *p, unsigned slot, const char *call)
 }
 
 /* The descriptor the worker gets of its own, made here in the parent,
- * so that a shortage is the parent's to see: with --accept=pass its end
+ * so that a shortage is the parent's to see: with --accept=handoff its end
  * of a new socketpair (the parent's end goes in the table before the
  * fork, so that the worker closes it with the others': kept, it would
  * hide the parent's death from the worker's recvmsg; a slot refilled
@@ -76,13 +76,13 @@ static int worker_descriptor(struct prefork *p, unsigned slot, int *theirs,
 	int pair[2];
 
 	*theirs = -1;
-	if (p->pass) {
+	if (p->handoff) {
 		*call = "socketpair";
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
 			return -1;
-		prefork_pass_forget(p, slot);
-		p->pass->fd[slot] = pair[0];
-		p->pass->ready[slot] = false;
+		prefork_handoff_forget(p, slot);
+		p->handoff->fd[slot] = pair[0];
+		p->handoff->ready[slot] = false;
 		*theirs = pair[1];
 	} else if (p->lock_fd >= 0) {
 		*call = "open lock";
@@ -120,8 +120,8 @@ int prefork_spawn(struct prefork *p, unsigned slot)
 	if (theirs >= 0)
 		close(theirs);
 	if (pid < 0) {
-		if (p->pass)
-			prefork_pass_forget(p, slot);
+		if (p->handoff)
+			prefork_handoff_forget(p, slot);
 		atomic_store(&row->state, WORKER_EMPTY);
 		return spawn_failed(p, slot, "fork");
 	}
@@ -137,14 +137,14 @@ bool prefork_retire(struct prefork *p, unsigned slot)
 {
 	struct worker_slot *row = &p->board->slot[slot];
 
-	/* --accept=pass: a worker still marked idle may have a socket on its
+	/* --accept=handoff: a worker still marked idle may have a socket on its
 	 * way to it (passed, not yet received); retired now, it would exit
 	 * and drop that client. Only one that has said "ready" since its last
 	 * socket is truly empty-handed, and it is sent nothing more. */
-	if (p->pass) {
-		if (!p->pass->ready[slot])
+	if (p->handoff) {
+		if (!p->handoff->ready[slot])
 			return false;
-		p->pass->ready[slot] = false;
+		p->handoff->ready[slot] = false;
 	}
 	atomic_store(&row->retire, true);
 	kill(atomic_load(&row->pid), SIGUSR2);	/* wake it to read the order */
@@ -217,8 +217,8 @@ static void worker_ended(pid_t pid, int status, void *ctx)
 		note_death(p, (unsigned)slot, status);
 	atomic_store(&row->pid, 0);
 	atomic_store(&row->state, WORKER_EMPTY);
-	if (p->pass)
-		prefork_pass_forget(p, (unsigned)slot);
+	if (p->handoff)
+		prefork_handoff_forget(p, (unsigned)slot);
 }
 
 static void reap_workers(struct prefork *p)
@@ -226,13 +226,13 @@ static void reap_workers(struct prefork *p)
 	children_reap(&p->pids, worker_ended, p);
 }
 
-/* Sleep until a signal or `timeout`, or in pass mode do the accepting. */
+/* Sleep until a signal or `timeout`, or in handoff mode do the accepting. */
 static void parent_wait(struct prefork *p, int timeout)
 {
 	struct pollfd wake = { sig_wakeup_fd(), POLLIN, 0 };
 
-	if (p->pass)
-		prefork_pass_round(p, timeout);
+	if (p->handoff)
+		prefork_handoff_round(p, timeout);
 	else
 		poll(&wake, 1, timeout);
 	sig_drain();
@@ -288,7 +288,7 @@ static int prefork_init(struct prefork *p, const struct server *srv)
 			return -1;
 		}
 	}
-	if (srv->accept == ACCEPT_PASS && prefork_pass_init(p) < 0) {
+	if (srv->accept == ACCEPT_HANDOFF && prefork_handoff_init(p) < 0) {
 		log_error("cannot set up the worker pool: %s", strerror(ENOMEM));
 		return -1;
 	}
@@ -313,7 +313,7 @@ static void prefork_free(struct prefork *p)
 {
 	size_t size = sizeof *p->board + p->n_slots * sizeof p->board->slot[0];
 
-	prefork_pass_free(p);
+	prefork_handoff_free(p);
 	if (p->listeners != p->srv->listeners)
 		free(p->listeners);
 	if (p->lock_fd >= 0)

@@ -4,8 +4,8 @@
  * files: prefork.c supervises (a scoreboard in shared memory, spawning,
  * reaping with back-off, retiring, shutdown), prefork_worker.c is a
  * worker serving one connection at a time and the five ways workers share
- * the listeners (--accept), prefork_pass.c the parent's accepting for
- * --accept=pass. An engine is a policy: which slots to fill
+ * the listeners (--accept), prefork_handoff.c the parent's accepting for
+ * --accept=handoff. An engine is a policy: which slots to fill
  * at start and what to do at each maintenance step (about once a second,
  * and whenever a worker ends).
  */
@@ -47,7 +47,7 @@ struct prefork {
 	size_t n_listeners;			/* with reuseport, one set per worker */
 	struct intset pids;			/* live workers */
 	int64_t *started_at;			/* per slot, for the back-off */
-	struct prefork_pass *pass;		/* --accept=pass: the parent's side */
+	struct prefork_handoff *handoff;		/* --accept=handoff: the parent's side */
 	int lock_fd;				/* --accept=flock */
 	unsigned fast_deaths;			/* workers in a row that died young */
 	bool spawn_failing;			/* fork or socketpair failing: said once */
@@ -67,9 +67,12 @@ struct prefork_policy {
 	void (*react)(struct prefork *p);
 };
 
-/* Every --accept strategy works for the process pools. */
-#define PREFORK_STRATEGIES 0x1f
-#define PREFORK_DEFAULT_ACCEPT ACCEPT_PASS	/* fastest here: README */
+/* Every --accept strategy but exclusive (an epoll flag) works for the
+ * process pools. */
+#define PREFORK_STRATEGIES (1u << ACCEPT_PLAIN | 1u << ACCEPT_FLOCK | \
+			    1u << ACCEPT_MUTEX | 1u << ACCEPT_HANDOFF | \
+			    1u << ACCEPT_REUSEPORT)
+#define PREFORK_DEFAULT_ACCEPT ACCEPT_HANDOFF	/* fastest here: README */
 
 /* The run function of a process-pool engine. */
 int prefork_run(const struct server *srv, const struct prefork_policy *policy);

@@ -1,7 +1,7 @@
 /* prefork_internal.h -- what the three parts of the process pool share,
  * and no engine needs: prefork.c (the supervisor), prefork_worker.c (a
- * worker, after fork) and prefork_pass.c (the parent's accepting in
- * --accept=pass mode). The engines' view is prefork.h.
+ * worker, after fork) and prefork_handoff.c (the parent's accepting in
+ * --accept=handoff mode). The engines' view is prefork.h.
  */
 #ifndef MUXD_PREFORK_INTERNAL_H
 #define MUXD_PREFORK_INTERNAL_H
@@ -15,8 +15,8 @@
 #include "core/accept_pause.h"
 #include "core/prefork.h"
 
-/* --accept=pass: the parent's state. Per slot, indexed like the board. */
-struct prefork_pass {
+/* --accept=handoff: the parent's state. Per slot, indexed like the board. */
+struct prefork_handoff {
 	int *fd;			/* parent's end of the socketpair, or -1 */
 	bool *ready;			/* the worker said "ready" and was sent
 					 * nothing since: a socket may go to it */
@@ -34,28 +34,28 @@ struct prefork_pass {
 /* The child's side of prefork_spawn(): set the worker up (its signals,
  * death with the parent, only the descriptors it needs) and serve until
  * it is done. `own_fd` is the descriptor the parent made for it alone
- * (--accept=pass: its end of the socketpair; flock: its lock
+ * (--accept=handoff: its end of the socketpair; flock: its lock
  * description), or -1; `saved` the signal mask the parent had before it
  * blocked the signals for fork(). */
 _Noreturn void prefork_worker_main(struct prefork *p, unsigned slot,
 				   int own_fd, pid_t parent,
 				   sigset_t *saved);
 
-/* ---- prefork_pass.c ---- */
+/* ---- prefork_handoff.c ---- */
 
-/* Allocate p->pass for p->n_slots workers and p->srv's listeners.
+/* Allocate p->handoff for p->n_slots workers and p->srv's listeners.
  * Returns 0, or -1 (out of memory) leaving what it made for
- * prefork_pass_free(). */
-int prefork_pass_init(struct prefork *p);
-void prefork_pass_free(struct prefork *p);
+ * prefork_handoff_free(). */
+int prefork_handoff_init(struct prefork *p);
+void prefork_handoff_free(struct prefork *p);
 
 /* The worker in slot is gone (its end hung up, it was reaped, or fork
  * failed): close the parent's end; it is ready for nothing any more. */
-void prefork_pass_forget(struct prefork *p, unsigned slot);
+void prefork_handoff_forget(struct prefork *p, unsigned slot);
 
 /* One round of the parent's wait: read the workers' notices and, while
  * one is ready, accept and hand over; returns after `timeout` ms or on
  * any event, the signal pipe's included (the caller drains it). */
-void prefork_pass_round(struct prefork *p, int timeout);
+void prefork_handoff_round(struct prefork *p, int timeout);
 
 #endif

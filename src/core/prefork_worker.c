@@ -3,11 +3,11 @@
  * stopped, retired or has served --max-requests-per-worker.
  *
  * A worker is an iterative server in a child process. It owns nothing of
- * the parent's but the listeners (or, with --accept=pass, its end of one
+ * the parent's but the listeners (or, with --accept=handoff, its end of one
  * socketpair) and its row of the scoreboard, which is how the parent sees
  * it: idle or busy, told to retire, connections served. Everything here
  * runs after fork(), in the child; the parent's side is prefork.c, and
- * the parent's accepting in pass mode is prefork_pass.c.
+ * the parent's accepting in handoff mode is prefork_handoff.c.
  */
 #include "core/admission.h"
 #include "core/prefork_internal.h"
@@ -35,10 +35,10 @@ struct worker {
 	struct worker_slot *row;
 	struct server srv;		/* with the listeners it waits on */
 	struct acceptor acceptor;
-	/* Its own, from the parent: with --accept=pass its end of the
+	/* Its own, from the parent: with --accept=handoff its end of the
 	 * socketpair, with flock its open file description of the lock. */
 	int own_fd;
-	bool announced;			/* --accept=pass: told the parent it is ready */
+	bool announced;			/* --accept=handoff: told the parent it is ready */
 };
 
 /* A lock or a wait ended without a connection: a signal came. Only a
@@ -134,20 +134,20 @@ static enum accept_result worker_accept(struct worker *w, struct accepted *conn)
 	switch (w->p->srv->accept) {
 	case ACCEPT_FLOCK: return accept_flock(w, conn);
 	case ACCEPT_MUTEX: return accept_mutex(w, conn);
-	case ACCEPT_PASS: return accept_passed(w, conn);
+	case ACCEPT_HANDOFF: return accept_passed(w, conn);
 	default: return acceptor_next(&w->acceptor, conn);
 	}
 }
 
 /* What a worker has of the parent's: its listeners as --accept says, its
- * own lock description or pass socket, nothing of the other slots (the
+ * own lock description or handoff socket, nothing of the other slots (the
  * parent's lock description included). */
 static int worker_setup(struct worker *w)
 {
-	for (unsigned i = 0; w->p->pass && i < w->p->n_slots; i++)
-		if (w->p->pass->fd[i] >= 0)
-			close(w->p->pass->fd[i]);
-	if (w->srv.accept == ACCEPT_PASS) {
+	for (unsigned i = 0; w->p->handoff && i < w->p->n_slots; i++)
+		if (w->p->handoff->fd[i] >= 0)
+			close(w->p->handoff->fd[i]);
+	if (w->srv.accept == ACCEPT_HANDOFF) {
 		for (size_t i = 0; i < w->srv.n_listeners; i++)
 			close(w->srv.listeners[i].fd);
 		w->srv.n_listeners = 0;
@@ -194,8 +194,8 @@ static void worker_loop(struct worker *w)
 		enum accept_result r;
 
 		/* One "ready" per connection: a stale one would make the
-		 * parent pass a socket to a busy worker. */
-		if (w->srv.accept == ACCEPT_PASS && !w->announced) {
+		 * parent handoff a socket to a busy worker. */
+		if (w->srv.accept == ACCEPT_HANDOFF && !w->announced) {
 			stat_add(STAT_SYS_WRITE, 1);
 			if (write(w->own_fd, "", 1) != 1)
 				return;

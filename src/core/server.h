@@ -16,10 +16,13 @@ enum accept_strategy {
 	ACCEPT_PLAIN,		/* each worker polls and accepts; the kernel serialises */
 	ACCEPT_FLOCK,		/* a file lock around accept (UNP serv03) */
 	ACCEPT_MUTEX,		/* a process-shared mutex around accept (serv04) */
-	ACCEPT_PASS,		/* the parent accepts, passes the socket (serv05) */
 	ACCEPT_REUSEPORT,	/* a SO_REUSEPORT listener per worker or thread */
 	ACCEPT_EXCLUSIVE,	/* one listener in every thread's epoll, EPOLLEXCLUSIVE */
-	ACCEPT_HANDOFF,		/* one thread accepts, hands each socket to the least busy */
+	/* One accepts and hands each socket over: prefork's parent passes it
+	 * to an idle worker (serv05), pthread-pool's main thread queues it
+	 * (serv08), multi-reactor's acceptor gives it to the least busy
+	 * thread. "pass" is its older name, still taken. */
+	ACCEPT_HANDOFF,
 };
 
 /* --threads: at most this many serving threads. */

@@ -66,7 +66,7 @@ void engine_feature_tags(const struct engine *e, char *out, size_t len);
 void engine_accept_list(const struct engine *e, char *out, size_t len);
 
 /* The engine's --list-engines text after its name: the summary, its
- * --accept strategies if it has any ("(--accept: pass mutex; default
+ * --accept strategies if it has any ("(--accept: handoff mutex; default
  * pass)", so that scripts can derive the variants), "(--threads)" if it
  * takes that option, then its tags. */
 void engine_describe(const struct engine *e, char *out, size_t len);

@@ -50,7 +50,7 @@ static unsigned doubled(unsigned rate)
 }
 
 /* With -v every step that finds too few or too many idle workers says so,
- * even when it could act on none (a full pool; with --accept=pass, idle
+ * even when it could act on none (a full pool; with --accept=handoff, idle
  * workers that may have a socket on their way), so that the log shows
  * each step and its size, and the rate's doubling can be followed. */
 static void breathe(struct prefork *p)

@@ -1,12 +1,12 @@
 /* engine_pthread_pool.c -- a fixed pool of --workers threads.
  *
  * Two designs, chosen with --accept (UNP ch. 30 compares both):
- *   mutex  every thread accepts for itself, one at a time under a mutex,
- *          then serves what it accepted (serv07);
- *   pass   the main thread accepts and queues the sockets in a bounded
- *          queue that the threads take them from (serv08).
+ *   mutex    every thread accepts for itself, one at a time under a
+ *            mutex, then serves what it accepted (serv07);
+ *   handoff  the main thread accepts and queues the sockets in a bounded
+ *            queue that the threads take them from (serv08).
  * Serving is blocking_serve(), as for the pthread engine, with the same
- * registry for --max-conns and shutdown (threads.c). Only the main thread
+ * registry for --max-conns and shutdown (conn_registry.c). Only the main thread
  * takes the signals; at a stop it makes the pool stop accepting (an
  * eventfd the accepting thread polls, or closing the queue), then gives
  * the connections being served the grace period.
@@ -35,19 +35,19 @@ struct pool_thread {
 struct thread_pool {
 	const struct server *srv;
 	struct pool_thread *threads;	/* --workers */
-	struct acceptor acceptor;	/* pass: the main thread's */
+	struct acceptor acceptor;	/* handoff: the main thread's */
 	struct conn_registry registry;
-	pthread_mutex_t lock;		/* accepting (mutex) or the queue (pass) */
-	/* pass: one waiter woken per change, never the whole pool: with
+	pthread_mutex_t lock;		/* accepting (mutex) or the queue (handoff) */
+	/* handoff: one waiter woken per change, never the whole pool: with
 	 * thousands of idle threads a broadcast per socket costs thousands
 	 * of wakeups for one connection. */
-	/* pass: a socket was queued, or closed; mutex: open or closed */
+	/* handoff: a socket was queued, or closed; mutex: open or closed */
 	pthread_cond_t work;
-	pthread_cond_t room;		/* pass: a socket was taken */
+	pthread_cond_t room;		/* handoff: a socket was taken */
 	bool open;			/* mutex: the listening lines are out */
 	bool closed;			/* listeners closed: no more accepting */
 	int stop_fd;			/* mutex: readable once the pool must stop */
-	struct accepted *queue;		/* pass: a ring of --workers sockets */
+	struct accepted *queue;		/* handoff: a ring of --workers sockets */
 	unsigned head, count;
 };
 
@@ -100,7 +100,7 @@ static void *accepting_thread(void *arg)
 	return NULL;
 }
 
-/* pass: take the oldest queued socket; false once closed and empty. */
+/* handoff: take the oldest queued socket; false once closed and empty. */
 static bool dequeue(struct thread_pool *pool, struct accepted *conn)
 {
 	bool got = false;
@@ -129,7 +129,7 @@ static void *queued_thread(void *arg)
 	return NULL;
 }
 
-/* pass: wait for room in the queue; false when a stop came first. The
+/* handoff: wait for room in the queue; false when a stop came first. The
  * wait is sliced because the stop arrives as a signal, not a broadcast. */
 static bool wait_for_room(struct thread_pool *pool)
 {
@@ -203,7 +203,7 @@ static void close_queue(struct thread_pool *pool)
  * reason is logged; pool_free() is due either way. */
 static int pool_init(struct thread_pool *pool, const struct server *srv)
 {
-	bool pass = srv->accept == ACCEPT_PASS;
+	bool handoff = srv->accept == ACCEPT_HANDOFF;
 
 	*pool = (struct thread_pool){ .srv = srv, .stop_fd = -1 };
 	conn_registry_init(&pool->registry);
@@ -211,13 +211,13 @@ static int pool_init(struct thread_pool *pool, const struct server *srv)
 	pthread_cond_init(&pool->work, NULL);
 	pthread_cond_init(&pool->room, NULL);
 	pool->threads = calloc(srv->workers, sizeof *pool->threads);
-	if (pass)
+	if (handoff)
 		pool->queue = calloc(srv->workers, sizeof *pool->queue);
-	if (!pool->threads || (pass && !pool->queue)) {
+	if (!pool->threads || (handoff && !pool->queue)) {
 		log_error("pthread-pool: cannot start: %s", strerror(ENOMEM));
 		return -1;
 	}
-	if (pass)
+	if (handoff)
 		return acceptor_init(&pool->acceptor, srv, sig_wakeup_fd());
 	pool->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (pool->stop_fd < 0) {
@@ -231,12 +231,12 @@ static int pool_init(struct thread_pool *pool, const struct server *srv)
 }
 
 /* Every thread, or none. None accepts (mutex) before the pool is open,
- * nor takes a socket (pass) before the main thread queues one after the
+ * nor takes a socket (handoff) before the main thread queues one after the
  * listening lines; a pool that cannot be whole is closed before it
  * served. Returns whether it is whole; if not, its threads are joined. */
 static bool start_threads(struct thread_pool *pool)
 {
-	bool pass = pool->srv->accept == ACCEPT_PASS;
+	bool handoff = pool->srv->accept == ACCEPT_HANDOFF;
 	unsigned n = pool->srv->workers, started = 0;
 	int rc = 0;
 
@@ -245,7 +245,7 @@ static bool start_threads(struct thread_pool *pool)
 
 		t->pool = pool;
 		rc = thread_start(&t->tid, false,
-				  pass ? queued_thread : accepting_thread, t);
+				  handoff ? queued_thread : accepting_thread, t);
 		started += rc == 0;
 	}
 	if (rc == 0)
@@ -284,7 +284,7 @@ static void pool_free(struct thread_pool *pool)
 
 static int pthread_pool_run(const struct engine *self, const struct server *srv)
 {
-	bool pass = srv->accept == ACCEPT_PASS;
+	bool handoff = srv->accept == ACCEPT_HANDOFF;
 	struct thread_pool pool;
 
 	(void)self;
@@ -295,12 +295,12 @@ static int pthread_pool_run(const struct engine *self, const struct server *srv)
 	}
 	server_ready(srv);
 	open_pool(&pool);
-	if (pass)
+	if (handoff)
 		accept_and_queue(&pool);
 	else
 		wait_and_close(&pool);
 	log_stopping(conn_registry_count(&pool.registry), srv->grace);
-	if (pass)
+	if (handoff)
 		close_queue(&pool);
 	conn_registry_finish(&pool.registry);
 	for (unsigned i = 0; i < srv->workers; i++)
@@ -313,7 +313,7 @@ const struct engine engine_pthread_pool = {
 	.name = "pthread-pool",
 	.summary = "fixed pool of --workers threads",
 	.features = ENGINE_THREADS | ENGINE_POOL,
-	.accept_strategies = 1 << ACCEPT_MUTEX | 1 << ACCEPT_PASS,
-	.default_accept = ACCEPT_PASS,	/* fastest here: README */
+	.accept_strategies = 1 << ACCEPT_MUTEX | 1 << ACCEPT_HANDOFF,
+	.default_accept = ACCEPT_HANDOFF,	/* fastest here: README */
 	.run = pthread_pool_run,
 };

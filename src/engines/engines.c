@@ -38,7 +38,6 @@ const char *const accept_names[] = {
 	[ACCEPT_PLAIN] = "plain",
 	[ACCEPT_FLOCK] = "flock",
 	[ACCEPT_MUTEX] = "mutex",
-	[ACCEPT_PASS] = "pass",
 	[ACCEPT_REUSEPORT] = "reuseport",
 	[ACCEPT_EXCLUSIVE] = "exclusive",
 	[ACCEPT_HANDOFF] = "handoff",

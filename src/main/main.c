@@ -197,6 +197,8 @@ static unsigned parse_number(const char *option, const char *text,
 
 static enum accept_strategy parse_accept(const char *text)
 {
+	if (strcmp(text, "pass") == 0)
+		return ACCEPT_HANDOFF;	/* its name before 0.2 */
 	for (int i = 0; accept_names[i]; i++)
 		if (strcmp(accept_names[i], text) == 0)
 			return (enum accept_strategy)i;

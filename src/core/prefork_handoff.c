@@ -1,4 +1,4 @@
-/* prefork_pass.c -- --accept=pass, the parent's half (UNP serv05): the
+/* prefork_handoff.c -- --accept=handoff, the parent's half (UNP serv05): the
  * parent alone accepts, and hands each connection to a worker that has
  * said it is ready.
  *
@@ -26,57 +26,57 @@
 #include "base/signals.h"
 #include "base/stats.h"
 
-int prefork_pass_init(struct prefork *p)
+int prefork_handoff_init(struct prefork *p)
 {
 	size_t n_fds = p->srv->n_listeners + p->n_slots + 1;
-	struct prefork_pass *pass = calloc(1, sizeof *pass);
+	struct prefork_handoff *handoff = calloc(1, sizeof *handoff);
 
-	p->pass = pass;
-	if (!pass)
+	p->handoff = handoff;
+	if (!handoff)
 		return -1;
-	pass->held_fd = -1;
-	pass->fd = malloc(p->n_slots * sizeof *pass->fd);
-	pass->ready = calloc(p->n_slots, sizeof *pass->ready);
-	pass->polled = calloc(p->n_slots, sizeof *pass->polled);
-	pass->fds = calloc(n_fds, sizeof *pass->fds);
-	if (!pass->fd || !pass->ready || !pass->polled || !pass->fds)
+	handoff->held_fd = -1;
+	handoff->fd = malloc(p->n_slots * sizeof *handoff->fd);
+	handoff->ready = calloc(p->n_slots, sizeof *handoff->ready);
+	handoff->polled = calloc(p->n_slots, sizeof *handoff->polled);
+	handoff->fds = calloc(n_fds, sizeof *handoff->fds);
+	if (!handoff->fd || !handoff->ready || !handoff->polled || !handoff->fds)
 		return -1;
 	for (unsigned i = 0; i < p->n_slots; i++)
-		pass->fd[i] = -1;
+		handoff->fd[i] = -1;
 	return 0;
 }
 
-void prefork_pass_free(struct prefork *p)
+void prefork_handoff_free(struct prefork *p)
 {
-	struct prefork_pass *pass = p->pass;
+	struct prefork_handoff *handoff = p->handoff;
 
-	if (!pass)
+	if (!handoff)
 		return;
-	if (pass->held_fd >= 0) {
+	if (handoff->held_fd >= 0) {
 		log_error("stopping: a connection that waited for a worker "
 			  "is closed unserved");
-		close(pass->held_fd);
+		close(handoff->held_fd);
 	}
-	for (unsigned i = 0; pass->fd && i < p->n_slots; i++)
-		if (pass->fd[i] >= 0)
-			close(pass->fd[i]);
-	free(pass->fd);
-	free(pass->ready);
-	free(pass->polled);
-	free(pass->fds);
-	free(pass);
-	p->pass = NULL;
+	for (unsigned i = 0; handoff->fd && i < p->n_slots; i++)
+		if (handoff->fd[i] >= 0)
+			close(handoff->fd[i]);
+	free(handoff->fd);
+	free(handoff->ready);
+	free(handoff->polled);
+	free(handoff->fds);
+	free(handoff);
+	p->handoff = NULL;
 }
 
-void prefork_pass_forget(struct prefork *p, unsigned slot)
+void prefork_handoff_forget(struct prefork *p, unsigned slot)
 {
-	struct prefork_pass *pass = p->pass;
+	struct prefork_handoff *handoff = p->handoff;
 
-	if (pass->fd[slot] >= 0) {
-		close(pass->fd[slot]);
-		pass->fd[slot] = -1;
+	if (handoff->fd[slot] >= 0) {
+		close(handoff->fd[slot]);
+		handoff->fd[slot] = -1;
 	}
-	pass->ready[slot] = false;
+	handoff->ready[slot] = false;
 }
 
 /* Hand a connection to the first ready worker that takes it. The index
@@ -86,7 +86,7 @@ void prefork_pass_forget(struct prefork *p, unsigned slot)
  * false when none took it; the connection is then still the caller's. */
 static bool pass_to_worker(struct prefork *p, int fd, size_t listener)
 {
-	struct prefork_pass *pass = p->pass;
+	struct prefork_handoff *handoff = p->handoff;
 	char ctl[CMSG_SPACE(sizeof(int))] = { 0 };
 	uint32_t index = (uint32_t)listener;
 	struct iovec iov = { &index, sizeof index };
@@ -99,13 +99,13 @@ static bool pass_to_worker(struct prefork *p, int fd, size_t listener)
 	cmsg->cmsg_len = CMSG_LEN(sizeof fd);
 	memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
 	for (unsigned i = 0; i < p->n_slots; i++) {
-		if (!pass->ready[i])
+		if (!handoff->ready[i])
 			continue;
 		/* Not ready any more, whatever happens: it has its socket,
 		 * or its end failed and it can take none. */
-		pass->ready[i] = false;
+		handoff->ready[i] = false;
 		stat_add(STAT_SYS_WRITE, 1);
-		if (sendmsg(pass->fd[i], &msg, MSG_NOSIGNAL) == sizeof index) {
+		if (sendmsg(handoff->fd[i], &msg, MSG_NOSIGNAL) == sizeof index) {
 			close(fd);	/* the worker has its own copy now */
 			return true;
 		}
@@ -120,27 +120,27 @@ static void pass_or_hold(struct prefork *p, int fd, size_t listener)
 {
 	if (pass_to_worker(p, fd, listener))
 		return;
-	p->pass->held_fd = fd;
-	p->pass->held_listener = listener;
+	p->handoff->held_fd = fd;
+	p->handoff->held_listener = listener;
 }
 
 /* A connection kept from an earlier round goes first, before any new one
  * is accepted: clients are served in the order they came. */
 static void pass_held(struct prefork *p)
 {
-	struct prefork_pass *pass = p->pass;
-	int fd = pass->held_fd;
+	struct prefork_handoff *handoff = p->handoff;
+	int fd = handoff->held_fd;
 
 	if (fd < 0)
 		return;
-	pass->held_fd = -1;
-	pass_or_hold(p, fd, pass->held_listener);
+	handoff->held_fd = -1;
+	pass_or_hold(p, fd, handoff->held_listener);
 }
 
 static bool any_ready(const struct prefork *p)
 {
 	for (unsigned i = 0; i < p->n_slots; i++)
-		if (p->pass->ready[i])
+		if (p->handoff->ready[i])
 			return true;
 	return false;
 }
@@ -156,16 +156,16 @@ static void read_ready_notices(struct prefork *p, const struct pollfd *fds,
 			       size_t n)
 {
 	for (size_t k = 0; k < n; k++) {
-		unsigned slot = p->pass->polled[k];
+		unsigned slot = p->handoff->polled[k];
 		char byte;
 
 		if (fds[k].revents & POLLIN) {
 			stat_add(STAT_SYS_READ, 1);
 			if (read(fds[k].fd, &byte, 1) == 1)
-				p->pass->ready[slot] = true;
+				p->handoff->ready[slot] = true;
 		}
 		if (fds[k].revents & (POLLHUP | POLLERR | POLLNVAL))
-			prefork_pass_forget(p, slot);
+			prefork_handoff_forget(p, slot);
 	}
 }
 
@@ -175,7 +175,7 @@ static void read_ready_notices(struct prefork *p, const struct pollfd *fds,
 static void accept_and_pass(struct prefork *p, const struct pollfd *fds,
 			    size_t nl)
 {
-	for (size_t i = 0; i < nl && any_ready(p) && p->pass->held_fd < 0; i++) {
+	for (size_t i = 0; i < nl && any_ready(p) && p->handoff->held_fd < 0; i++) {
 		struct sockaddr_storage peer;
 		int fd;
 
@@ -183,10 +183,10 @@ static void accept_and_pass(struct prefork *p, const struct pollfd *fds,
 			continue;
 		fd = net_accept(fds[i].fd, false, &peer);
 		if (fd >= 0) {
-			accept_pause_end(&p->pass->pause);
+			accept_pause_end(&p->handoff->pause);
 			pass_or_hold(p, fd, i);
 		} else if (net_out_of_resources(errno)) {
-			accept_pause_start(&p->pass->pause, errno, clock_ms());
+			accept_pause_start(&p->handoff->pause, errno, clock_ms());
 			return;
 		}
 	}
@@ -195,13 +195,13 @@ static void accept_and_pass(struct prefork *p, const struct pollfd *fds,
 /* The listeners are polled only while a worker is ready and no EMFILE
  * pause runs; the notices of the live workers always; the signal pipe
  * last, so that a stop or a SIGCHLD ends the round. */
-void prefork_pass_round(struct prefork *p, int timeout)
+void prefork_handoff_round(struct prefork *p, int timeout)
 {
-	struct prefork_pass *pass = p->pass;
-	struct pollfd *fds = pass->fds;
+	struct prefork_handoff *handoff = p->handoff;
+	struct pollfd *fds = handoff->fds;
 	size_t nl = p->srv->n_listeners, n = 0, notices;
-	int64_t now = clock_ms(), rest = pass->pause.until - now;
-	bool accepting = any_ready(p) && pass->held_fd < 0 && rest <= 0;
+	int64_t now = clock_ms(), rest = handoff->pause.until - now;
+	bool accepting = any_ready(p) && handoff->held_fd < 0 && rest <= 0;
 
 	if (rest > 0 && rest < timeout)
 		timeout = (int)rest;	/* accept again when the rest ends */
@@ -209,9 +209,9 @@ void prefork_pass_round(struct prefork *p, int timeout)
 		fds[n++] = (struct pollfd){ p->srv->listeners[i].fd, POLLIN, 0 };
 	notices = n;
 	for (unsigned i = 0; i < p->n_slots; i++)
-		if (pass->fd[i] >= 0) {		/* live workers only */
-			pass->polled[n - notices] = i;
-			fds[n++] = (struct pollfd){ pass->fd[i], POLLIN, 0 };
+		if (handoff->fd[i] >= 0) {		/* live workers only */
+			handoff->polled[n - notices] = i;
+			fds[n++] = (struct pollfd){ handoff->fd[i], POLLIN, 0 };
 		}
 	fds[n++] = (struct pollfd){ sig_wakeup_fd(), POLLIN, 0 };
 	stat_add(STAT_SYS_WAIT, 1);
