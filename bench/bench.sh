@@ -1,7 +1,7 @@
 #!/bin/sh
 # bench.sh -- every engine of muxd side by side: `make bench`.
 #
-# For each scenario and each engine of `muxd --list-engines`, start muxd on
+# For each scenario and each engine of `muxd --list-engines=tsv`, start muxd on
 # loopback (pinned to one CPU), drive it with muxbench (pinned to another),
 # stop it, and keep one CSV row per run. Engines are interleaved (A B C ...
 # A B C ...) over several rounds, because a shared machine drifts and a
@@ -111,12 +111,13 @@ done
 [ -x "$MUXD" ] || die "no muxd at $MUXD (build it, or set MUXD)"
 [ -x "$MUXBENCH" ] || die "no muxbench at $MUXBENCH (build it, or set MUXBENCH)"
 
-engine_list=$("$MUXD" --list-engines) || die "$MUXD --list-engines failed"
+# name, tags, --accept strategies, threads|workers|-: tab-separated.
+engine_list=$("$MUXD" --list-engines=tsv) || die "$MUXD --list-engines=tsv failed"
 service_list=$("$MUXD" --list-services | awk '{print $1}') ||
 	die "$MUXD --list-services failed"
-[ -n "$engines" ] || engines=$(echo "$engine_list" | awk '{print $1}' | tr '\n' ' ')
+[ -n "$engines" ] || engines=$(echo "$engine_list" | cut -f1 | tr '\n' ' ')
 for e in $engines; do
-	echo "$engine_list" | awk -v e="$e" '$1 == e {f = 1} END {exit !f}' ||
+	echo "$engine_list" | awk -F '\t' -v e="$e" '$1 == e {f = 1} END {exit !f}' ||
 		die "unknown engine '$e'"
 done
 
@@ -147,7 +148,7 @@ if [ "$cpus" -ge 2 ] && command -v taskset >/dev/null 2>&1; then
 	taskset -c "$client_cpus" true || die "bad --client-cpus '$client_cpus'"
 fi
 
-has_tag() { echo "$engine_list" | awk -v e="$1" -v t="[$2]" '$1 == e && index($0, t) {f = 1} END {exit !f}'; }
+has_tag() { echo "$engine_list" | awk -F '\t' -v e="$1" -v t="$2" '$1 == e && index(" " $2 " ", " " t " ") {f = 1} END {exit !f}'; }
 has_service() { echo "$service_list" | grep -qx "$1"; }
 
 # Why engine $1 cannot run scenario mode $2 with $3 connections of
@@ -173,8 +174,8 @@ server_options() {
 	takes_threads "$1" && echo "--threads $server_ncpus"
 }
 
-# Engines whose listing says "(--threads)": one thread per server CPU.
-takes_threads() { echo "$engine_list" | awk -v e="$1" '$1 == e && index($0, "(--threads)") {f = 1} END {exit !f}'; }
+# Engines that take --threads: one thread per server CPU.
+takes_threads() { echo "$engine_list" | awk -F '\t' -v e="$1" '$1 == e && $4 == "threads" {f = 1} END {exit !f}'; }
 
 # The connections each serving thread accepted, from the last stats line
 # (at exit): "a/b/c" and the busiest over the least busy, or nothing.

@@ -355,7 +355,7 @@ function notes(    nb, k, i, j, e, s, nskip, nf) {
 # a bar missing because its run was skipped, failed or not made says so
 # where it would stand, never as a zero. Line panels draw one line per
 # engine, at most 8 to a panel, grouped by family from the tags of
-# `muxd --list-engines`; every engine keeps its own colour and marker in
+# `muxd --list-engines=tsv`; every engine keeps its own colour and marker in
 # every chart. Lower is better unless a title says otherwise.
 
 # Ten colours told apart on screen and on paper.
@@ -382,10 +382,10 @@ charts() {
 # single-threaded reactors, multi-threaded and completion engines (by
 # their tags), reference servers, and rows muxd does not list. A colour
 # per place in the group and a marker per group make each pair unique;
-# places are taken in the order of `muxd --list-engines`, whatever rows
+# places are taken in the order of `muxd --list-engines=tsv`, whatever rows
 # the CSV has, so that an engine looks the same in every run's charts.
 chart_styles() {
-	awk -F, -v listing="$("${MUXD:-./src/muxd}" --list-engines 2>/dev/null)" \
+	awk -F, -v listing="$("${MUXD:-./src/muxd}" --list-engines=tsv 2>/dev/null)" \
 	    -v palette="$CHART_PALETTE" '
 	BEGIN {
 		split("processes and threads|single-threaded reactors|multi-threaded and completion engines|reference servers|other servers", title, "|")
@@ -393,8 +393,8 @@ chart_styles() {
 		split(palette, colour, " ")
 		n = split(listing, line, "\n")
 		for (i = 1; i <= n; i++) {
-			split(line[i], w, " ")
-			tags[w[1]] = line[i]
+			split(line[i], w, "\t")
+			tags[w[1]] = " " w[2] " "
 			place(w[1])
 		}
 		place("libuv"); place("libevent"); place("nginx")
@@ -403,9 +403,9 @@ chart_styles() {
 		if (e == "libuv" || e == "libevent" || e == "nginx") return 4
 		if (!(e in tags)) return 5
 		t = tags[e]
-		if (index(t, "[completion]") || (index(t, "[readiness]") && index(t, "[threads]")))
+		if (index(t, " completion ") || (index(t, " readiness ") && index(t, " threads ")))
 			return 3
-		return index(t, "[readiness]") ? 2 : 1
+		return index(t, " readiness ") ? 2 : 1
 	}
 	function place(e,    f) {
 		if (e == "" || e in fam) return

@@ -1,18 +1,18 @@
 /* abuse.c -- hostile clients against one engine: the "Limits muxd holds
- * under abuse" of shared/CONTRACT.md, and the README's Limits section.
+ * under abuse" in muxd.1 (LIMITS), as README's Limits section gives them.
  *
  * usage: abuse ENGINE [extra muxd args...]
  *
  * What applies is read from the engine's --list-engines tags, never from
  * its name:
- *   [serial]      serves one client at a time by design (CONTRACT: only
+ *   [serial]      serves one client at a time by design (muxd.1: only
  *                 --idle-timeout bounds the wait), so no case asks it to
  *                 serve a client "during" an attack; it must still serve
  *                 everyone once the attackers are gone, and never die,
  *                 spin or leak;
  *   [pool]        serves at most --workers clients at once: cases that
  *                 need more pass their own --workers (each says so in a
- *                 diagnostic), the others keep POOL_TEST_WORKERS (client.h);
+ *                 diagnostic), the others keep POOL_TEST_WORKERS (harness.h);
  *   [processes]   serves in child processes: memory and CPU are summed
  *                 over muxd and its children, and a descriptor limit
  *                 applies to each process on its own;
@@ -51,11 +51,11 @@
  *     flood, select with 1100 connections, SIGTERM with 1000 connections
  *     (200 for [processes]) and --grace 2.
  *
- * Every wait is bounded and scaled by MUXD_TEST_TIMEOUT_MULT (client.c);
+ * Every wait is bounded and scaled by MUXD_TEST_TIMEOUT_MULT (harness.c);
  * a server that hangs fails a case instead of hanging the run. The whole
  * run for one engine is sized to stay well under 25 s on a 2-core machine.
  */
-#include "client.h"
+#include "harness.h"
 #include "tap.h"
 
 #include <ctype.h>

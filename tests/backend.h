@@ -11,7 +11,7 @@
 
 #include <stdbool.h>
 
-#include "client.h"
+#include "harness.h"
 
 /* Listen on 127.0.0.1:0 for delay and for work, and serve them in a child
  * process until it is stopped. With lie, every reply is wrong: a delay

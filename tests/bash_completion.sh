@@ -32,7 +32,7 @@ sorted() {
 	printf '%s\n' "$@" | sort | tr '\n' ' ' | sed 's/ $//'
 }
 
-engines=$(sorted $("$MUXD" --list-engines | awk '{ print $1 }'))
+engines=$(sorted $("$MUXD" --list-engines=tsv | cut -f1))
 is "$(offers "$MUXD" --engine '')" "$engines" \
 	"--engine offers every engine of --list-engines"
 is "$(offers "$MUXD" -e epoll-)" "epoll-et epoll-lt" "-e epoll- offers the epoll engines"
@@ -43,7 +43,7 @@ is "$(offers "$MUXD" --inetd '')" "$services" \
 	"--inetd offers every service of --list-services"
 is "$(offers "$MUXD" --listen up)" "upper=" "--listen up offers upper="
 is "$(offers "$MUXD" --engine prefork --accept '')" \
-	"$(sorted $("$MUXD" --list-engines | sed -n 's/^prefork .*(--accept: \([a-z ]*\);.*/\1/p'))" \
+	"$(sorted $("$MUXD" --list-engines=tsv | awk -F '\t' '$1 == "prefork" { print $3 }'))" \
 	"--accept after --engine prefork offers prefork's strategies"
 is "$(offers "$MUXD" --engine pthread-pool --accept '')" "handoff mutex" \
 	"--accept after --engine pthread-pool offers mutex and handoff"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # cli.sh -- muxd's command line: --help, --version, the listings, and the
-# exit codes of shared/CONTRACT.md: 0 for information, 2 for a usage error
+# exit codes muxd.1 gives (EXIT STATUS): 0 for information, 2 for a usage error
 # (naming the bad value), 1 for a start-up failure (naming the address).
 #
 # Every muxd run here is bounded by timeout(1), so an option that is wrongly
@@ -106,6 +106,7 @@ for name in $engines; do
 	first_words "$tmp/out" | grep -qxF -- "$name" || missing="$missing $name"
 done
 is "$missing" "" "--list-engines lists $engines"
+error_case 2 xml "--list-engines=xml exits 2 naming the format" --list-engines=xml
 
 run --list-services
 ok $status "--list-services exits 0" || diag_output
@@ -162,11 +163,11 @@ ok $? "--stats-interval=0.0009: the line gives the minimum and a hint" || diag_o
 error_case 2 nosuchsvc "unknown service in --inetd exits 2 naming it" \
 	--inetd=nosuchsvc
 
-# --threads: 1..1024, and only for the engines whose line says
-# "(--threads)"; the message is one line naming the value.
-"$MUXD" --list-engines >"$tmp/engines" 2>/dev/null
-threaded=$(awk '/\(--threads\)/ { print $1; exit }' "$tmp/engines")
-unthreaded=$(awk '!/\(--threads\)/ { print $1; exit }' "$tmp/engines")
+# --threads: 1..1024, and only for the engines that take it; the
+# message is one line naming the value.
+"$MUXD" --list-engines=tsv >"$tmp/engines" 2>/dev/null
+threaded=$(awk -F '\t' '$4 == "threads" { print $1; exit }' "$tmp/engines")
+unthreaded=$(awk -F '\t' '$4 != "threads" { print $1; exit }' "$tmp/engines")
 if [ -n "$threaded" ]; then
 	for value in 0 1025 x 4x -2; do
 		error_case 2 "$value" "--threads=$value exits 2 naming the value" \

@@ -1,4 +1,5 @@
-/* conform.c -- the contract cases (shared/CONTRACT.md) against one engine.
+/* conform.c -- the promises of muxd.1 (SERVICES, SIGNALS, EXIT STATUS)
+ * against one engine.
  *
  * usage: conform ENGINE [extra muxd args...]
  *
@@ -14,7 +15,7 @@
  * (flow.c), non-blocking sockets in one poll loop, so a server that
  * deadlocks fails a bounded case instead of hanging the run.
  */
-#include "client.h"
+#include "harness.h"
 #include "flow.h"
 #include "oracle.h"
 #include "tap.h"

@@ -1,36 +1,67 @@
 #!/bin/sh
-# engines_listed.sh -- guard: `muxd --list-engines` is a table the test
-# matrix (tests/matrix.sh) and scripts can read.
+# engines_listed.sh -- guard: the engine listings are tables that people
+# (--list-engines) and programs (--list-engines=tsv) can read, and say the
+# same (muxd.1, OPTIONS).
 #
-# Each line is a unique name, a description and at least one [tag] at its
-# end; an engine with --accept strategies shows them as "(--accept: A B;
-# default A)", with its default among them, and muxd refuses any other
-# strategy for it with a usage error that lists the ones it takes.
+# Each human line is a unique name, a description and at least one [tag]
+# at its end; an engine with --accept strategies shows them as "(--accept:
+# A B; default A)", and one that takes --threads "(--threads)". Each tsv
+# line is name, tags, strategies with the default first (or -), and
+# threads, workers or -, tab-separated. muxd refuses any strategy an
+# engine does not list with a usage error that lists the ones it takes.
 
 top=${top_srcdir:-${srcdir:-$(dirname "$0")/..}}
 . "$top/tests/tap.sh"
 : "${MUXD:?MUXD must be the absolute path of src/muxd}"
 
-listing=$("$MUXD" --list-engines) || bail_out "muxd --list-engines failed"
-names=$(printf '%s\n' "$listing" | awk 'NF { print $1 }')
+human=$("$MUXD" --list-engines) || bail_out "muxd --list-engines failed"
+tsv=$("$MUXD" --list-engines=tsv) || bail_out "muxd --list-engines=tsv failed"
+names=$(printf '%s\n' "$human" | awk 'NF { print $1 }')
 [ -n "$names" ] || bail_out "muxd --list-engines printed no engine"
 
-duplicates=$(printf '%s\n' "$names" | sort | uniq -d)
-is "$duplicates" "" "no engine is listed twice"
-
-untagged=$(printf '%s\n' "$listing" | grep -Ev '(\[[a-z0-9-]+\])+$' | awk '{ print $1 }')
+is "$(printf '%s\n' "$names" | sort | uniq -d)" "" "no engine is listed twice"
+untagged=$(printf '%s\n' "$human" | grep -Ev '(\[[a-z0-9-]+\])+$' | awk '{ print $1 }')
 is "$untagged" "" "every engine's line ends with its [tags]"
+is "$(printf '%s\n' "$tsv" | cut -f1)" "$names" \
+	"--list-engines=tsv lists the same engines in the same order"
+malformed=$(printf '%s\n' "$tsv" | awk -F '\t' 'NF != 4 || $2 == "" ||
+	$4 !~ /^(threads|workers|-)$/ { print $1 }')
+is "$malformed" "" "each tsv line: name, tags, strategies, threads|workers|-"
 
-all_strategies=$(printf '%s\n' "$listing" |
-	sed -n 's/.*(--accept: \([a-z ]*\);.*/\1/p' | tr ' ' '\n' | sort -u)
+# The human line's tags, strategies (the default first) and option, in
+# the tsv form, for comparing.
+as_tsv() {
+	printf '%s\n' "$human" | awk '{
+		name = $1; tags = ""; line = $0
+		while (match(line, /\[[a-z0-9-]+\]/)) {
+			tags = tags (tags == "" ? "" : " ") substr(line, RSTART + 1, RLENGTH - 2)
+			line = substr(line, RSTART + RLENGTH)
+		}
+		strategies = "-"
+		if (match($0, /\(--accept: [a-z ]*; default [a-z]*\)/)) {
+			s = substr($0, RSTART + 11, RLENGTH - 12)
+			split(s, part, "; default ")
+			strategies = part[2]
+			n = split(part[1], each, " ")
+			for (i = 1; i <= n; i++)
+				if (each[i] != part[2])
+					strategies = strategies " " each[i]
+		}
+		option = index($0, "(--threads)") ? "threads" : \
+			 index($0, "[pool]") || index($0, "[offload]") ? "workers" : "-"
+		printf "%s\t%s\t%s\t%s\n", name, tags, strategies, option
+	}'
+}
+is "$(as_tsv)" "$tsv" "the tsv rows say what the human lines say"
+
+all_strategies=$(printf '%s\n' "$tsv" | cut -f3 | tr ' ' '\n' | grep -v '^-$' | sort -u)
 [ -n "$all_strategies" ] || bail_out "no engine lists an --accept strategy"
 
-# check_accept NAME REST: the engine's strategies as listed are the ones
-# muxd lets it take.
+# check_accept NAME STRATEGIES: the strategies listed are the ones muxd
+# lets the engine take.
 check_accept() {
-	name=$1 rest=$2
-	strategies=$(printf '%s\n' "$rest" | sed -n 's/.*(--accept: \([a-z ]*\); default \([a-z]*\)).*/\1/p')
-	default=$(printf '%s\n' "$rest" | sed -n 's/.*(--accept: \([a-z ]*\); default \([a-z]*\)).*/\2/p')
+	name=$1 strategies=$2
+	[ "$strategies" = - ] && strategies=
 	for other in $all_strategies; do
 		case " $strategies " in *" $other "*) continue ;; esac
 		# timeout: a strategy wrongly taken would start serving.
@@ -44,25 +75,24 @@ check_accept() {
 			ok 1 "$name: the refusal names the engine and the strategy"
 			diag "muxd said: $msg" ;;
 		esac
-		if [ -n "$strategies" ]; then
+		for s in $strategies; do
 			case $msg in
-			*"$strategies"*) ok 0 "$name: the refusal lists what it takes ($strategies)" ;;
+			*"$s"*) ;;
 			*) ok 1 "$name: the refusal lists what it takes ($strategies)"
-			   diag "muxd said: $msg" ;;
+			   diag "muxd said: $msg"
+			   return ;;
 			esac
-		fi
+		done
+		[ -n "$strategies" ] &&
+			ok 0 "$name: the refusal lists what it takes ($strategies)"
 		break
 	done
-	[ -z "$strategies" ] && return
-	case " $strategies " in
-	*" $default "*) ok 0 "$name: its default --accept=$default is one it takes" ;;
-	*) ok 1 "$name: its default --accept=$default is one it takes" ;;
-	esac
 }
 
-printf '%s\n' "$listing" | {
-	while read -r name rest; do
-		[ -n "$name" ] && check_accept "$name" "$rest"
+tab=$(printf '\t')
+printf '%s\n' "$tsv" | {
+	while IFS=$tab read -r name tags strategies option; do
+		check_accept "$name" "$strategies"
 	done
 	tap_done
 }

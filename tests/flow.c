@@ -1,6 +1,6 @@
 /* flow.c -- see flow.h. */
 #include "flow.h"
-#include "client.h"
+#include "harness.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -29,7 +29,7 @@
  * a connection whose client reset before muxd started is no refusal: one
  * line, exit 0.
  */
-#include "client.h"
+#include "harness.h"
 #include "tap.h"
 
 #include <errno.h>
@@ -96,26 +96,13 @@ static int accepted_pair(int *client)
 
 static void read_engines(struct engine_row *rows, int *n)
 {
-	static char list[16384];
-	const char *const args[] = { "--list-engines", NULL };
-	char *line = list, *end;
+	static struct engine_info all[MAX_ENGINES];
 
-	if (exit_code_of(muxd_capture(args, list, sizeof list, 5000)) != 0)
-		bail_out("muxd --list-engines failed");
-	for (*n = 0; *line && *n < MAX_ENGINES; line = end + 1) {
-		struct engine_row *r = &rows[*n];
-		size_t name_len = strcspn(line, " \t");
-
-		end = line + strcspn(line, "\n");
-		*end = '\0';
-		if (name_len == 0 || name_len >= sizeof r->name)
-			continue;
-		memcpy(r->name, line, name_len);
-		r->name[name_len] = '\0';
-		r->pool = strstr(line, "[pool]") != NULL;
-		r->reuseport = strstr(line, "(--accept: ") &&
-			       strstr(line, " reuseport") != NULL;
-		(*n)++;
+	*n = muxd_engines(all, MAX_ENGINES);
+	for (int i = 0; i < *n; i++) {
+		snprintf(rows[i].name, sizeof rows[i].name, "%s", all[i].name);
+		rows[i].pool = engine_has_tag(&all[i], "pool");
+		rows[i].reuseport = strstr(all[i].strategies, "reuseport") != NULL;
 	}
 }
 

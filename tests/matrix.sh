@@ -1,46 +1,43 @@
 #!/bin/sh
 # matrix.sh SUITE.matrix -- one test program against every engine that
-# `muxd --list-engines` prints, as one TAP stream.
+# `muxd --list-engines=tsv` lists, as one TAP stream.
 #
-# The matrix follows the dispatch table: the listing names each engine,
-# its [tags] and its --accept strategies, so an engine is tested the day
-# it joins the table, with no file in tests/ to add. The suite is the
-# file's name:
-#   conform   tests/conform, each engine with its defaults
-#   variants  tests/conform, each engine's other --accept strategies, and
-#             each [pool] engine with a small pool (--workers 8) that the
-#             clients outnumber
-#   abuse     tests/abuse, each engine with its defaults
-#   completion  tests/completion, each engine tagged [completion]: scale,
-#             late completions, buffer shortage
-#   soak      tests/soak, each engine with its defaults: seeded data
-#             through slow, pausing, resetting clients, every byte checked
-#   requests  tests/requests, each engine with its defaults: delay and
-#             work, waits that never block a loop, clients that leave
-#   ready     tests/ready, each engine (it tries every --accept strategy
-#             itself): started under descriptor limits too small for it
+# The matrix follows the dispatch table: the listing gives each engine's
+# name, tags and --accept strategies, so an engine is tested the day it
+# joins the table, with no file in tests/ to add. The .matrix file says
+# what to run, one "key: value" line each ('#' lines are comments):
+#   program: P    tests/P ENGINE [ARGS], P's usage
+#   tag: T        only the engines tagged T
+#   runs: R       "default" (the engine with its defaults, the default) or
+#                 "variants": each of its --accept strategies but the
+#                 default, and a [pool] engine with a small pool
+#                 (--workers 8) that the clients outnumber
 # Each run's results are renumbered into this stream and named after the
 # run ("prefork --accept=flock: ..."); a run that bails out, dies or stops
 # short of its plan counts as a failure, and the other runs go on.
 #
 # MUXD_MATRIX_ENGINES="a b" keeps those engines only, MUXD_MATRIX_TAG=T
-# those tagged [T] (check-valgrind and check-tsan-engines use them).
+# those tagged T (check-valgrind and check-tsan-engines use them).
 
-suite=$(basename "${1:?usage: matrix.sh SUITE.matrix}" .matrix)
+matrix=${1:?usage: matrix.sh SUITE.matrix}
 : "${MUXD:?MUXD must be the absolute path of src/muxd}"
 : "${MUXD_TESTS_BUILDDIR:?MUXD_TESTS_BUILDDIR must name the tests build dir}"
 
-case $suite in
-conform | variants) program=conform ;;
-abuse) program=abuse ;;
-soak) program=soak ;;
-requests) program=requests ;;
-ready) program=ready ;;
-completion) program=completion MUXD_MATRIX_TAG=completion ;;
-*) echo "Bail out! matrix.sh: no suite '$suite'"; exit 1 ;;
-esac
+# key KEY: its value in the .matrix file, or nothing.
+key() {
+	sed -n "s/^$1:[ \t]*//p" "$matrix" | head -n 1
+}
 
-listing=$("$MUXD" --list-engines) || { echo "Bail out! muxd --list-engines failed"; exit 1; }
+program=$(key program)
+runs=$(key runs)
+suite_tag=$(key tag)
+[ -n "$program" ] || { echo "Bail out! $matrix names no program"; exit 1; }
+case ${runs:-default} in
+default | variants) ;;
+*) echo "Bail out! $matrix: no runs '$runs'"; exit 1 ;;
+esac
+listing=$("$MUXD" --list-engines=tsv) ||
+	{ echo "Bail out! muxd --list-engines=tsv failed"; exit 1; }
 out=$(mktemp) && tap=$(mktemp) || exit 1
 trap 'rm -f "$out" "$tap"' EXIT
 count=0
@@ -94,42 +91,49 @@ run() {
 	failed=$((failed + $3))
 }
 
-wanted() { # NAME REST: does the caller's filter keep this engine?
+has_tag() { # TAGS TAG
+	case " $1 " in *" $2 "*) return 0 ;; esac
+	return 1
+}
+
+wanted() { # NAME TAGS: do the suite and the caller's filter keep it?
 	if [ -n "${MUXD_MATRIX_ENGINES-}" ]; then
 		case " $MUXD_MATRIX_ENGINES " in *" $1 "*) ;; *) return 1 ;; esac
 	fi
-	if [ -n "${MUXD_MATRIX_TAG-}" ]; then
-		case $2 in *"[$MUXD_MATRIX_TAG]"*) ;; *) return 1 ;; esac
-	fi
+	for tag in $suite_tag ${MUXD_MATRIX_TAG-}; do
+		has_tag "$2" "$tag" || return 1
+	done
 	return 0
 }
 
-# The runs of one engine for this suite.
+# The runs of one engine: NAME TAGS STRATEGIES (the default first).
 engine_runs() {
-	name=$1 rest=$2
-	if [ "$suite" != variants ]; then
-		run "$name"
+	if [ "${runs:-default}" = default ]; then
+		run "$1"
 		return
 	fi
-	strategies=$(printf '%s\n' "$rest" | sed -n 's/.*(--accept: \([a-z ]*\); default \([a-z]*\)).*/\1/p')
-	default=$(printf '%s\n' "$rest" | sed -n 's/.*(--accept: \([a-z ]*\); default \([a-z]*\)).*/\2/p')
-	for strategy in $strategies; do
-		[ "$strategy" = "$default" ] || run "$name" "--accept=$strategy"
+	set -- "$1" "$2" $3
+	name=$1 tags=$2
+	shift 2
+	[ $# -gt 0 ] && shift	# the default: the other suites run it
+	for strategy in "$@"; do
+		run "$name" "--accept=$strategy"
 	done
-	case $rest in *"[pool]"*) run "$name" --workers 8 ;; esac
+	has_tag "$tags" pool && run "$name" --workers 8
 }
 
 # One line at a time, in this shell: a redirected loop would make the
 # shell keep a copy of its standard input that every muxd inherits.
 set -f
+tab=$(printf '\t')
 IFS='
 '
 for line in $listing; do
-	unset IFS
+	IFS=$tab
 	set -- $line
-	name=$1
-	shift
-	wanted "$name" "$*" && engine_runs "$name" "$*"
+	unset IFS
+	[ "$3" = - ] && set -- "$1" "$2" ""
+	wanted "$1" "$2" && engine_runs "$1" "$2" "$3"
 done
 
 [ "$count" -gt 0 ] || { echo "Bail out! no engine matched (MUXD_MATRIX_ENGINES, MUXD_MATRIX_TAG)"; exit 1; }

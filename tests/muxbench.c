@@ -19,7 +19,7 @@
  * instead of the harness.
  */
 #include "backend.h"
-#include "client.h"
+#include "harness.h"
 #include "tap.h"
 
 #include <ctype.h>

@@ -6,7 +6,7 @@
  * The pools are watched from outside, through /proc: a process pool's
  * workers are the children of muxd, a thread pool's threads are the tasks
  * of its process. Every wait is bounded and scaled by
- * MUXD_TEST_TIMEOUT_MULT (client.c), so a server that hangs fails a case
+ * MUXD_TEST_TIMEOUT_MULT (harness.c), so a server that hangs fails a case
  * instead of the run.
  *
  * A child is a zombie for a moment between its exit and its parent's
@@ -14,7 +14,7 @@
  * in a sample therefore fails only once it has been one for longer than
  * ZOMBIE_MS.
  */
-#include "client.h"
+#include "harness.h"
 #include "tap.h"
 
 #include <errno.h>
@@ -1010,8 +1010,10 @@ static const char *const pool_engines[] = {
 /* Every pool engine this test knows must be listed by muxd. */
 static void require_engines(void)
 {
+	struct engine_info e;
+
 	for (int i = 0; pool_engines[i]; i++)
-		muxd_engine_line(pool_engines[i]);
+		muxd_engine(pool_engines[i], &e);
 }
 
 int main(void)

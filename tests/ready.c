@@ -22,7 +22,7 @@
  * Each muxd exits as soon as it fails or is told to stop, so a run takes
  * a few dozen short starts.
  */
-#include "client.h"
+#include "harness.h"
 #include "tap.h"
 
 #include <errno.h>
@@ -85,7 +85,7 @@ static void complain(struct run *r, int *count, const char *fmt, ...)
 }
 
 static void build_args(struct run *r, const char *engine, const char *strategy,
-		       const char *line)
+		       const struct engine_info *e)
 {
 	int n = 0;
 
@@ -98,11 +98,11 @@ static void build_args(struct run *r, const char *engine, const char *strategy,
 		r->args[n++] = "--accept";
 		r->args[n++] = strategy;
 	}
-	if (strstr(line, "(--threads)")) {
+	if (e->takes_threads) {
 		r->args[n++] = "--threads";
 		r->args[n++] = THREADS;
 	}
-	if (strstr(line, "[pool]")) {
+	if (engine_has_tag(e, "pool")) {
 		r->args[n++] = "--workers";
 		r->args[n++] = WORKERS;
 	}
@@ -265,15 +265,15 @@ static rlim_t bisect(struct run *r, rlim_t low, rlim_t high)
 	return high;
 }
 
-static void run(const char *engine, const char *strategy, const char *line,
-		rlim_t high)
+static void run(const char *engine, const char *strategy,
+		const struct engine_info *e, rlim_t high)
 {
 	struct run r = { .reason = EMFILE, .instrumented = -1 };
 	struct family fam = { .server = -1 };
 	rlim_t n;
 	int bad;
 
-	build_args(&r, engine, strategy, line);
+	build_args(&r, engine, strategy, e);
 	if (!ok(try_limit(&r, high, QUIET), "%s: starts under a limit of %lu",
 		r.label, (unsigned long)high)) {
 		skip(7, "%s: no start to compare with", r.label);
@@ -313,13 +313,14 @@ static void run(const char *engine, const char *strategy, const char *line,
 int main(int argc, char **argv)
 {
 	struct engine_tags tags;
-	char line[1024], strategies[128], *save = NULL;
+	struct engine_info e;
+	char strategies[sizeof e.strategies], *save = NULL;
 	rlim_t high = raise_own_nofile(HIGH);
 
 	/* Its arguments are not used: each run sets its own. */
 	engine_under_test(argc, argv, &tags);
-	snprintf(line, sizeof line, "%s", muxd_engine_line(argv[1]));
-	engine_strategies(line, strategies, sizeof strategies);
+	muxd_engine(argv[1], &e);
+	snprintf(strategies, sizeof strategies, "%s", e.strategies);
 	if (high > HIGH)	/* the soft limit was higher already */
 		high = HIGH;
 	if (high < FLOOR * 4)
@@ -327,9 +328,9 @@ int main(int argc, char **argv)
 			      (unsigned long)high);
 	adopt_orphans();
 	if (!strategies[0])
-		run(argv[1], NULL, line, high);
+		run(argv[1], NULL, &e, high);
 	for (char *s = strtok_r(strategies, " ", &save); s;
 	     s = strtok_r(NULL, " ", &save))
-		run(argv[1], s, line, high);
+		run(argv[1], s, &e, high);
 	return done_testing();
 }

@@ -174,7 +174,7 @@ fi
 # and marker, no group of more than 8.
 {
 	echo "$header"
-	for e in $("$MUXD" --list-engines | awk '{print $1}') libuv libevent nginx; do
+	for e in $("$MUXD" --list-engines=tsv | cut -f1) libuv libevent nginx; do
 		row 1 $e stamp-c32 ok mode=connrate n=32 rate=1000 unit=conn/s
 	done
 } >"$tmp/all.csv"

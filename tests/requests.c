@@ -22,7 +22,7 @@
  *     serves on.
  * Which case applies is read from the engine's tags, never its name.
  */
-#include "client.h"
+#include "harness.h"
 #include "oracle.h"
 #include "tap.h"
 

@@ -11,7 +11,7 @@
  * clients must still be served in full, by the other. Nothing is timed:
  * a deadline only keeps a broken set-up from hanging the run.
  */
-#include "client.h"
+#include "harness.h"
 #include "tap.h"
 
 #include <errno.h>

@@ -17,7 +17,7 @@
  * the run's seed. MUXD_SOAK_SEED=N replays a run's clients (the same
  * data, sizes, pauses and endings; the kernel's timing is its own).
  */
-#include "client.h"
+#include "harness.h"
 #include "oracle.h"
 #include "tap.h"
 

@@ -24,7 +24,7 @@
  * interval adds up to what was done (the 10 connections, their bytes),
  * within the rounding of the printed rates.
  */
-#include "client.h"
+#include "harness.h"
 #include "tap.h"
 
 #include <signal.h>
@@ -293,30 +293,24 @@ static void check_interval(const char *engine, bool completion)
 
 int main(void)
 {
-	static char list[8192];
-	const char *const args[] = { "--list-engines", NULL };
-	int engines = 0;
+	static struct engine_info all[64];
+	int engines = muxd_engines(all, 64);
 
 	adopt_orphans();
-	if (muxd_capture(args, list, sizeof list, 5000) != 0)
-		bail_out("muxd --list-engines failed");
-	for (char *line = strtok(list, "\n"); line; line = strtok(NULL, "\n")) {
-		bool serial = strstr(line, "[serial]") != NULL;
-		bool completion = strstr(line, "[completion]") != NULL;
+	for (int i = 0; i < engines; i++) {
+		const char *name = all[i].name;
 		char why[512];
 
-		line[strcspn(line, " \t")] = '\0';
-		engines++;
-		if (engine_refused(line, NULL, why, sizeof why)) {
-			skip(1, "muxd refuses engine %s here: %s", line, why);
+		if (engine_refused(name, NULL, why, sizeof why)) {
+			skip(1, "muxd refuses engine %s here: %s", name, why);
 			continue;
 		}
-		check_exchange(line, completion);
-		check_interval(line, completion);
-		if (serial)
-			skip(5, "%s: [serial] has no --max-conns", line);
+		check_exchange(name, engine_has_tag(&all[i], "completion"));
+		check_interval(name, engine_has_tag(&all[i], "completion"));
+		if (engine_has_tag(&all[i], "serial"))
+			skip(5, "%s: [serial] has no --max-conns", name);
 		else
-			check_limits(line);
+			check_limits(name);
 	}
 	ok(engines >= 10, "every engine of --list-engines was checked (%d)", engines);
 	return done_testing();

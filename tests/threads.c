@@ -3,7 +3,7 @@
  *
  * usage: threads
  *
- * For each engine whose --list-engines line says "(--threads)", and each
+ * For each engine that --list-engines=tsv says takes --threads, and each
  * of its --accept strategies (or none): muxd --threads 4 --stats, then
  * CLIENTS echo clients connected together, each served a round trip while
  * all are open. The SIGUSR1 line must show four threads' accepted counts
@@ -26,7 +26,7 @@
  * listener closed may never hear from the kernel again, which says
  * nothing about muxd.)
  */
-#include "client.h"
+#include "harness.h"
 #include "tap.h"
 
 #include <signal.h>
@@ -288,34 +288,27 @@ static void run(const char *engine, const char *strategy)
 	check_stop_burst(engine, strategy, label);
 }
 
-/* One engine line: a run per --accept strategy, or one run. */
-static void run_engine(const char *line)
+/* One engine: a run per --accept strategy, or one run. */
+static void run_engine(const struct engine_info *e)
 {
-	char name[64], strategies[128], *save = NULL;
+	char strategies[sizeof e->strategies], *save = NULL;
 
-	if (sscanf(line, "%63s", name) != 1)
-		bail_out("engine line without a name: %s", line);
-	engine_strategies(line, strategies, sizeof strategies);
+	snprintf(strategies, sizeof strategies, "%s", e->strategies);
 	if (!strategies[0])
-		run(name, NULL);
+		run(e->name, NULL);
 	for (char *s = strtok_r(strategies, " ", &save); s;
 	     s = strtok_r(NULL, " ", &save))
-		run(name, s);
+		run(e->name, s);
 }
 
 int main(void)
 {
-	const char *args[] = { "--list-engines", NULL };
-	static char out[16384];
-	char *save = NULL;
-	int engines = 0;
+	static struct engine_info all[64];
+	int n = muxd_engines(all, 64), engines = 0;
 
-	if (exit_code_of(muxd_capture(args, out, sizeof out, 5000)) != 0)
-		bail_out("muxd --list-engines failed");
-	for (char *line = strtok_r(out, "\n", &save); line;
-	     line = strtok_r(NULL, "\n", &save))
-		if (strstr(line, "(--threads)")) {
-			run_engine(line);
+	for (int i = 0; i < n; i++)
+		if (all[i].takes_threads) {
+			run_engine(&all[i]);
 			engines++;
 		}
 	ok(engines > 0, "muxd lists engines that take --threads (%d)", engines);

@@ -65,6 +65,12 @@ void engine_feature_tags(const struct engine *e, char *out, size_t len);
 /* "plain flock mutex": the --accept strategies the engine takes. */
 void engine_accept_list(const struct engine *e, char *out, size_t len);
 
+/* Its --list-engines=tsv line, for programs: name, tags (space-
+ * separated, no brackets), --accept strategies with the default first
+ * (or "-"), and which of --threads and --workers applies ("threads",
+ * "workers" or "-"), tab-separated. */
+void engine_tsv_row(const struct engine *e, char *out, size_t len);
+
 /* The engine's --list-engines text after its name: the summary, its
  * --accept strategies if it has any ("(--accept: handoff mutex; default
  * pass)", so that scripts can derive the variants), "(--threads)" if it

@@ -74,26 +74,62 @@ static const struct {
 	{ ENGINE_OFFLOAD, "offload" },
 };
 
-void engine_feature_tags(const struct engine *e, char *out, size_t len)
+/* The tags: " [a] [b]" for people, "a b" for programs. */
+static void tags_as(const struct engine *e, bool bracketed, char *out,
+		    size_t len)
 {
 	size_t used = 0;
 
 	out[0] = '\0';
-	for (size_t i = 0; i < sizeof feature_tags / sizeof feature_tags[0]; i++)
-		if ((e->features & feature_tags[i].flag) && used < len)
-			used += (size_t)snprintf(out + used, len - used, " [%s]",
-						 feature_tags[i].tag);
+	for (size_t i = 0; i < sizeof feature_tags / sizeof feature_tags[0]; i++) {
+		const char *tag = feature_tags[i].tag;
+
+		if (!(e->features & feature_tags[i].flag) || used >= len)
+			continue;
+		if (bracketed)
+			used += (size_t)snprintf(out + used, len - used, " [%s]", tag);
+		else
+			used += (size_t)snprintf(out + used, len - used, "%s%s",
+						 used ? " " : "", tag);
+	}
+}
+
+void engine_feature_tags(const struct engine *e, char *out, size_t len)
+{
+	tags_as(e, true, out, len);
+}
+
+/* Its strategies, the default first if default_first. */
+static void strategies_as(const struct engine *e, bool default_first,
+			  char *out, size_t len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	if (default_first && e->accept_strategies)
+		used = (size_t)snprintf(out, len, "%s", accept_names[e->default_accept]);
+	for (int i = 0; accept_names[i] && used < len; i++)
+		if (e->accept_strategies & 1u << i &&
+		    !(default_first && i == (int)e->default_accept))
+			used += (size_t)snprintf(out + used, len - used, "%s%s",
+						 used ? " " : "", accept_names[i]);
 }
 
 void engine_accept_list(const struct engine *e, char *out, size_t len)
 {
-	size_t used = 0;
+	strategies_as(e, false, out, len);
+}
 
-	out[0] = '\0';
-	for (int i = 0; accept_names[i] && used < len; i++)
-		if (e->accept_strategies & 1u << i)
-			used += (size_t)snprintf(out + used, len - used, "%s%s",
-						 used ? " " : "", accept_names[i]);
+void engine_tsv_row(const struct engine *e, char *out, size_t len)
+{
+	char tags[128], strategies[128];
+	const char *option = e->takes_threads ? "threads"
+		: e->features & (ENGINE_POOL | ENGINE_OFFLOAD) ? "workers" : "-";
+
+	tags_as(e, false, tags, sizeof tags);
+	strategies_as(e, true, strategies, sizeof strategies);
+	snprintf(out, len, "%s\t%s\t%s\t%s", e->name, tags,
+		 e->accept_strategies ? strategies : "-", option);
 }
 
 void engine_describe(const struct engine *e, char *out, size_t len)

@@ -81,7 +81,7 @@ static const struct option long_options[] = {
 	{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
-	{ "list-engines", no_argument, NULL, OPT_LIST_ENGINES },
+	{ "list-engines", optional_argument, NULL, OPT_LIST_ENGINES },
 	{ "list-services", no_argument, NULL, OPT_LIST_SERVICES },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -166,13 +166,22 @@ static void print_help(void)
 	       "2 for a usage error.\nReport bugs: see README, \"Reporting bugs\".\n");
 }
 
-static void list_engines(void)
+/* One engine a line: for people (FORMAT none), or for programs ("tsv"). */
+static void list_engines(const char *format)
 {
+	if (format && strcmp(format, "tsv") != 0)
+		cli_usage_error("bad --list-engines=%s: the only format is tsv",
+				format);
 	for (const struct engine *const *e = engines; *e; e++) {
 		char text[512];
 
-		engine_describe(*e, text, sizeof text);
-		printf("%-16s %s\n", (*e)->name, text);
+		if (format) {
+			engine_tsv_row(*e, text, sizeof text);
+			printf("%s\n", text);
+		} else {
+			engine_describe(*e, text, sizeof text);
+			printf("%-16s %s\n", (*e)->name, text);
+		}
 	}
 }
 
@@ -292,7 +301,7 @@ static void parse_option(struct options *o, int c, char *const argv[])
 		break;
 	case 'v': log_threshold = LOG_CONN; break;
 	case 'q': log_threshold = LOG_ERROR; break;
-	case OPT_LIST_ENGINES: list_engines(); exit(0);
+	case OPT_LIST_ENGINES: list_engines(optarg); exit(0);
 	case OPT_LIST_SERVICES: list_services(); exit(0);
 	case 'h': print_help(); exit(0);
 	case 'V': printf("muxd %s\n", PACKAGE_VERSION); exit(0);

@@ -1,5 +1,5 @@
-/* client.c -- see client.h. */
-#include "client.h"
+/* harness.c -- see harness.h. */
+#include "harness.h"
 #include "tap.h"
 
 #include <ctype.h>
@@ -882,43 +882,84 @@ long long tcp_port_send_queued(unsigned short port)
 
 /* ---- shared by the test programs ---- */
 
-const char *muxd_engine_line(const char *engine)
+/* One tab-separated field of line into out; the rest after it. */
+static char *tsv_field(char *line, char *out, size_t size)
 {
-	const char *args[] = { "--list-engines", NULL };
-	static char out[16384];
-	size_t name_len = strlen(engine);
+	size_t len = strcspn(line, "\t");
 
-	if (exit_code_of(muxd_capture(args, out, sizeof out, 5000)) != 0)
-		bail_out("muxd --list-engines failed");
-	for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"))
-		if (strncmp(line, engine, name_len) == 0 &&
-		    (line[name_len] == ' ' || line[name_len] == '\t'))
-			return line;
-	bail_out("engine %s is not listed by muxd --list-engines", engine);
+	snprintf(out, size, "%.*s", (int)len, line);
+	return line[len] ? line + len + 1 : line + len;
+}
+
+static void engine_info_of(char *line, struct engine_info *e)
+{
+	char option[16];
+
+	line = tsv_field(line, e->name, sizeof e->name);
+	line = tsv_field(line, e->tags, sizeof e->tags);
+	line = tsv_field(line, e->strategies, sizeof e->strategies);
+	tsv_field(line, option, sizeof option);
+	if (strcmp(e->strategies, "-") == 0)
+		e->strategies[0] = '\0';
+	e->takes_threads = strcmp(option, "threads") == 0;
+	e->takes_workers = strcmp(option, "workers") == 0;
+}
+
+int muxd_engines(struct engine_info *out, int max)
+{
+	const char *args[] = { "--list-engines=tsv", NULL };
+	static char listing[16384];
+	char *save = NULL;
+	int n = 0;
+
+	if (exit_code_of(muxd_capture(args, listing, sizeof listing, 5000)) != 0)
+		bail_out("muxd --list-engines=tsv failed");
+	for (char *line = strtok_r(listing, "\n", &save); line && n < max;
+	     line = strtok_r(NULL, "\n", &save))
+		engine_info_of(line, &out[n++]);
+	return n;
+}
+
+void muxd_engine(const char *name, struct engine_info *out)
+{
+	static struct engine_info all[64];
+	int n = muxd_engines(all, 64);
+
+	for (int i = 0; i < n; i++)
+		if (strcmp(all[i].name, name) == 0) {
+			*out = all[i];
+			return;
+		}
+	bail_out("engine %s is not listed by muxd --list-engines=tsv", name);
+}
+
+bool engine_has_tag(const struct engine_info *e, const char *tag)
+{
+	size_t len = strlen(tag);
+
+	for (const char *p = e->tags; (p = strstr(p, tag)); p += len)
+		if ((p == e->tags || p[-1] == ' ') && (p[len] == ' ' || !p[len]))
+			return true;
+	return false;
 }
 
 void engine_tags_of(const char *engine, struct engine_tags *tags)
 {
-	const char *line = muxd_engine_line(engine);
+	struct engine_info e;
 
-	diag("engine line: %s", line);
-	tags->serial = strstr(line, "[serial]") != NULL;
-	tags->pool = strstr(line, "[pool]") != NULL;
-	tags->processes = strstr(line, "[processes]") != NULL;
-	tags->threads = strstr(line, "[threads]") != NULL;
-	tags->readiness = strstr(line, "[readiness]") != NULL;
-	tags->completion = strstr(line, "[completion]") != NULL;
-	tags->fd_setsize = strstr(line, "[fd-setsize]") != NULL;
-	tags->takes_threads = strstr(line, "(--threads)") != NULL;
-	tags->offload = strstr(line, "[offload]") != NULL;
-}
-
-void engine_strategies(const char *line, char *out, size_t size)
-{
-	const char *accept = strstr(line, "(--accept: ");
-	int len = accept ? (int)strcspn(accept + 11, ";)") : 0;
-
-	snprintf(out, size, "%.*s", len, accept ? accept + 11 : "");
+	muxd_engine(engine, &e);
+	diag("engine %s: tags %s; --accept %s; %s", e.name, e.tags,
+	     e.strategies[0] ? e.strategies : "-",
+	     e.takes_threads ? "--threads" : e.takes_workers ? "--workers" : "");
+	tags->serial = engine_has_tag(&e, "serial");
+	tags->pool = engine_has_tag(&e, "pool");
+	tags->processes = engine_has_tag(&e, "processes");
+	tags->threads = engine_has_tag(&e, "threads");
+	tags->readiness = engine_has_tag(&e, "readiness");
+	tags->completion = engine_has_tag(&e, "completion");
+	tags->fd_setsize = engine_has_tag(&e, "fd-setsize");
+	tags->offload = engine_has_tag(&e, "offload");
+	tags->takes_threads = e.takes_threads;
 }
 
 bool engine_refused(const char *engine, const char *const extra[],

@@ -1,4 +1,5 @@
-/* client.h -- start muxd for a test and talk to it over loopback.
+/* harness.h -- the tests' harness: start muxd, talk to it over loopback,
+ * read what /proc says of it, and what its listing says of each engine.
  *
  * The server binary is $MUXD (the harness exports its absolute path).
  * Tests never pick ports: they listen on 127.0.0.1:0 and read the real
@@ -11,8 +12,8 @@
  * Every descriptor made here is close-on-exec: a client socket inherited
  * by a later server would keep its connection open behind the test's back.
  */
-#ifndef MUXD_TEST_CLIENT_H
-#define MUXD_TEST_CLIENT_H
+#ifndef MUXD_TEST_HARNESS_H
+#define MUXD_TEST_HARNESS_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -160,25 +161,31 @@ bool muxd_instrumented(pid_t pid);
 
 /* ---- shared by the test programs; failures are reported with tap.h ---- */
 
-/* muxd's line for engine in `muxd --list-engines` (its name, then a space
- * or tab, its description and [tags]), in a static buffer that the next
- * call reuses. Bails out when muxd fails or does not list the engine. */
-const char *muxd_engine_line(const char *engine);
+/* An engine as `muxd --list-engines=tsv` gives it (muxd.1, OPTIONS). */
+struct engine_info {
+	char name[32];
+	char tags[160];		/* space-separated, without brackets */
+	char strategies[128];	/* --accept's, the default first; "" if none */
+	bool takes_threads, takes_workers;
+};
 
-/* What an engine's --list-engines tags say; tests decide what to expect
- * from these, never from the engine's name. */
+/* Every engine muxd lists, in its order: how many (at most max). Bails
+ * out when muxd fails. */
+int muxd_engines(struct engine_info *out, int max);
+/* One engine's; bails out when muxd does not list it. */
+void muxd_engine(const char *name, struct engine_info *out);
+bool engine_has_tag(const struct engine_info *e, const char *tag);
+
+/* What an engine's tags say; tests decide what to expect from these,
+ * never from the engine's name. */
 struct engine_tags {
 	bool serial, pool, processes, threads, readiness, completion,
 	     fd_setsize;
-	bool takes_threads;	/* "(--threads)" */
+	bool takes_threads;	/* --threads applies */
 	bool offload;		/* waits and work run on a pool of --workers */
 };
 
 void engine_tags_of(const char *engine, struct engine_tags *tags);
-
-/* The --accept strategies an engine's line lists, space-separated, into
- * out; "" when it takes none. */
-void engine_strategies(const char *line, char *out, size_t size);
 
 /* The pool size every test gives a [pool] engine unless told otherwise:
  * conform and abuse hold up to 64 clients at once, which the default pool

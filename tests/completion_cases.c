@@ -1,8 +1,8 @@
-/* completion.c -- what a [completion] engine must get right on top of the
+/* completion_cases.c -- what a [completion] engine must get right on top of the
  * contract's cases: the kernel holds its buffers and requests, so scale,
  * late completions and buffer shortage are where such servers break.
  *
- * usage: completion ENGINE [extra muxd args...]
+ * usage: completion_cases ENGINE [extra muxd args...]
  *
  * The cases, each with every byte checked:
  *   - MANY (10,000) upper connections open at once, each served its own
@@ -26,9 +26,9 @@
  *     while muxd runs (prlimit --pid, as an operator would): a client
  *     the engine has no room for is refused with a line that names the
  *     descriptor limit, not --max-conns, which is far from reached.
- * Every wait is scaled by MUXD_TEST_TIMEOUT_MULT (client.c).
+ * Every wait is scaled by MUXD_TEST_TIMEOUT_MULT (harness.c).
  */
-#include "client.h"
+#include "harness.h"
 #include "tap.h"
 
 #include <errno.h>
