@@ -119,7 +119,7 @@ enum accept_result acceptor_next(struct acceptor *a, struct accepted *out)
 struct blocking_conn {
 	int fd;
 	const struct server *srv;
-	struct conn_io *io;
+	struct serve_io *io;
 	struct acceptor *listeners;	/* to close at a stop, or NULL */
 	bool input_closed;		/* the client shut down its side */
 	const char *gone;		/* why it ended, when no errno says */
@@ -132,7 +132,7 @@ struct blocking_conn {
 };
 
 /* The blocking engines' I/O: the thread waits in the kernel. */
-static ssize_t blocking_read(struct conn_io *io, int fd, void *buf, size_t len)
+static ssize_t blocking_read(struct serve_io *io, int fd, void *buf, size_t len)
 {
 	ssize_t n = read(fd, buf, len);
 
@@ -141,7 +141,7 @@ static ssize_t blocking_read(struct conn_io *io, int fd, void *buf, size_t len)
 	return n;
 }
 
-static int blocking_poll(struct conn_io *io, struct pollfd *fds, nfds_t n,
+static int blocking_poll(struct serve_io *io, struct pollfd *fds, nfds_t n,
 			 int timeout_ms)
 {
 	(void)io;
@@ -150,7 +150,7 @@ static int blocking_poll(struct conn_io *io, struct pollfd *fds, nfds_t n,
 }
 
 /* --idle-timeout for a blocking read: no byte for this long, EAGAIN. */
-static void blocking_limit_reads(struct conn_io *io, int fd, int64_t ms)
+static void blocking_limit_reads(struct serve_io *io, int fd, int64_t ms)
 {
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
 
@@ -422,7 +422,7 @@ static const char *cut_at_grace_end(const struct blocking_conn *c)
 }
 
 static void serve(const struct server *srv, const struct accepted *conn,
-		  struct acceptor *listeners, struct conn_io *io,
+		  struct acceptor *listeners, struct serve_io *io,
 		  unsigned char *buf)
 {
 	struct blocking_conn c = { .fd = conn->fd, .srv = srv, .io = io,
@@ -454,14 +454,14 @@ static void serve(const struct server *srv, const struct accepted *conn,
 void blocking_serve(const struct server *srv, const struct accepted *conn,
 		    struct acceptor *listeners)
 {
-	struct conn_io io = { blocking_read, blocking_poll, blocking_limit_reads };
+	struct serve_io io = { blocking_read, blocking_poll, blocking_limit_reads };
 	unsigned char buf[CONN_BUF_SIZE];
 
 	serve(srv, conn, listeners, &io, buf);
 }
 
 void blocking_serve_io(const struct server *srv, const struct accepted *conn,
-		       struct conn_io *io, unsigned char *buf)
+		       struct serve_io *io, unsigned char *buf)
 {
 	serve(srv, conn, NULL, io, buf);
 }

@@ -3,7 +3,7 @@
  * iterative, fork and pthread differ only in who accepts and where a
  * connection is served; the accept loop over every listener and the
  * read -> service -> write loop are here, once. The coroutine engine runs
- * the same serve loop, reaching its socket through struct conn_io.
+ * the same serve loop, reaching its socket through struct serve_io.
  */
 #ifndef MUXD_BLOCKING_H
 #define MUXD_BLOCKING_H
@@ -62,15 +62,15 @@ void acceptor_free(struct acceptor *a);
  * in the kernel; the coroutine engine's park the coroutine until its
  * scheduler sees the socket ready. Sends never wait: the loop sends with
  * MSG_DONTWAIT and polls for room itself. */
-struct conn_io {
+struct serve_io {
 	/* read(2) on a blocking socket: waits for a byte or the end of input;
 	 * -1 with EAGAIN once the time limit_reads set is over. */
-	ssize_t (*read)(struct conn_io *io, int fd, void *buf, size_t len);
+	ssize_t (*read)(struct serve_io *io, int fd, void *buf, size_t len);
 	/* poll(2). */
-	int (*poll)(struct conn_io *io, struct pollfd *fds, nfds_t n,
+	int (*poll)(struct serve_io *io, struct pollfd *fds, nfds_t n,
 		    int timeout_ms);
 	/* From now on a read waits at most ms without a byte (--idle-timeout). */
-	void (*limit_reads)(struct conn_io *io, int fd, int64_t ms);
+	void (*limit_reads)(struct serve_io *io, int fd, int64_t ms);
 };
 
 /* Serve one connection to its end; the caller closes it. The socket is
@@ -85,6 +85,6 @@ void blocking_serve(const struct server *srv, const struct accepted *conn,
 /* The same loop on a non-blocking socket reached through io, its buffer
  * buf (CONN_BUF_SIZE bytes) the caller's. The caller closes the socket. */
 void blocking_serve_io(const struct server *srv, const struct accepted *conn,
-		       struct conn_io *io, unsigned char *buf);
+		       struct serve_io *io, unsigned char *buf);
 
 #endif

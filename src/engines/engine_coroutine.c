@@ -47,7 +47,7 @@ struct source {
 struct sched;
 
 struct task {
-	struct conn_io io;	/* first: the serve loop hands it back to us */
+	struct serve_io io;	/* first: the serve loop hands it back to us */
 	struct source src;
 	struct coro coro;
 	struct sched *s;
@@ -79,7 +79,7 @@ struct sched {
 	struct epoll_event events[EVENT_BATCH];
 };
 
-static struct task *task_of(struct conn_io *io)
+static struct task *task_of(struct serve_io *io)
 {
 	return (struct task *)(void *)io;
 }
@@ -122,7 +122,7 @@ static void spend(struct task *t)
 	coro_yield();
 }
 
-static ssize_t task_read(struct conn_io *io, int fd, void *buf, size_t len)
+static ssize_t task_read(struct serve_io *io, int fd, void *buf, size_t len)
 {
 	struct task *t = task_of(io);
 
@@ -159,7 +159,7 @@ static short poll_events(uint32_t e)
  * pipe). A poll(2) that does not wait says how things stand now; if
  * nothing is ready, any change from here raises an edge, and the
  * coroutine parks for it. */
-static int task_poll(struct conn_io *io, struct pollfd *fds, nfds_t n,
+static int task_poll(struct serve_io *io, struct pollfd *fds, nfds_t n,
 		     int timeout_ms)
 {
 	struct task *t = task_of(io);
@@ -179,7 +179,7 @@ static int task_poll(struct conn_io *io, struct pollfd *fds, nfds_t n,
 	return seen ? 1 : 0;
 }
 
-static void task_limit_reads(struct conn_io *io, int fd, int64_t ms)
+static void task_limit_reads(struct serve_io *io, int fd, int64_t ms)
 {
 	(void)fd;
 	task_of(io)->read_limit_ms = ms;

@@ -62,6 +62,9 @@ static int fork_run(const struct engine *self, const struct server *srv)
 	(void)self;
 	if (acceptor_start(&acceptor, srv) < 0)
 		return 1;
+	/* The accept loop is written out in iterative, fork and pthread
+	 * alike, on purpose: side by side, they differ in the one line that
+	 * is the model (serve here, fork a child, start a thread). */
 	while ((r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP) {
 		children_reap(&children, NULL, NULL);
 		if (r == ACCEPT_CONN &&

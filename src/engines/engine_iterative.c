@@ -22,6 +22,9 @@ static int iterative_run(const struct engine *self, const struct server *srv)
 	(void)self;
 	if (acceptor_start(&acceptor, srv) < 0)
 		return 1;
+	/* The accept loop is written out in iterative, fork and pthread
+	 * alike, on purpose: side by side, they differ in the one line that
+	 * is the model (serve here, fork a child, start a thread). */
 	while ((r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP) {
 		if (r != ACCEPT_CONN)
 			continue;

@@ -66,6 +66,9 @@ static int pthread_run(const struct engine *self, const struct server *srv)
 	if (acceptor_start(&acceptor, srv) < 0)
 		return 1;
 	conn_registry_init(&registry);
+	/* The accept loop is written out in iterative, fork and pthread
+	 * alike, on purpose: side by side, they differ in the one line that
+	 * is the model (serve here, fork a child, start a thread). */
 	while ((r = acceptor_next(&acceptor, &conn)) != ACCEPT_STOP)
 		if (r == ACCEPT_CONN &&
 		    admission_check(srv, conn_registry_count(&registry), conn.fd,
