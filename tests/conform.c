@@ -223,8 +223,11 @@ static void case_chargen_input(unsigned short port)
 
 	if (!junk)
 		bail_out("out of memory");
+	/* Only a server that stops reading its input blocks the sender for
+	 * good; when the kernel is short of socket memory, 8 MiB through
+	 * small buffers and delayed ACKs may take seconds. */
 	if (fd != -1) {
-		sent = write_all(fd, junk, size, 5000);
+		sent = write_all(fd, junk, size, SAFETY_MS);
 		n = read_until_eof(fd, got, sizeof got, SAFETY_MS, &end);
 		close(fd);
 	}
