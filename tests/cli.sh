@@ -81,6 +81,11 @@ for word in --engine $engines; do
 done
 ok $status "--help exits 0" || diag_output
 is "$missing" "" "--help mentions --engine and every engine"
+wide=$(awk 'length > 79 { n++ } END { print n + 0 }' "$tmp/out")
+is "$wide" 0 "--help fits 80 columns: no line over 79"
+"${MUXBENCH:-$(dirname "$MUXD")/muxbench}" --help >"$tmp/bench-help" 2>&1
+wide=$(awk 'length > 79 { n++ } END { print n + 0 }' "$tmp/bench-help")
+is "$wide" 0 "muxbench --help fits 80 columns too"
 run -h
 cmp -s "$tmp/out" "$tmp/help"
 ok $(( status != 0 || $? != 0 )) "-h exits 0 and prints the same as --help"

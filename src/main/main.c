@@ -100,6 +100,27 @@ static unsigned usable_cpus(void)
 	return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
 }
 
+/* "  NAME             text", the text wrapped at HELP_WIDTH columns onto
+ * lines indented under its start, GNU style. */
+#define HELP_WIDTH 79
+#define HELP_INDENT 19
+
+static void print_entry(const char *name, const char *text)
+{
+	int column = printf("  %-16s", name);
+
+	while (*text) {
+		size_t word = strcspn(text, " ");
+
+		if (column + 1 + (int)word > HELP_WIDTH && column > HELP_INDENT)
+			column = printf("\n%*s", HELP_INDENT - 1, "") - 1;
+		column += printf(" %.*s", (int)word, text);
+		text += word;
+		text += strspn(text, " ");
+	}
+	printf("\n");
+}
+
 static void print_help(void)
 {
 	printf("Usage: muxd [OPTION]...\n"
@@ -118,10 +139,10 @@ static void print_help(void)
 	       "      --max-conns=N          connections served at once (default %u); beyond\n"
 	       "                             it a new connection is accepted and closed at once\n"
 	       "      --idle-timeout=SECONDS close a connection after this long with no bytes\n"
-	       "                             moving in either direction (default %u; 0 = never)\n"
+	       "                             moving either way (default %u; 0 = never)\n"
 	       "      --backlog=N            listen(2) backlog (default %d)\n"
 	       "      --grace=SECONDS        how long open connections may finish after\n"
-	       "                             SIGINT/SIGTERM (default %u; a second signal ends it)\n"
+	       "                             SIGINT/SIGTERM (default %u; a second one ends it)\n"
 	       "      --accept=STRATEGY      how an engine's workers or threads share the\n"
 	       "                             listeners; each engine's strategies and\n"
 	       "                             default: below\n"
@@ -142,7 +163,8 @@ static void print_help(void)
 	       "                             systemd Accept=yes), then exit; no --listen\n"
 	       "  -v, --verbose              log every connection opened and closed\n"
 	       "  -q, --quiet                log errors only\n"
-	       "      --list-engines         print each engine with a one-line description\n"
+	       "      --list-engines[=tsv]   print each engine with a one-line description;\n"
+	       "                             =tsv: name, tags, strategies, threads|workers\n"
 	       "      --list-services        print each service with a one-line description\n"
 	       "  -h, --help                 show this help, then exit\n"
 	       "  -V, --version              show the version, then exit\n\nEngines:\n",
@@ -154,11 +176,11 @@ static void print_help(void)
 		char text[512];
 
 		engine_describe(*e, text, sizeof text);
-		printf("  %-16s %s\n", (*e)->name, text);
+		print_entry((*e)->name, text);
 	}
 	printf("\nServices:\n");
 	for (const struct service *const *s = services; *s; s++)
-		printf("  %-16s %s\n", (*s)->name, (*s)->summary);
+		print_entry((*s)->name, (*s)->summary);
 	printf("\nStarted by systemd with sockets (LISTEN_PID, LISTEN_FDS, and "
 	       "LISTEN_FDNAMES\nnaming each socket's service), muxd serves "
 	       "those instead of --listen.\n");
