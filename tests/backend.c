@@ -8,6 +8,7 @@
  * few dozen bytes, written whole or kept until the socket takes them.
  */
 #include "backend.h"
+#include "oracle.h"
 #include "tap.h"
 
 #include <arpa/inet.h>
@@ -69,20 +70,6 @@ static int listen_loopback(unsigned short *port)
 	return fd;
 }
 
-static uint64_t splitmix64_rounds(uint64_t state, uint64_t n)
-{
-	uint64_t z = 0;
-
-	while (n--) {
-		state += 0x9e3779b97f4a7c15ull;
-		z = state;
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-		z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-		z ^= z >> 31;
-	}
-	return z;
-}
-
 /* The reply to one request line (without its LF) into c->out. */
 static void answer(struct backend *b, struct client *c, const char *line,
 		   size_t len)
@@ -99,7 +86,7 @@ static void answer(struct backend *b, struct client *c, const char *line,
 		}
 		c->out_len = (size_t)snprintf(c->out, sizeof c->out,
 					      "%016" PRIx64 "\r\n",
-					      splitmix64_rounds(seed, n));
+					      splitmix64_nth(seed, n));
 		if (b->lie)
 			c->out[15] ^= 1;	/* '0' <-> '1', 'a' <-> '`' ... */
 		return;

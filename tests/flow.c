@@ -86,20 +86,12 @@ static void flow_send(struct flow *f)
 static void flow_check(struct flow *f, const unsigned char *buf, size_t n)
 {
 	size_t room = f->expect_len - f->got;
-	size_t common = n < room ? n : room;
+	char why[128];
 
-	if (memcmp(buf, f->expect + f->got, common) != 0) {
-		size_t i = 0;
-
-		while (buf[i] == f->expect[f->got + i])
-			i++;
-		flow_fail(f, "byte %zu: got 0x%02x, expected 0x%02x",
-			  f->got + i, buf[i], f->expect[f->got + i]);
-	} else if (n > room) {
-		flow_fail(f, "%zu bytes more than the %zu expected",
-			  n - room, f->expect_len);
-	}
-	f->got += common;
+	if (!bytes_as_expected(buf, n, f->expect, f->expect_len, f->got, why,
+			       sizeof why))
+		flow_fail(f, "%s", why);
+	f->got += n < room ? n : room;
 }
 
 static void flow_receive(struct flow *f)

@@ -1449,3 +1449,24 @@ bool muxd_instrumented(pid_t pid)
 	return strstr(exe, "valgrind") || strstr(exe, "memcheck") ||
 	       binary_has(path, runtimes);
 }
+
+bool bytes_as_expected(const unsigned char *got, size_t n,
+		       const unsigned char *expect, size_t expect_len,
+		       size_t at, char *why, size_t why_size)
+{
+	size_t room = expect_len - at, common = n < room ? n : room, i = 0;
+
+	if (memcmp(got, expect + at, common) != 0) {
+		while (got[i] == expect[at + i])
+			i++;
+		snprintf(why, why_size, "byte %zu: got 0x%02x, expected 0x%02x",
+			 at + i, got[i], expect[at + i]);
+		return false;
+	}
+	if (n > room) {
+		snprintf(why, why_size, "%zu bytes more than the %zu expected",
+			 n - room, expect_len);
+		return false;
+	}
+	return true;
+}

@@ -244,6 +244,13 @@ bool closed_at_once(unsigned short port, char *why, size_t why_size);
 /* Close every descriptor in fds that is not -1, and set it to -1. */
 void close_all(int *fds, int n);
 
+/* n bytes got, which should be expect[at, ...) of expect_len bytes: true,
+ * or false with why (the first byte that differs, or the bytes beyond
+ * expect_len). Either way at most expect_len - at of them are checked. */
+bool bytes_as_expected(const unsigned char *got, size_t n,
+		       const unsigned char *expect, size_t expect_len,
+		       size_t at, char *why, size_t why_size);
+
 /* Whether PATH has an executable of that name. */
 bool program_in_path(const char *program);
 /* A port of 127.0.0.1 that was free a moment ago, for programs that take

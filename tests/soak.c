@@ -260,18 +260,13 @@ static void client_check(struct client *c, const unsigned char *buf, size_t n)
 {
 	size_t room = c->len - c->got;
 	size_t common = n < room ? n : room;
+	char why[128];
 
-	if (memcmp(buf, c->expect + c->got, common) != 0) {
-		size_t i = 0;
-
-		while (buf[i] == c->expect[c->got + i])
-			i++;
-		client_fail(c, "byte %zu: got 0x%02x, expected 0x%02x (sent %zu)",
-			    c->got + i, buf[i], c->expect[c->got + i], c->sent);
+	if (!bytes_as_expected(buf, n, c->expect, c->len, c->got, why,
+			       sizeof why)) {
+		client_fail(c, "%s (sent %zu)", why, c->sent);
 		return;
 	}
-	if (n > room)
-		client_fail(c, "%zu bytes more than the %zu sent", n - room, c->len);
 	c->got += common;
 	bytes_checked += common;
 }

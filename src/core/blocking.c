@@ -296,26 +296,27 @@ static int wait_due(struct blocking_conn *c)
 	}
 }
 
-/* One step of a request service: take a line, wait for its time (or do
- * its work) right here, as a blocking call would, and send its reply. */
+/* One step of a request service: take lines, and wait for a line's time
+ * (or do its work) right here, as a blocking call would, and send its
+ * reply; or read more. */
 static int request_step(struct blocking_conn *c)
 {
 	struct svc_session *s = &c->session;
-	enum svc_need need = svc_need(s);
 	const unsigned char *reply;
-	size_t len;
+	size_t taken, len;
 	short ready;
+	enum svc_next next = svc_advance(s, c->buf + c->head, c->tail - c->head,
+					 &taken, clock_ms(), true);
 
-	if (need == SVC_INPUT && c->head < c->tail) {
-		c->head += svc_take(s, c->buf + c->head, c->tail - c->head,
-				    clock_ms());
-		return 0;
-	}
-	if (need == SVC_INPUT)
+	c->head += taken;
+	if (next == SVC_NEXT_WAIT)
+		return wait_due(c);
+	if (next == SVC_NEXT_INPUT) {
+		if (s->close_after_flush)
+			return 0;
 		return (c->listeners && wait_socket(c, POLLIN, &ready) < 0) ||
 		       read_more(c) < 0 ? -1 : 0;
-	if (need == SVC_WAIT && svc_due(s) > clock_ms())
-		return wait_due(c);
+	}
 	len = svc_reply(s, &reply);
 	if (send_bytes(c, reply, len) < 0)
 		return -1;

@@ -157,29 +157,18 @@ bool conn_io_to_offload(const struct conn_io *c)
  * out. An offloaded line is back with its wait over or its work done. */
 static void advance_request(struct conn_io *c, int64_t now)
 {
-	struct svc_session *s = &c->session;
+	size_t taken;
 
-	while (!c->reply_len && !c->away) {
-		enum svc_need need = svc_need(s);
-		size_t took;
-
-		if ((need == SVC_WAIT && svc_due(s) > now) ||
-		    (need == SVC_WORK && c->offload))
-			return;
-		if (need != SVC_INPUT) {
-			c->reply_len = svc_reply(s, &c->reply);
-			c->reply_sent = 0;
-			return;
-		}
-		if (!buffered(c))
-			return;
-		took = svc_take(s, c->buf + c->head, buffered(c), now);
-		c->head += took;
-		if (!buffered(c))
-			c->head = c->tail = 0;
-		if (took == 0 && svc_need(s) == SVC_INPUT)
-			return;		/* closing: nothing more is taken */
+	if (c->reply_len || c->away)
+		return;
+	if (svc_advance(&c->session, c->buf ? c->buf + c->head : NULL,
+			buffered(c), &taken, now, !c->offload) == SVC_NEXT_REPLY) {
+		c->reply_len = svc_reply(&c->session, &c->reply);
+		c->reply_sent = 0;
 	}
+	c->head += taken;
+	if (!buffered(c))
+		c->head = c->tail = 0;
 }
 
 /* conn_read's end of a request service's connection by its client. */

@@ -501,29 +501,21 @@ static void arm_timer(struct uring_engine *e, struct conn *c, int64_t due)
  * until one waits for its time or has its reply to send. */
 static void advance_request(struct uring_engine *e, struct conn *c)
 {
-	struct svc_session *s = &c->session;
+	size_t taken;
+	enum svc_next next;
 
-	while (!c->reply_len) {
-		enum svc_need need = svc_need(s);
-		size_t took;
-
-		if (need == SVC_WAIT && svc_due(s) > e->now) {
-			arm_timer(e, c, svc_due(s));
-			return;
-		}
-		if (need != SVC_INPUT) {
-			c->reply_len = svc_reply(s, &c->reply);
-			c->reply_sent = 0;
-			return;
-		}
-		if (!own_pending(c))
-			return;
-		took = svc_take(s, c->own + c->own_head, own_pending(c), e->now);
-		c->own_head += took;
-		if (!own_pending(c))
-			own_release(e, c);
-		if (took == 0 && svc_need(s) == SVC_INPUT)
-			return;		/* closing: nothing more is taken */
+	if (c->reply_len)
+		return;
+	next = svc_advance(&c->session, c->own ? c->own + c->own_head : NULL,
+			   own_pending(c), &taken, e->now, true);
+	c->own_head += taken;
+	if (c->own && !own_pending(c))
+		own_release(e, c);
+	if (next == SVC_NEXT_WAIT) {
+		arm_timer(e, c, svc_due(&c->session));
+	} else if (next == SVC_NEXT_REPLY) {
+		c->reply_len = svc_reply(&c->session, &c->reply);
+		c->reply_sent = 0;
 	}
 }
 

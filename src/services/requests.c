@@ -43,13 +43,6 @@ static struct svc_request out_of_memory = {
 	.len = sizeof OUT_OF_MEMORY - 1, .line = OUT_OF_MEMORY,
 };
 
-static size_t greet_nothing(struct svc_session *s, time_t now,
-			    unsigned char *out)
-{
-	(void)s; (void)now; (void)out;
-	return 0;
-}
-
 /* Lines come through take, never through input. */
 static size_t no_stream_input(struct svc_session *s, unsigned char *data,
 			      size_t len)
@@ -283,6 +276,30 @@ size_t svc_reply(struct svc_session *s, const unsigned char **out)
 	return r->len;
 }
 
+enum svc_next svc_advance(struct svc_session *s, const unsigned char *in,
+			  size_t len, size_t *taken, int64_t now,
+			  bool work_inline)
+{
+	*taken = 0;
+	for (;;) {
+		enum svc_need need = svc_need(s);
+		size_t took;
+
+		if (need == SVC_WAIT && svc_due(s) > now)
+			return SVC_NEXT_WAIT;
+		if (need == SVC_WORK && !work_inline)
+			return SVC_NEXT_WORK;
+		if (need != SVC_INPUT)
+			return SVC_NEXT_REPLY;
+		if (*taken == len)
+			return SVC_NEXT_INPUT;
+		took = svc_take(s, in + *taken, len - *taken, now);
+		*taken += took;
+		if (took == 0 && svc_need(s) == SVC_INPUT)
+			return SVC_NEXT_INPUT;	/* closing: nothing more is taken */
+	}
+}
+
 void svc_replied(struct svc_session *s)
 {
 	svc_close(s);
@@ -299,7 +316,7 @@ const struct service request_delay = {
 	.name = "delay",
 	.summary = "each line 'MS [text]' comes back after MS milliseconds "
 		   "(0-60000): a backend call",
-	.open = greet_nothing, .input = no_stream_input, .eof = close_now,
+	.open = svc_greet_nothing, .input = no_stream_input, .eof = close_now,
 	.take = delay_take,
 };
 
@@ -307,6 +324,6 @@ const struct service request_work = {
 	.name = "work",
 	.summary = "each line 'N SEED' gets the N-th splitmix64 output of SEED "
 		   "in hex: a request that burns CPU",
-	.open = greet_nothing, .input = no_stream_input, .eof = close_now,
+	.open = svc_greet_nothing, .input = no_stream_input, .eof = close_now,
 	.take = work_take, .work = splitmix_nth,
 };

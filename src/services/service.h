@@ -148,4 +148,23 @@ void svc_replied(struct svc_session *s);
 /* The connection is over: give back what a request holds. */
 void svc_close(struct svc_session *s);
 
+/* What svc_advance stopped at. */
+enum svc_next {
+	SVC_NEXT_INPUT,		/* all it was given is taken: more input */
+	SVC_NEXT_WAIT,		/* a line waits for svc_due() */
+	SVC_NEXT_WORK,		/* a line asks for work (only when told not to do it) */
+	SVC_NEXT_REPLY,		/* a reply is ready: svc_reply() */
+};
+
+/* An engine's step 1 and 2 at once: take lines from in[0, len) at `now`
+ * (*taken says how much) until one waits for its time, or asks for work
+ * and work_inline is false, or has its reply ready, or the input runs
+ * out (or the service closes). */
+enum svc_next svc_advance(struct svc_session *s, const unsigned char *in,
+			  size_t len, size_t *taken, int64_t now,
+			  bool work_inline);
+
+/* For a service row: a greeting of nothing. */
+size_t svc_greet_nothing(struct svc_session *s, time_t now, unsigned char *out);
+
 #endif

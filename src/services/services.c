@@ -11,8 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static size_t greet_nothing(struct svc_session *s, time_t now,
-			    unsigned char *out)
+size_t svc_greet_nothing(struct svc_session *s, time_t now, unsigned char *out)
 {
 	(void)s; (void)now; (void)out;
 	return 0;
@@ -82,21 +81,21 @@ static const struct service svc_upper = {
 	.name = "upper",
 	.summary = "echoes every byte with ASCII a-z turned into A-Z",
 	.default_port = 6666,
-	.open = greet_nothing, .input = upper_input, .eof = close_on_eof,
+	.open = svc_greet_nothing, .input = upper_input, .eof = close_on_eof,
 };
 
 /* echo (RFC 862): every byte back, unchanged. */
 static const struct service svc_echo = {
 	.name = "echo",
 	.summary = "RFC 862: echoes every byte back unchanged",
-	.open = greet_nothing, .input = echo_input, .eof = close_on_eof,
+	.open = svc_greet_nothing, .input = echo_input, .eof = close_on_eof,
 };
 
 /* discard (RFC 863): reads and throws away. */
 static const struct service svc_discard = {
 	.name = "discard",
 	.summary = "RFC 863: reads and throws away everything",
-	.open = greet_nothing, .input = swallow_input, .eof = close_on_eof,
+	.open = svc_greet_nothing, .input = swallow_input, .eof = close_on_eof,
 };
 
 /* chargen (RFC 864): line k is 72 characters of the printable ring from
@@ -143,7 +142,7 @@ static void ignore_eof(struct svc_session *s)
 static const struct service svc_chargen = {
 	.name = "chargen",
 	.summary = "RFC 864: sends lines of the printable ASCII ring until the client goes away",
-	.open = greet_nothing, .input = swallow_input, .fill = chargen_fill,
+	.open = svc_greet_nothing, .input = swallow_input, .fill = chargen_fill,
 	.eof = ignore_eof,
 };
 
