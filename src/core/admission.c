@@ -44,13 +44,6 @@ void idle_list_init(struct idle_list *il, const struct server *srv)
 	il->timeout_ms = (int64_t)srv->idle_timeout * 1000;
 }
 
-void idle_touch(struct idle_list *il, struct idle_mark *m, int64_t now)
-{
-	m->last_active = now;
-	list_remove(&m->link);
-	list_append(&il->oldest_first, &m->link);
-}
-
 void idle_forget(struct idle_mark *m)
 {
 	list_remove(&m->link);
@@ -61,8 +54,8 @@ void idle_timed_out(void)
 	stat_add(STAT_TIMED_OUT, 1);
 }
 
-struct idle_mark *idle_expired(struct idle_list *il, int64_t now,
-			       bool (*owed)(struct idle_mark *m))
+struct idle_mark *idle_expire_oldest(struct idle_list *il, int64_t now,
+				     bool (*owed)(struct idle_mark *m))
 {
 	while (il->timeout_ms && !list_empty(&il->oldest_first)) {
 		struct idle_mark *m = LIST_ENTRY(il->oldest_first.next,

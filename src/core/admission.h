@@ -54,7 +54,13 @@ static inline void idle_mark_init(struct idle_mark *m)
 }
 
 /* Bytes moved at `now`: the clock starts again. */
-void idle_touch(struct idle_list *il, struct idle_mark *m, int64_t now);
+static inline void idle_touch(struct idle_list *il, struct idle_mark *m,
+			      int64_t now)
+{
+	m->last_active = now;
+	list_remove(&m->link);
+	list_append(&il->oldest_first, &m->link);
+}
 /* The connection is closing: no longer judged. */
 void idle_forget(struct idle_mark *m);
 
@@ -62,8 +68,22 @@ void idle_forget(struct idle_mark *m);
  * list and counted as timed out (the caller closes it, resetting what is
  * stuck), or NULL when none is. One that owed(m) says the server owes a
  * reply is not idle: its clock starts again. */
-struct idle_mark *idle_expired(struct idle_list *il, int64_t now,
-			       bool (*owed)(struct idle_mark *m));
+struct idle_mark *idle_expire_oldest(struct idle_list *il, int64_t now,
+				     bool (*owed)(struct idle_mark *m));
+
+/* Called every turn of a loop: the common case, nothing due, inline. */
+static inline struct idle_mark *idle_expired(struct idle_list *il, int64_t now,
+					     bool (*owed)(struct idle_mark *m))
+{
+	const struct idle_mark *oldest;
+
+	if (!il->timeout_ms || list_empty(&il->oldest_first))
+		return NULL;
+	oldest = LIST_ENTRY(il->oldest_first.next, struct idle_mark, link);
+	if (now - oldest->last_active < il->timeout_ms)
+		return NULL;
+	return idle_expire_oldest(il, now, owed);
+}
 
 /* A poll timeout t (-1: none) shortened to when the oldest is due. */
 int idle_timeout_min(const struct idle_list *il, int64_t now, int t);

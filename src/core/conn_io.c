@@ -27,7 +27,7 @@ static size_t buffered(const struct conn_io *c)
 
 static bool is_request(const struct conn_io *c)
 {
-	return svc_is_request(&c->session);
+	return c->request;
 }
 
 /* Bytes owed to the client, ready to write. */
@@ -115,6 +115,7 @@ int conn_io_open(struct conn_io *c, struct buffer_pool *p, int fd,
 	c->bytes_in = c->bytes_out = 0;
 	c->head = 0;
 	c->tail = svc_open(&c->session, service, time(NULL), c->buf);
+	c->request = svc_is_request(&c->session);
 	c->reply = NULL;
 	c->reply_len = c->reply_sent = 0;
 	c->offload = c->away = false;

@@ -49,6 +49,7 @@ struct conn_io {
 	/* Request services: the session's reply going out. */
 	const unsigned char *reply;
 	size_t reply_len, reply_sent;
+	bool request;		/* a request service (svc_is_request), kept at hand */
 	bool offload;		/* a line's wait and work are the caller's */
 	bool away;		/* offloaded: the session is the caller's till back */
 };

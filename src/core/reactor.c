@@ -161,8 +161,8 @@ static void conn_run(struct reactor *r, struct conn *c)
 	}
 	if (moved)
 		touch(r, c);
-	if (update_watch(r, c) < 0 || update_timer(r, c) < 0 ||
-	    !offload(r, c)) {
+	if (update_watch(r, c) < 0 ||
+	    (c->io.request && (update_timer(r, c) < 0 || !offload(r, c)))) {
 		conn_close(r, c, strerror(errno));
 		return;
 	}
