@@ -171,6 +171,11 @@ server_options() {
 	if has_tag "$1" pool && [ "$2" != connrate ]; then
 		echo "--workers $(($3 > 8 ? $3 : 8))"
 	fi
+	# A pool that waits out the delays (half-sync): a worker per client,
+	# "--workers big enough" for every wait to run at once.
+	if has_tag "$1" offload && [ "$2" = delay ]; then
+		echo "--workers $3"
+	fi
 	takes_threads "$1" && echo "--threads $server_ncpus"
 }
 
