@@ -9,6 +9,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/trace.h"
 
 static int wake_pipe[2] = { -1, -1 };
 static int64_t grace_ms;
@@ -95,8 +96,13 @@ void sig_drain(void)
 	while (read(wake_pipe[0], sink, sizeof sink) > 0)
 		continue;
 	/* Printed here, by whichever loop drains the pipe: not in a handler. */
-	if (atomic_exchange(&stats_wanted, false))
+	if (atomic_exchange(&stats_wanted, false)) {
+		char err[TRACE_ERR_LEN];
+
 		log_stats();
+		if (trace_snapshot(err) < 0)
+			log_error("%s", err);
+	}
 }
 
 void sig_notify(void)

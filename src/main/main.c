@@ -20,6 +20,7 @@
 #include "base/net.h"
 #include "base/signals.h"
 #include "base/stats.h"
+#include "base/trace.h"
 #include "common/cli.h"
 #include "main/inetd.h"
 #include "main/stats_interval.h"
@@ -44,6 +45,9 @@ struct options {
 	bool stats;
 	double stats_interval;	/* --stats-interval seconds; 0 = none */
 	bool serving;		/* the engine said it was ready */
+	const char *trace;	/* --trace FILE, or NULL */
+	unsigned long trace_limit;
+	const char *trace_limit_given;	/* as typed, or NULL */
 };
 
 static const struct server defaults = {
@@ -60,7 +64,7 @@ enum {
 	OPT_MAX_CONNS = 256, OPT_IDLE_TIMEOUT, OPT_BACKLOG, OPT_GRACE,
 	OPT_LIST_ENGINES, OPT_LIST_SERVICES, OPT_ACCEPT, OPT_MIN_SPARE,
 	OPT_MAX_SPARE, OPT_MAX_REQUESTS, OPT_STATS, OPT_THREADS, OPT_INETD,
-	OPT_STATS_INTERVAL,
+	OPT_STATS_INTERVAL, OPT_TRACE, OPT_TRACE_LIMIT,
 };
 
 static const struct option long_options[] = {
@@ -79,6 +83,8 @@ static const struct option long_options[] = {
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "inetd", required_argument, NULL, OPT_INETD },
 	{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
+	{ "trace", required_argument, NULL, OPT_TRACE },
+	{ "trace-limit", required_argument, NULL, OPT_TRACE_LIMIT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "list-engines", optional_argument, NULL, OPT_LIST_ENGINES },
@@ -158,6 +164,12 @@ static void print_help(void)
 	       "                             also print their rates per second over each\n"
 	       "                             interval (decimals allowed, 0.001 at least;\n"
 	       "                             implies --stats)\n"
+	       "      --trace=FILE           record what every thread and process does\n"
+	       "                             and write it to FILE when muxd stops (and,\n"
+	       "                             with --stats, on SIGUSR1): Chrome trace-event\n"
+	       "                             JSON, for Perfetto or chrome://tracing\n"
+	       "      --trace-limit=N        events recorded per thread (default %lu, at\n"
+	       "                             most %lu); later ones are counted as dropped\n"
 	       "      --inetd=SERVICE        serve SERVICE on the one connection open on\n"
 	       "                             standard input and output (inetd nowait,\n"
 	       "                             systemd Accept=yes), then exit; no --listen\n"
@@ -171,7 +183,8 @@ static void print_help(void)
 	       DEFAULT_ENGINE, defaults.workers, usable_cpus(), MAX_THREADS,
 	       defaults.max_conns,
 	       defaults.idle_timeout, defaults.backlog, defaults.grace,
-	       defaults.min_spare, defaults.max_spare);
+	       defaults.min_spare, defaults.max_spare, TRACE_LIMIT_DEFAULT,
+	       TRACE_LIMIT_MAX);
 	for (const struct engine *const *e = engines; *e; e++) {
 		char text[512];
 
@@ -315,6 +328,16 @@ static void parse_option(struct options *o, int c, char *const argv[])
 						      false, 86400);
 		o->stats = true;
 		break;
+	case OPT_TRACE:
+		if (!*optarg)
+			cli_usage_error("--trace needs a file name");
+		o->trace = optarg;
+		break;
+	case OPT_TRACE_LIMIT:
+		o->trace_limit = cli_parse_number("trace-limit", optarg, 1,
+						  TRACE_LIMIT_MAX);
+		o->trace_limit_given = optarg;
+		break;
 	case OPT_INETD:
 		o->inetd = svc_find(optarg);
 		if (!o->inetd)
@@ -442,6 +465,11 @@ static void parse_args(struct options *o, int argc, char *argv[])
 				o->engine->name, o->threads_given);
 	if (!o->threads_given)
 		o->srv.threads = usable_cpus();
+	if (o->trace_limit_given && !o->trace)
+		cli_usage_error("--trace-limit=%s without --trace: nothing is "
+				"recorded", o->trace_limit_given);
+	if (!o->trace_limit_given)
+		o->trace_limit = TRACE_LIMIT_DEFAULT;
 	if (o->srv.min_spare > o->srv.max_spare)
 		cli_usage_error("bad --min-spare %u: more than --max-spare %u",
 			    o->srv.min_spare, o->srv.max_spare);
@@ -495,9 +523,40 @@ static void announce(void *ctx)
 	if (o->stats_interval > 0 && (errno = stats_interval_start(o->stats_interval)) != 0)
 		log_error("cannot start the --stats-interval thread: %s",
 			  strerror(errno));
+	if ((errno = trace_counters_start()) != 0)
+		log_error("cannot start the --trace counters thread: %s",
+			  strerror(errno));
 	log_info("%s engine serving %zu listener%s, pid %d", o->engine->name,
 		 srv->n_listeners, srv->n_listeners == 1 ? "" : "s", (int)getpid());
 	o->serving = true;
+}
+
+/* --trace: FILE made before anything is served, or muxd does not start. */
+static int start_trace(const struct options *o)
+{
+	char err[TRACE_ERR_LEN];
+
+	if (!o->trace)
+		return 0;
+	if (trace_init(o->trace, o->trace_limit,
+		       o->inetd ? "inetd" : o->engine->name,
+		       (o->engine->features & ENGINE_PROCESSES) && !o->inetd,
+		       err) == 0)
+		return 0;
+	log_error("%s", err);
+	return -1;
+}
+
+/* The trace written when muxd stops: a trace asked for and lost is a
+ * failure (exit 1), after whatever the engine served. */
+static int finish_trace(int status)
+{
+	char err[TRACE_ERR_LEN];
+
+	if (trace_finish(err) == 0)
+		return status;
+	log_error("%s", err);
+	return status ? status : 1;
 }
 
 int main(int argc, char *argv[])
@@ -513,22 +572,27 @@ int main(int argc, char *argv[])
 		log_error("cannot make the --stats counters: %s", strerror(errno));
 		return 1;
 	}
+	if (start_trace(&o) < 0)
+		return 1;
 	if (sig_init(o.srv.grace) < 0) {
 		log_error("cannot install signal handlers: %s", strerror(errno));
+		trace_abandon();
 		return 1;
 	}
 	if (o.inetd) {
 		status = inetd_serve(&o.srv, o.inetd);
 		log_stats();
-		return status;
+		return finish_trace(status);
 	}
 	if (o.engine->probe && o.engine->probe(err) < 0) {
 		log_error("engine %s: %s", o.engine->name, err);
 		free(o.srv.listeners);
+		trace_abandon();
 		return 1;
 	}
 	if (open_listeners(&o.srv) < 0) {
 		free(o.srv.listeners);
+		trace_abandon();
 		return 1;
 	}
 	o.srv.ready = announce;
@@ -536,7 +600,10 @@ int main(int argc, char *argv[])
 	status = engine_run(o.engine, &o.srv);
 	if (o.serving) {	/* else the start failed: its one line is all */
 		log_stats();
+		status = finish_trace(status);
 		log_info("stopped");
+	} else {
+		trace_abandon();
 	}
 	free(o.srv.listeners);
 	return status;
