@@ -76,11 +76,11 @@ error_case() {
 run --help
 cp "$tmp/out" "$tmp/help"
 missing=
-for word in --engine $engines; do
+for word in --engine --trace --trace-limit $engines; do
 	grep -qF -- "$word" "$tmp/help" || missing="$missing $word"
 done
 ok $status "--help exits 0" || diag_output
-is "$missing" "" "--help mentions --engine and every engine"
+is "$missing" "" "--help mentions --engine, --trace and every engine"
 wide=$(awk 'length > 79 { n++ } END { print n + 0 }' "$tmp/out")
 is "$wide" 0 "--help fits 80 columns: no line over 79"
 "${MUXBENCH:-$(dirname "$MUXD")/muxbench}" --help >"$tmp/bench-help" 2>&1
@@ -167,6 +167,24 @@ grep -q "from 0.001 .*see 'muxd --help'" "$tmp/err"
 ok $? "--stats-interval=0.0009: the line gives the minimum and a hint" || diag_output
 error_case 2 nosuchsvc "unknown service in --inetd exits 2 naming it" \
 	--inetd=nosuchsvc
+# --trace-limit: 1 to 100,000,000 events a thread, and only with --trace.
+for value in 0 100000001 abc -1 5x; do
+	error_case 2 "'$value'" "--trace-limit=$value exits 2 naming the value" \
+		--trace="$tmp/never.json" "--trace-limit=$value" --listen upper=127.0.0.1:0
+done
+error_case 2 "--trace-limit=10 without --trace" \
+	"--trace-limit without --trace exits 2 saying so" \
+	--trace-limit=10 --listen upper=127.0.0.1:0
+error_case 2 "--trace" "--trace with an empty name exits 2" \
+	--trace= --listen upper=127.0.0.1:0
+test ! -e "$tmp/never.json"
+ok $? "a usage error leaves no trace file behind"
+
+# ---- start-up failure: exit 1, naming the path and the reason ----
+
+error_case 1 "$tmp/no/such/dir/t.json: No such file or directory" \
+	"--trace FILE that cannot be created: exit 1 naming it and why" \
+	--trace="$tmp/no/such/dir/t.json" --listen upper=127.0.0.1:0
 
 # --threads: 1..1024, and only for the engines that take it; the
 # message is one line naming the value.
@@ -209,13 +227,17 @@ done
 if [ -z "$port" ]; then
 	ok 1 "a first muxd on port 0 prints its port"
 	diag "stdout: $(cat "$tmp/first.out")" "stderr: $(cat "$tmp/first.err")"
-	skip 3 "no first server"
+	skip 5 "no first server"
 else
 	ok 0 "a first muxd on port 0 prints its port"
 	error_case 1 "127.0.0.1" "port in use: exit 1 naming the address" \
 		--listen "upper=127.0.0.1:$port"
 	grep -qF -- "$port" "$tmp/err"
 	ok $? "port in use: stderr names the port $port" || diag_output
+	error_case 1 "127.0.0.1" "port in use with --trace: exit 1" \
+		--trace="$tmp/unstarted.json" --listen "upper=127.0.0.1:$port"
+	test ! -e "$tmp/unstarted.json"
+	ok $? "port in use: the trace file made for it is removed" || diag_output
 	kill -TERM "$first_pid"
 	wait "$first_pid"
 	ok $? "the first muxd exits 0 on SIGTERM" || diag "stderr: $(cat "$tmp/first.err")"

@@ -16,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "base/signals.h"
 #include "base/stats.h"
 
 /* A thread's first chunk is small (a thread per connection records a
@@ -256,14 +255,16 @@ static void *sampler_loop(void *arg)
 
 int trace_counters_start(void)
 {
-	sigset_t saved;
+	sigset_t all, saved;
 	int rc;
 
 	if (!trace_on || !stats_enabled())
 		return 0;
-	sig_block(&saved);	/* the signals are the main thread's */
+	/* The signals are the main thread's: the sampler takes none. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &saved);
 	rc = pthread_create(&tr.sampler, NULL, sampler_loop, NULL);
-	sig_restore(&saved);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	tr.sampling = rc == 0;
 	return rc;
 }
