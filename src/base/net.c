@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "base/stats.h"
+#include "base/trace.h"
 #include "services/service.h"
 
 /* Split "[HOST:]PORT" (HOST may be "[v6]") into host and port text. */
@@ -338,6 +339,8 @@ int net_accept(int listen_fd, bool nonblocking, struct sockaddr_storage *peer)
 		int fd = accept4(listen_fd, (struct sockaddr *)peer, &len, flags);
 
 		stat_add(STAT_SYS_ACCEPT, 1);
+		if (fd >= 0)
+			trace_event(TRACE_ACCEPT, fd, 0, (uint32_t)listen_fd);
 		if (fd >= 0 || !net_connection_error(errno))
 			return fd;
 	}

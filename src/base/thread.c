@@ -6,6 +6,7 @@
 
 #include "base/signals.h"
 #include "base/stats.h"
+#include "base/trace.h"
 
 /* A serving thread needs its 64 KiB buffer and little else; 8 MiB of
  * address space each would make thousands of idle connections costly. */
@@ -31,6 +32,7 @@ static void *thread_main(void *p)
 int thread_start(pthread_t *tid, bool detached, void *(*fn)(void *), void *arg)
 {
 	struct thread_entry *e = malloc(sizeof *e);
+	int64_t begin = trace_begin();
 	pthread_attr_t attr;
 	sigset_t saved;
 	int rc;
@@ -45,6 +47,7 @@ int thread_start(pthread_t *tid, bool detached, void *(*fn)(void *), void *arg)
 	sig_block(&saved);	/* the new thread inherits the mask */
 	rc = pthread_create(tid, &attr, thread_main, e);
 	stat_add(STAT_SYS_THREAD, 1);
+	trace_span(TRACE_THREAD, begin, -1, 0);
 	sig_restore(&saved);
 	pthread_attr_destroy(&attr);
 	if (rc)

@@ -33,23 +33,24 @@ enum trace_kind {
 	TRACE_SIGTIMEDWAIT,
 	TRACE_URING_ENTER,	/* submitted, and completions waiting after */
 	TRACE_READ_WAIT,	/* a blocking read: fd, bytes */
-	TRACE_RECVMSG,		/* a pool worker waits for a passed socket */
-	TRACE_FLOCK,		/* ... for the accept lock */
+	TRACE_FLOCK,		/* a pool worker waits for the accept lock */
 	TRACE_MUTEX,
 	TRACE_WAIT_WORK,	/* ... for a queued socket */
+	TRACE_WAIT_ROOM,	/* an acceptor waits for room in the queue */
 	TRACE_WAIT_LEAD,	/* a follower waits to lead */
 	TRACE_RUN,		/* a coroutine runs until it parks (not a wait) */
+	TRACE_FORK,		/* fork(2): fd it serves (-1: none), the child's pid */
+	TRACE_THREAD,		/* pthread_create(3) */
 	/* A connection goes from one thread or process to another: a span
 	 * each side, joined by a flow arrow (the socket's inode). */
-	TRACE_HAND_OVER,	/* fd, to: the receiving worker or thread */
+	TRACE_HAND_OVER,	/* fd, to: the receiving worker or thread,
+				 * counted from 1 (0: whichever takes it) */
 	TRACE_TAKE,		/* fd */
 	/* Instants. */
 	TRACE_ACCEPT,		/* fd, listener */
 	TRACE_READ,		/* fd, bytes, errno when it failed */
 	TRACE_WRITE,
 	TRACE_CLOSE,		/* fd */
-	TRACE_FORK,		/* fd (-1: none), the child's pid */
-	TRACE_THREAD,		/* a thread started, serving fd (or -1) */
 	TRACE_PROMOTE,		/* leadership passed on */
 	TRACE_COUNTER,		/* a --stats counter's value (the sampler's) */
 	TRACE_KINDS
@@ -155,7 +156,17 @@ static inline void trace_read_wait(int64_t begin, int fd, long n)
 	trace_wait(TRACE_READ_WAIT, begin, fd, n);
 }
 
-/* A connection handed to worker or thread `to`, from begin to now. */
+/* An io_uring_enter from begin: entries submitted, completions waiting
+ * in the ring after it. */
+static inline void trace_enter(int64_t begin, unsigned submitted,
+			       unsigned completions)
+{
+	if (__builtin_expect(trace_on, 0))
+		trace_record(TRACE_URING_ENTER, begin, -1, submitted, completions);
+}
+
+/* A connection handed to worker or thread `to` (from 1; 0: the first
+ * that takes it), from begin to now. */
 static inline void trace_hand_over(int64_t begin, int fd, unsigned to)
 {
 	if (__builtin_expect(trace_on, 0))

@@ -19,6 +19,7 @@
 
 #include "base/net.h"
 #include "base/stats.h"
+#include "base/trace.h"
 
 #define LOAD_ACQUIRE(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE_RELEASE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
@@ -185,11 +186,14 @@ int uring_enter(struct uring *u, int timeout_ms)
 	};
 	unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
 	unsigned wait_for = timeout_ms == 0 ? 0 : 1;
+	int64_t begin = trace_begin();
 	int n;
 
 	publish(u);
 	n = sys_enter(u->fd, u->to_submit, wait_for, flags, &arg, sizeof arg);
 	stat_add(STAT_SYS_URING_ENTER, 1);
+	trace_enter(begin, n > 0 ? (unsigned)n : 0,
+		    LOAD_ACQUIRE(u->cq_tail) - *u->cq_head);
 	if (n > 0) {
 		/* IORING_SETUP_SUBMIT_ALL: an entry the kernel refuses still
 		 * counts as taken, and its error comes as a completion. */

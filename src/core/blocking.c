@@ -11,6 +11,7 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/stats.h"
+#include "base/trace.h"
 #include "core/admission.h"
 #include "services/service.h"
 
@@ -92,11 +93,15 @@ static enum accept_result wait_ready(struct acceptor *a)
 	int64_t pause = a->pause.until - clock_ms();
 	struct pollfd *fds = pause > 0 ? &a->fds[n] : a->fds;
 	nfds_t count = pause > 0 ? 1 : (nfds_t)n + 1;
+	int64_t begin = trace_begin();
+	int ready;
 
 	for (size_t i = 0; i <= n; i++)
 		a->fds[i].revents = 0;
 	stat_add(STAT_SYS_WAIT, 1);
-	if (poll(fds, count, pause > 0 ? (int)pause : -1) < 0 && errno != EINTR)
+	ready = poll(fds, count, pause > 0 ? (int)pause : -1);
+	trace_wait(TRACE_POLL, begin, -1, ready);
+	if (ready < 0 && errno != EINTR)
 		log_error("poll: %s", strerror(errno));
 	if (a->fds[n].revents) {
 		if (a->fds[n].fd == sig_wakeup_fd())
@@ -134,19 +139,26 @@ struct blocking_conn {
 /* The blocking engines' I/O: the thread waits in the kernel. */
 static ssize_t blocking_read(struct serve_io *io, int fd, void *buf, size_t len)
 {
+	int64_t begin = trace_begin();
 	ssize_t n = read(fd, buf, len);
 
 	(void)io;
 	stat_read(n);
+	trace_read_wait(begin, fd, n);
 	return n;
 }
 
+/* fds[0] is the connection's socket. */
 static int blocking_poll(struct serve_io *io, struct pollfd *fds, nfds_t n,
 			 int timeout_ms)
 {
+	int64_t begin = trace_begin();
+	int ready = poll(fds, n, timeout_ms);
+
 	(void)io;
 	stat_add(STAT_SYS_WAIT, 1);
-	return poll(fds, n, timeout_ms);
+	trace_wait(TRACE_POLL, begin, fds[0].fd, ready);
+	return ready;
 }
 
 /* --idle-timeout for a blocking read: no byte for this long, EAGAIN. */
@@ -223,6 +235,7 @@ static int send_bytes(struct blocking_conn *c, const unsigned char *p,
 		ssize_t n = send(c->fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 
 		stat_write(n);
+		trace_io(TRACE_WRITE, c->fd, n);
 		if (n > 0) {
 			p += n;
 			len -= (size_t)n;
@@ -364,6 +377,7 @@ static int produce_step(struct blocking_conn *c)
 		return 0;
 	n = send(c->fd, c->buf + c->head, c->tail - c->head, MSG_DONTWAIT);
 	stat_write(n);
+	trace_io(TRACE_WRITE, c->fd, n);
 	if (n > 0) {
 		c->head += (size_t)n;
 		c->bytes_out += (size_t)n;
@@ -450,6 +464,7 @@ static void serve(const struct server *srv, const struct accepted *conn,
 	svc_close(&c.session);
 	log_conn_close(conn->listener, (const struct sockaddr *)&conn->peer,
 		       conn->fd, why ? why : "done", c.bytes_in, c.bytes_out);
+	trace_close(conn->fd);
 }
 
 void blocking_serve(const struct server *srv, const struct accepted *conn,

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 
 #include "base/signals.h"
+#include "base/trace.h"
 
 static void reaped(struct intset *kids, pid_t pid, int status,
 		   child_ended_fn *ended, void *ctx)
@@ -35,7 +36,9 @@ void children_finish(struct intset *kids, int sig, child_ended_fn *ended,
 		kill(kids->v[i], sig);
 	children_reap(kids, ended, ctx);
 	while (kids->n > 0 && (left = sig_grace_left_ms()) > 0) {
-		poll(&wake, 1, (int)left);
+		int64_t begin = trace_begin();
+
+		trace_wait(TRACE_POLL, begin, -1, poll(&wake, 1, (int)left));
 		sig_drain();
 		children_reap(kids, ended, ctx);
 	}

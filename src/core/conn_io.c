@@ -10,6 +10,7 @@
 
 #include "base/buffer_cache.h"
 #include "base/stats.h"
+#include "base/trace.h"
 #include "core/poller.h"
 
 #define MAX_FDS_CAP (1 << 20)	/* fd table bound when RLIMIT_NOFILE is huge */
@@ -185,6 +186,7 @@ static int conn_read(struct conn_io *c, struct buffer_pool *p, bool *moved)
 	ssize_t n = read(c->fd, into, space);
 
 	stat_read(n);
+	trace_io(TRACE_READ, c->fd, n);
 	if (n > 0) {
 		c->bytes_in += (size_t)n;
 		c->tail += is_request(c) ? (size_t)n
@@ -237,6 +239,7 @@ static int conn_write(struct conn_io *c, bool *moved)
 	ssize_t n = write(c->fd, pending_at(c), len);
 
 	stat_write(n);
+	trace_io(TRACE_WRITE, c->fd, n);
 	if (n > 0) {
 		c->bytes_out += (size_t)n;
 		if ((size_t)n < len)

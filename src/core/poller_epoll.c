@@ -1,6 +1,7 @@
 /* poller_epoll.c -- the epoll instance behind epoll-lt, epoll-et and
  * multi-reactor. */
 #include "base/stats.h"
+#include "base/trace.h"
 #include "core/poller_epoll.h"
 
 #include <stdlib.h>
@@ -49,7 +50,10 @@ void poller_epoll_forget(void *p, int fd, unsigned mask)
 int poller_epoll_wait(void *p, int timeout_ms, struct poller_event *events)
 {
 	struct epoll_state *s = p;
+	int64_t begin = trace_begin();
 	int n = epoll_wait(s->epfd, s->events, s->max_events, timeout_ms);
+
+	trace_wait(TRACE_EPOLL_WAIT, begin, -1, n);
 
 	for (int i = 0; i < n; i++) {
 		uint32_t e = s->events[i].events;

@@ -31,6 +31,7 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/stats.h"
+#include "base/trace.h"
 #include "core/children.h"
 
 #define MAINTENANCE_MS 1000	/* the policy's step, as Apache's */
@@ -99,6 +100,7 @@ int prefork_spawn(struct prefork *p, unsigned slot)
 	pid_t parent = getpid(), pid;
 	const char *call;
 	sigset_t saved;
+	int64_t begin;
 	int theirs;
 
 	if (backing_off(p))
@@ -112,10 +114,12 @@ int prefork_spawn(struct prefork *p, unsigned slot)
 	/* Blocked until the worker has its own signal pipe: a stop sent
 	 * meanwhile is delivered to it then, not lost. */
 	sig_block(&saved);
+	begin = trace_begin();
 	stat_add(STAT_SYS_FORK, 1);	/* before: the child would count it too */
 	pid = fork();
 	if (pid == 0)
 		prefork_worker_main(p, slot, theirs, parent, &saved);
+	trace_span(TRACE_FORK, begin, -1, pid > 0 ? (uint64_t)pid : 0);
 	sig_restore(&saved);
 	if (theirs >= 0)
 		close(theirs);
@@ -230,11 +234,12 @@ static void reap_workers(struct prefork *p)
 static void parent_wait(struct prefork *p, int timeout)
 {
 	struct pollfd wake = { sig_wakeup_fd(), POLLIN, 0 };
+	int64_t begin = trace_begin();
 
 	if (p->handoff)
 		prefork_handoff_round(p, timeout);
 	else
-		poll(&wake, 1, timeout);
+		trace_wait(TRACE_POLL, begin, -1, poll(&wake, 1, timeout));
 	sig_drain();
 }
 

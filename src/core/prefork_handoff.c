@@ -25,6 +25,7 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/stats.h"
+#include "base/trace.h"
 
 int prefork_handoff_init(struct prefork *p)
 {
@@ -93,6 +94,7 @@ static bool pass_to_worker(struct prefork *p, int fd, size_t listener)
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
 			      .msg_control = ctl, .msg_controllen = sizeof ctl };
 	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+	int64_t begin = trace_begin();
 
 	cmsg->cmsg_level = SOL_SOCKET;
 	cmsg->cmsg_type = SCM_RIGHTS;
@@ -106,6 +108,7 @@ static bool pass_to_worker(struct prefork *p, int fd, size_t listener)
 		handoff->ready[i] = false;
 		stat_add(STAT_SYS_WRITE, 1);
 		if (sendmsg(handoff->fd[i], &msg, MSG_NOSIGNAL) == sizeof index) {
+			trace_hand_over(begin, fd, i + 1);
 			close(fd);	/* the worker has its own copy now */
 			return true;
 		}
@@ -200,8 +203,9 @@ void prefork_handoff_round(struct prefork *p, int timeout)
 	struct prefork_handoff *handoff = p->handoff;
 	struct pollfd *fds = handoff->fds;
 	size_t nl = p->srv->n_listeners, n = 0, notices;
-	int64_t now = clock_ms(), rest = handoff->pause.until - now;
+	int64_t now = clock_ms(), rest = handoff->pause.until - now, begin;
 	bool accepting = any_ready(p) && handoff->held_fd < 0 && rest <= 0;
+	int ready;
 
 	if (rest > 0 && rest < timeout)
 		timeout = (int)rest;	/* accept again when the rest ends */
@@ -215,7 +219,10 @@ void prefork_handoff_round(struct prefork *p, int timeout)
 		}
 	fds[n++] = (struct pollfd){ sig_wakeup_fd(), POLLIN, 0 };
 	stat_add(STAT_SYS_WAIT, 1);
-	if (poll(fds, n, timeout) < 0) {
+	begin = trace_begin();
+	ready = poll(fds, n, timeout);
+	trace_wait(TRACE_POLL, begin, -1, ready);
+	if (ready < 0) {
 		if (errno != EINTR)
 			log_error("poll: %s", strerror(errno));
 		return;

@@ -23,6 +23,7 @@
 
 #include "base/signals.h"
 #include "base/stats.h"
+#include "base/trace.h"
 #include "core/blocking.h"
 
 /* A worker waiting for the mutex wakes this often to look at its orders
@@ -52,12 +53,16 @@ static enum accept_result after_interrupt(void)
 /* UNP serv03: only the worker holding the lock waits for a connection. */
 static enum accept_result accept_flock(struct worker *w, struct accepted *conn)
 {
+	int64_t begin = trace_begin();
 	enum accept_result r;
+	int rc;
 
 	stat_add(STAT_SYS_LOCK, 2);	/* the lock and the unlock */
 	/* flock(2) sleeps interruptibly: a signal (stop, retire) ends the
 	 * wait with EINTR, which is why no time slice is needed here. */
-	if (flock(w->own_fd, LOCK_EX) < 0)
+	rc = flock(w->own_fd, LOCK_EX);
+	trace_wait(TRACE_FLOCK, begin, -1, rc);
+	if (rc < 0)
 		return after_interrupt();
 	r = acceptor_next(&w->acceptor, conn);
 	flock(w->own_fd, LOCK_UN);
@@ -71,6 +76,7 @@ static enum accept_result accept_mutex(struct worker *w, struct accepted *conn)
 {
 	pthread_mutex_t *m = &w->p->board->accept_mutex;
 	struct timespec until;
+	int64_t begin = trace_begin();
 	enum accept_result r;
 	int rc;
 
@@ -78,6 +84,7 @@ static enum accept_result accept_mutex(struct worker *w, struct accepted *conn)
 	until.tv_sec += LOCK_SLICE_S;
 	stat_add(STAT_SYS_LOCK, 1);
 	rc = pthread_mutex_timedlock(m, &until);
+	trace_span(TRACE_MUTEX, begin, -1, 0);
 	if (rc == EOWNERDEAD)
 		rc = pthread_mutex_consistent(m);
 	if (rc != 0)
@@ -101,16 +108,21 @@ static enum accept_result accept_passed(struct worker *w, struct accepted *conn)
 				 { sig_wakeup_fd(), POLLIN, 0 } };
 	struct cmsghdr *cmsg;
 	socklen_t peer_len;
+	int64_t begin = trace_begin();
+	int ready;
 	ssize_t n;
 
 	/* A socket already passed goes first: it was accepted before any
 	 * stop, so it is an open connection the grace period is for. */
 	stat_add(STAT_SYS_WAIT, 1);
-	if (poll(fds, 2, -1) < 0 || !fds[0].revents) {
+	ready = poll(fds, 2, -1);
+	trace_wait(TRACE_POLL, begin, -1, ready);
+	if (ready < 0 || !fds[0].revents) {
 		sig_drain();
 		return after_interrupt();
 	}
 	stat_add(STAT_SYS_READ, 1);
+	begin = trace_begin();
 	n = recvmsg(w->own_fd, &msg, MSG_CMSG_CLOEXEC);
 	if (n == 0)
 		return ACCEPT_STOP;	/* the parent is gone */
@@ -122,6 +134,7 @@ static enum accept_result accept_passed(struct worker *w, struct accepted *conn)
 		close(conn->fd);
 		return ACCEPT_WAKEUP;
 	}
+	trace_take(begin, conn->fd);
 	conn->listener = &w->p->srv->listeners[index];
 	memset(&conn->peer, 0, sizeof conn->peer);
 	peer_len = sizeof conn->peer;
@@ -221,6 +234,7 @@ _Noreturn void prefork_worker_main(struct prefork *p, unsigned slot,
 
 	w.srv.listeners = p->listeners;
 	w.srv.n_listeners = p->n_listeners;
+	trace_forked("worker %u", slot + 1);
 
 	/* PDEATHSIG, then getppid(): a parent that died before the prctl
 	 * would never send the signal, and the worker is re-parented. */
@@ -229,5 +243,6 @@ _Noreturn void prefork_worker_main(struct prefork *p, unsigned slot,
 	    worker_setup(&w) < 0)
 		_exit(1);
 	worker_loop(&w);
+	trace_child_exit();
 	_exit(0);
 }

@@ -26,6 +26,7 @@
 #include "base/signals.h"
 #include "base/stats.h"
 #include "base/timers.h"
+#include "base/trace.h"
 #include "core/accept_pause.h"
 #include "core/admission.h"
 #include "core/conn_io.h"
@@ -82,6 +83,7 @@ static void conn_close(struct reactor *r, struct conn *c, const char *why)
 {
 	log_conn_close(c->listener, &c->peer.sa, c->io.fd, why, c->io.bytes_in,
 		       c->io.bytes_out);
+	trace_close(c->io.fd);
 	r->ops->forget(r->poller, c->io.fd, c->watched);
 	r->conns[c->io.fd] = NULL;
 	list_remove(&c->ready);

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/stats.h"
+#include "base/trace.h"
 
 int group_init(struct thread_group *c, unsigned n, const char *name)
 {
@@ -94,6 +95,7 @@ static void *member_main(void *p)
 	struct thread_group *c = m->group;
 
 	stats_use_thread_block(m->index);
+	trace_name_thread("%s thread %u", c->name, m->index + 1);
 	if (pass_gate(c) && c->serve(c->ctx, m->index) != 0) {
 		/* This thread cannot serve on: all stop, with the grace
 		 * period, and muxd exits 1. */
@@ -147,7 +149,11 @@ int group_join(struct thread_group *c)
 	struct pollfd wake = { .fd = sig_wakeup_fd(), .events = POLLIN };
 
 	while (atomic_load(&c->running) > 0) {
-		if (poll(&wake, 1, -1) < 0 && errno != EINTR)
+		int64_t begin = trace_begin();
+		int ready = poll(&wake, 1, -1);
+
+		trace_wait(TRACE_POLL, begin, -1, ready);
+		if (ready < 0 && errno != EINTR)
 			log_error("poll: %s", strerror(errno));
 		sig_drain();
 		group_wake_all(c);
