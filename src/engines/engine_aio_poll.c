@@ -24,6 +24,7 @@
 
 #include "base/log.h"
 #include "base/stats.h"
+#include "base/trace.h"
 #include "core/reactor.h"
 #include "engines/engine.h"
 
@@ -238,13 +239,16 @@ static int aio_wait(void *p, int timeout_ms, struct poller_event *events)
 	struct aio_state *s = p;
 	struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
 	int count = rearm_reported(s, events);
+	int64_t begin;
 	long n;
 
 	if (count > 0)
 		timeout_ms = 0;
+	begin = trace_begin();
 	n = syscall(SYS_io_getevents, s->ctx, timeout_ms == 0 ? 0L : 1L,
 		    (long)(s->max_events - count), s->done,
 		    timeout_ms < 0 ? NULL : &ts);
+	trace_wait(TRACE_IO_GETEVENTS, begin, -1, n);
 	for (long i = 0; i < n; i++) {
 		int fd = (int)(uint32_t)s->done[i].data;
 		struct aio_slot *slot = &s->slots[fd];

@@ -27,6 +27,7 @@
 #include "base/stats.h"
 #include "base/coro.h"
 #include "base/timers.h"
+#include "base/trace.h"
 #include "core/admission.h"
 #include "core/blocking.h"
 #include "engines/engine.h"
@@ -136,6 +137,7 @@ static ssize_t task_read(struct serve_io *io, int fd, void *buf, size_t len)
 		spend(t);
 		n = read(fd, buf, len);
 		stat_read(n);
+		trace_io(TRACE_READ, fd, n);
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 			t->readable = false;
 			continue;
@@ -166,12 +168,15 @@ static int task_poll(struct serve_io *io, struct pollfd *fds, nfds_t n,
 	uint32_t want = ((fds->events & POLLIN) ? EPOLLIN | EPOLLRDHUP : 0) |
 			((fds->events & POLLOUT) ? EPOLLOUT : 0);
 	uint32_t seen;
+	int64_t begin;
 	int ready;
 
 	(void)n;
 	spend(t);
 	stat_add(STAT_SYS_WAIT, 1);
+	begin = trace_begin();
 	ready = poll(fds, 1, 0);
+	trace_wait(TRACE_POLL, begin, fds->fd, ready);
 	if (ready != 0 || timeout_ms == 0)
 		return ready;
 	seen = park(t, want, timeout_ms);
@@ -256,9 +261,11 @@ static void run_runnable(struct sched *s)
 	list_take_all(&turn, &s->runnable);
 	while (!list_empty(&turn)) {
 		struct task *t = LIST_ENTRY(turn.next, struct task, run);
+		int64_t begin = trace_begin();
 
 		list_remove(&t->run);
 		coro_resume(&t->coro);
+		trace_span(TRACE_RUN, begin, t->conn.fd, 0);
 		if (t->coro.finished)
 			task_end(s, t);
 	}
@@ -419,9 +426,11 @@ static int sched_init(struct sched *s, const struct server *srv)
 /* One turn: wait, then everything that became ready runs until it parks. */
 static int sched_turn(struct sched *s)
 {
+	int64_t begin = trace_begin();
 	int n = epoll_wait(s->epfd, s->events, EVENT_BATCH, next_timeout(s));
 
 	stat_add(STAT_SYS_WAIT, 1);
+	trace_wait(TRACE_EPOLL_WAIT, begin, -1, n);
 	if (n < 0 && errno != EINTR)
 		return -1;
 	s->now = clock_ms();

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/stats.h"
+#include "base/trace.h"
 #include "core/admission.h"
 #include "core/blocking.h"
 #include "core/children.h"
@@ -25,6 +26,7 @@
 static _Noreturn void child_serve(const struct server *srv,
 				  const struct accepted *conn, pid_t parent)
 {
+	trace_forked("child");
 	sig_child_reset();
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
 		_exit(1);
@@ -32,6 +34,7 @@ static _Noreturn void child_serve(const struct server *srv,
 		close(srv->listeners[i].fd);
 	blocking_serve(srv, conn, NULL);
 	close(conn->fd);
+	trace_child_exit();
 	_exit(0);
 }
 
@@ -39,12 +42,14 @@ static void spawn(const struct server *srv, const struct accepted *conn,
 		  struct intset *children)
 {
 	pid_t parent = getpid();
+	int64_t begin = trace_begin();
 	pid_t pid;
 
 	stat_add(STAT_SYS_FORK, 1);	/* before: the child would count it too */
 	pid = fork();
 	if (pid == 0)
 		child_serve(srv, conn, parent);
+	trace_span(TRACE_FORK, begin, conn->fd, pid > 0 ? (uint64_t)pid : 0);
 	if (pid < 0)
 		log_error("fork: %s; connection closed", strerror(errno));
 	else if (intset_add(children, pid) < 0)

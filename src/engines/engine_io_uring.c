@@ -87,6 +87,7 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/stats.h"
+#include "base/trace.h"
 #include "core/accept_pause.h"
 #include "core/admission.h"
 #include "base/buffer_cache.h"
@@ -416,6 +417,7 @@ static void conn_free(struct uring_engine *e, struct conn *c)
 {
 	log_conn_close(c->listener, &c->peer.sa, c->fd, c->closing, c->bytes_in,
 		       c->bytes_out);
+	trace_close(c->fd);
 	if (c->reset_if_stuck)
 		net_reset_if_stuck(c->fd);
 	close(c->fd);
@@ -629,6 +631,7 @@ static void take_input(struct uring_engine *e, struct conn *c, unsigned id,
 	if (res > 0 && !c->closing) {
 		c->bytes_in += (unsigned)res;
 		stat_add(STAT_BYTES_IN, (unsigned)res);
+		trace_io(TRACE_READ, c->fd, res);
 		touch(e, c);
 		if (svc_is_request(&c->session)) {
 			/* Queued for advance_request; recv_cap left it room. */
@@ -666,6 +669,7 @@ static void on_received(struct uring_engine *e, struct conn *c, int res,
 		conn_close(e, c, owes_reply(c) || own_pending(c)
 			   ? "client gone before its reply" : "done");
 	} else if (res == 0) {
+		trace_io(TRACE_READ, c->fd, 0);
 		c->read_eof = true;
 		svc_eof(&c->session);
 	} else if (res == -ENOBUFS) {
@@ -696,6 +700,8 @@ static void on_sent(struct uring_engine *e, struct conn *c, int res)
 {
 	c->sending = false;
 	c->inflight--;
+	trace_event(TRACE_WRITE, c->fd, res > 0 ? (uint64_t)res : 0,
+		    res < 0 ? (uint32_t)-res : 0);
 	if (res > 0) {
 		c->bytes_out += (unsigned)res;
 		stat_add(STAT_BYTES_OUT, (unsigned)res);
@@ -769,6 +775,7 @@ static void on_accepted(struct uring_engine *e, unsigned i, int res,
 	if (!(flags & IORING_CQE_F_MORE))
 		e->accepting[i] = false;
 	if (res >= 0) {
+		trace_event(TRACE_ACCEPT, res, 0, (uint32_t)l->fd);
 		accept_pause_end(&e->pause);
 		if (e->stopping)
 			close(res);

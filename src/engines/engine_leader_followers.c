@@ -45,6 +45,7 @@
 #include "base/signals.h"
 #include "base/stats.h"
 #include "base/timers.h"
+#include "base/trace.h"
 #include "core/accept_pause.h"
 #include "core/admission.h"
 #include "core/conn_io.h"
@@ -125,6 +126,7 @@ static void conn_close(struct lf *l, struct buffer_pool *pool,
 	}
 	log_conn_close(c->listener, &c->peer.sa, c->io.fd, why, c->io.bytes_in,
 		       c->io.bytes_out);
+	trace_close(c->io.fd);
 	pthread_mutex_lock(&l->timer_lock);
 	timers_cancel(&l->timers, &c->timer);
 	pthread_mutex_unlock(&l->timer_lock);
@@ -420,8 +422,12 @@ static bool finished(struct lf *l)
 /* Wait in the queue until there is no leader or this thread is promoted. */
 static void join_followers(struct lf *l, struct follower *me)
 {
+	int64_t begin = trace_begin();
+	bool waited = false;
+
 	pthread_mutex_lock(&l->leader_lock);
 	if (l->has_leader) {
+		waited = true;
 		me->promoted = false;
 		me->next = NULL;
 		if (l->last)
@@ -434,6 +440,8 @@ static void join_followers(struct lf *l, struct follower *me)
 	}
 	l->has_leader = true;
 	pthread_mutex_unlock(&l->leader_lock);
+	if (waited)
+		trace_span(TRACE_WAIT_LEAD, begin, -1, 0);
 }
 
 /* Hand leadership to the oldest follower, or leave the post empty. */
@@ -449,6 +457,7 @@ static void promote_follower(struct lf *l)
 			l->last = NULL;
 		f->promoted = true;
 		pthread_cond_signal(&f->promoted_cond);
+		trace_event(TRACE_PROMOTE, -1, 0, 0);
 	} else {
 		l->has_leader = false;
 	}

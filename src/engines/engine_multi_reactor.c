@@ -21,6 +21,7 @@
 
 #include "base/log.h"
 #include "base/signals.h"
+#include "base/trace.h"
 #include "core/thread_group.h"
 #include "core/poller_epoll.h"
 #include "core/reactor.h"
@@ -122,6 +123,8 @@ static void hand_off(void *ctx, int fd, const struct listener *l,
 	}
 	*h = (struct handed){ .fd = fd, .listener = l, .peer = *peer };
 	atomic_fetch_add_explicit(&to->open, 1, memory_order_relaxed);
+	/* Before: once queued, the thread may serve and close it. */
+	trace_hand_over(trace_begin(), fd, to->index + 1);
 	if (enqueue(to, h))
 		return;
 	log_conn("refused %s connection: thread %u has stopped",
@@ -157,6 +160,7 @@ static void adopt_all(struct reactor *r, struct handed *h)
 	while (h) {
 		struct handed *next = h->next;
 
+		trace_take(trace_begin(), h->fd);
 		reactor_adopt(r, h->fd, h->listener, &h->peer);
 		free(h);
 		h = next;

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <stdlib.h>
 
+#include "base/trace.h"
 #include "core/reactor.h"
 #include "engines/engine.h"
 
@@ -85,8 +86,11 @@ static void poll_forget(void *p, int fd, unsigned mask)
 static int poll_wait(void *p, int timeout_ms, struct poller_event *events)
 {
 	struct poll_state *s = p;
+	int64_t begin = trace_begin();
 	int n = poll(s->fds, (nfds_t)s->count, timeout_ms);
 	int count = 0, k = 0;
+
+	trace_wait(TRACE_POLL, begin, -1, n);
 
 	if (s->next >= s->count)
 		s->next = 0;	/* the set shrank since */

@@ -12,6 +12,7 @@
 
 #include "base/log.h"
 #include "base/thread.h"
+#include "base/trace.h"
 #include "core/admission.h"
 #include "core/blocking.h"
 #include "core/conn_registry.h"
@@ -27,6 +28,7 @@ static void *serve_thread(void *arg)
 {
 	struct job *job = arg;
 
+	trace_name_thread("serving fd %d", job->conn.fd);
 	blocking_serve(job->srv, &job->conn, NULL);
 	conn_registry_close(job->registry, job->conn.fd);
 	free(job);

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/thread.h"
+#include "base/trace.h"
 #include "core/admission.h"
 #include "core/blocking.h"
 #include "core/conn_registry.h"
@@ -51,6 +52,12 @@ struct thread_pool {
 	unsigned head, count;
 };
 
+/* The calling pool thread's track: "worker 1" to "worker N". */
+static void name_worker(const struct pool_thread *t)
+{
+	trace_name_thread("worker %u", (unsigned)(t - t->pool->threads) + 1);
+}
+
 static void serve(struct thread_pool *pool, const struct accepted *conn)
 {
 	blocking_serve(pool->srv, conn, NULL);
@@ -76,8 +83,10 @@ static enum accept_result accept_locked(struct thread_pool *pool,
 					struct accepted *conn)
 {
 	enum accept_result r = ACCEPT_STOP;
+	int64_t begin = trace_begin();
 
 	pthread_mutex_lock(&pool->lock);
+	trace_span(TRACE_MUTEX, begin, -1, 0);
 	while (!pool->open && !pool->closed)
 		pthread_cond_wait(&pool->work, &pool->lock);
 	if (!pool->closed)
@@ -93,6 +102,7 @@ static void *accepting_thread(void *arg)
 	struct accepted conn;
 	enum accept_result r;
 
+	name_worker(t);
 	while ((r = accept_locked(pool, &t->acceptor, &conn)) != ACCEPT_STOP) {
 		if (r == ACCEPT_CONN && admit(pool, &conn))
 			serve(pool, &conn);
@@ -103,6 +113,7 @@ static void *accepting_thread(void *arg)
 /* handoff: take the oldest queued socket; false once closed and empty. */
 static bool dequeue(struct thread_pool *pool, struct accepted *conn)
 {
+	int64_t begin = trace_begin();
 	bool got = false;
 
 	pthread_mutex_lock(&pool->lock);
@@ -116,6 +127,9 @@ static bool dequeue(struct thread_pool *pool, struct accepted *conn)
 		got = true;
 	}
 	pthread_mutex_unlock(&pool->lock);
+	trace_span(TRACE_WAIT_WORK, begin, got ? conn->fd : -1, 0);
+	if (got)
+		trace_take(trace_begin(), conn->fd);
 	return got;
 }
 
@@ -124,6 +138,7 @@ static void *queued_thread(void *arg)
 	struct thread_pool *pool = ((struct pool_thread *)arg)->pool;
 	struct accepted conn;
 
+	name_worker(arg);
 	while (dequeue(pool, &conn))
 		serve(pool, &conn);
 	return NULL;
@@ -133,7 +148,8 @@ static void *queued_thread(void *arg)
  * wait is sliced because the stop arrives as a signal, not a broadcast. */
 static bool wait_for_room(struct thread_pool *pool)
 {
-	bool room;
+	int64_t begin = trace_begin();
+	bool room, waited = false;
 
 	pthread_mutex_lock(&pool->lock);
 	while (pool->count == pool->srv->workers && !sig_stop_requested()) {
@@ -144,14 +160,20 @@ static bool wait_for_room(struct thread_pool *pool)
 		ts.tv_sec += ts.tv_nsec / 1000000000;
 		ts.tv_nsec %= 1000000000;
 		pthread_cond_timedwait(&pool->room, &pool->lock, &ts);
+		waited = true;
 	}
 	room = pool->count < pool->srv->workers;
 	pthread_mutex_unlock(&pool->lock);
+	if (waited)
+		trace_span(TRACE_WAIT_ROOM, begin, -1, 0);
 	return room;
 }
 
+/* Traced before it is queued: a thread may take it, serve it and close
+ * it before the lock is let go. */
 static void enqueue(struct thread_pool *pool, const struct accepted *conn)
 {
+	trace_hand_over(trace_begin(), conn->fd, 0);
 	pthread_mutex_lock(&pool->lock);
 	pool->queue[(pool->head + pool->count) % pool->srv->workers] = *conn;
 	pool->count++;
@@ -179,7 +201,9 @@ static void wait_and_close(struct thread_pool *pool)
 	struct pollfd wake = { sig_wakeup_fd(), POLLIN, 0 };
 
 	while (!sig_stop_requested()) {
-		poll(&wake, 1, -1);
+		int64_t begin = trace_begin();
+
+		trace_wait(TRACE_POLL, begin, -1, poll(&wake, 1, -1));
 		sig_drain();
 	}
 	if (eventfd_write(pool->stop_fd, 1) < 0)

@@ -13,6 +13,7 @@
 #include <sys/select.h>
 
 #include "base/log.h"
+#include "base/trace.h"
 #include "core/reactor.h"
 #include "engines/engine.h"
 
@@ -81,8 +82,11 @@ static int select_wait(void *p, int timeout_ms, struct poller_event *events)
 	struct select_state *s = p;
 	fd_set r = s->readable, w = s->writable;
 	struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+	int64_t begin = trace_begin();
 	int n = select(s->max_fd + 1, &r, &w, NULL, timeout_ms < 0 ? NULL : &tv);
 	int count = 0, span = s->max_fd + 1, k = 0;
+
+	trace_wait(TRACE_SELECT, begin, -1, n);
 
 	if (s->next >= span)
 		s->next = 0;	/* the highest descriptor went since */

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "base/stats.h"
+#include "base/trace.h"
 #include "core/reactor.h"
 #include "engines/engine.h"
 
@@ -151,12 +152,18 @@ static void rescan(struct sigio_state *s)
 	int n = 0;
 
 	for (int fd = 0; fd < s->top; fd++) {
+		int64_t begin;
+		int ready;
+
 		if (s->flags[fd] & WATCHED)
 			chunk[n++] = (struct pollfd){ fd, POLLIN | POLLOUT, 0 };
 		if (n < RESCAN_CHUNK && fd + 1 < s->top)
 			continue;
 		stat_add(STAT_SYS_WAIT, 1);
-		if (n > 0 && poll(chunk, (nfds_t)n, 0) > 0)
+		begin = trace_begin();
+		ready = n > 0 ? poll(chunk, (nfds_t)n, 0) : 0;
+		trace_wait(TRACE_POLL, begin, -1, ready);
+		if (ready > 0)
 			for (int i = 0; i < n; i++)
 				if (chunk[i].revents)
 					enqueue(s, chunk[i].fd);
@@ -201,12 +208,18 @@ static int collect(struct sigio_state *s, int timeout_ms)
 	siginfo_t info;
 	ssize_t n = read(s->sigfd, s->batch,
 			 (size_t)s->max_events * sizeof s->batch[0]);
+	int64_t begin;
+	int sig;
 
 	if (n >= 0 || errno != EAGAIN || timeout_ms == 0)
 		return n < 0 ? (errno == EAGAIN ? 0 : -1)
 			     : (int)((size_t)n / sizeof s->batch[0]);
 	stat_add(STAT_SYS_WAIT, 1);
-	if (sigtimedwait(&s->set, &info, timeout_ms < 0 ? NULL : &ts) < 0)
+	begin = trace_begin();
+	sig = sigtimedwait(&s->set, &info, timeout_ms < 0 ? NULL : &ts);
+	trace_wait(TRACE_SIGTIMEDWAIT, begin, sig < 0 ? -1 : info.si_fd,
+		   sig < 0 ? sig : 1);
+	if (sig < 0)
 		return errno == EAGAIN ? 0 : -1;
 	s->batch[0] = (struct signalfd_siginfo){ .ssi_signo = (uint32_t)info.si_signo,
 						 .ssi_fd = info.si_fd,
