@@ -45,6 +45,9 @@ usage: bench.sh [OPTION]...
   --server-cpus=LIST CPUs muxd runs on, as taskset -c takes them (default 0)
   --client-cpus=LIST CPUs muxbench runs on (default 1); engines that take
                      --threads get one thread per server CPU
+  --traces           also trace each engine under pingpong, and draw the
+                     timelines into the report (bench/traces.sh)
+  --trace-cost       also measure what --trace costs, off and on
   -h, --help
 scenarios: $ALL_SCENARIOS
 EOF
@@ -78,7 +81,7 @@ REF_DIR=${REF_DIR:-./bench}
 PKG_CONFIG=${PKG_CONFIG:-pkg-config}
 engines="" scenarios=$ALL_SCENARIOS rounds=3 duration=3 warmup=1
 max_procs=1000 out=bench/results nginx=yes refs="libuv libevent"
-server_cpus="" client_cpus=""
+server_cpus="" client_cpus="" traces=no trace_cost=no
 heavy_n=0 mixed_rate="" mixed_reason=""	# mixed's, from calibrate_work
 
 for arg; do
@@ -96,6 +99,8 @@ for arg; do
 	--no-refs) refs="" ;;
 	--server-cpus=*) server_cpus=${arg#*=} ;;
 	--client-cpus=*) client_cpus=${arg#*=} ;;
+	--traces) traces=yes ;;
+	--trace-cost) trace_cost=yes ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "bench.sh: unknown option '$arg'" >&2; usage >&2; exit 2 ;;
 	esac
@@ -611,6 +616,9 @@ done
 
 . "$(dirname "$0")/report.sh"
 report "$csv" >"$base.md"
+. "$(dirname "$0")/traces.sh"
+[ $trace_cost = no ] || trace_cost "$base" >>"$base.md"
+[ $traces = no ] || record_traces "$base" >>"$base.md"
 charts "$csv" "$base"
 cat "$base.md"
 say "wrote $base.md and $base.csv$( [ -f "$base.png" ] && echo " and charts")"

@@ -27,7 +27,7 @@
  * grow with every connection. Later ones count their events as dropped. */
 #define MAX_TRACKS 65536
 
-bool trace_on;
+bool trace_flag;
 struct trace_thread *_Atomic trace_threads;
 struct trace_shared *trace_shared;
 unsigned long trace_limit;
@@ -340,7 +340,7 @@ int trace_init(const char *path, unsigned long limit, const char *engine,
 		return -1;
 	}
 	trace_shared = shared;
-	trace_on = true;
+	trace_flag = true;
 	thread_new("main", false);
 	return 0;
 }
@@ -353,7 +353,7 @@ void trace_abandon(void)
 		unlink(tr.path);
 	close(tr.fd);
 	tr.fd = -1;
-	trace_on = false;
+	trace_flag = false;
 }
 
 /* Written from the start each time: a regular file is emptied first (a

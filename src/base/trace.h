@@ -62,7 +62,16 @@ enum trace_kind {
 /* Error messages, as net.h's NET_ERR_LEN. */
 #define TRACE_ERR_LEN 512
 
-extern bool trace_on;
+/* Set once by trace_init, before any thread or child. make bench also
+ * builds a muxd with MUXD_TRACE_COMPILED_OUT, where every call below
+ * tests a constant and the compiler drops it: the baseline that the
+ * branch on the flag is measured against. */
+extern bool trace_flag;
+#ifdef MUXD_TRACE_COMPILED_OUT
+#define trace_on false
+#else
+#define trace_on trace_flag
+#endif
 
 /* ---- set-up and output, in the main process ---- */
 
