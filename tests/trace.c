@@ -11,7 +11,7 @@
  * call for:
  *   neither [threads] nor [processes]  one track, the main thread's
  *   (--threads)                        the main thread and --threads more
- *   [threads] [pool]                   the main thread and --workers more
+ *   [threads] [pool] or [offload]      the main thread and --workers more
  *   [threads] alone                    the main thread and one per connection
  *   [processes] [pool]                 the main process and a process per
  *                                      worker forked, --workers at most
@@ -85,7 +85,7 @@ static int run_workload(struct muxd_server *srv, const char *trace,
 		snprintf(limit_opt, sizeof limit_opt, "--trace-limit=%s", limit);
 		options[n++] = limit_opt;
 	}
-	if (tags.pool) {
+	if (tags.pool || tags.offload) {
 		options[n++] = "--workers";
 		options[n++] = WORKERS;
 	}
@@ -129,13 +129,14 @@ static void check_tracks(const struct trace_summary *s)
 		   WORKERS " at most" : "connection", (size_t)s->forks,
 		   s->n_processes, s->n_tracks);
 	} else if (tags.threads) {
+		bool workers = tags.pool || tags.offload;
 		size_t want = tags.takes_threads ? (size_t)atoi(THREADS)
-			    : tags.pool ? (size_t)atoi(WORKERS) : CONNECTIONS;
+			    : workers ? (size_t)atoi(WORKERS) : CONNECTIONS;
 
 		ok(s->n_processes == 1 && others == want,
 		   "%s: the main thread's track and %zu more (%s), in one "
 		   "process: %zu, in %zu", engine, want, tags.takes_threads
-		   ? "--threads" : tags.pool ? "--workers" : "a connection each",
+		   ? "--threads" : workers ? "--workers" : "a connection each",
 		   others, s->n_processes);
 	} else {
 		ok(s->n_tracks == 1 && s->n_processes == 1,

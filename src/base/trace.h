@@ -38,7 +38,9 @@ enum trace_kind {
 	TRACE_WAIT_WORK,	/* ... for a queued socket */
 	TRACE_WAIT_ROOM,	/* an acceptor waits for room in the queue */
 	TRACE_WAIT_LEAD,	/* a follower waits to lead */
+	TRACE_SLEEP,		/* a pool worker sleeps until a line's time */
 	TRACE_RUN,		/* a coroutine runs until it parks (not a wait) */
+	TRACE_WORK,		/* a request's work computed (not a wait) */
 	TRACE_FORK,		/* fork(2): fd it serves (-1: none), the child's pid */
 	TRACE_THREAD,		/* pthread_create(3) */
 	/* A connection goes from one thread or process to another: a span

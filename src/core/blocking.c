@@ -320,6 +320,8 @@ static int request_step(struct blocking_conn *c)
 	short ready;
 	enum svc_next next = svc_advance(s, c->buf + c->head, c->tail - c->head,
 					 &taken, clock_ms(), true);
+	bool work;
+	int64_t begin;
 
 	c->head += taken;
 	if (next == SVC_NEXT_WAIT)
@@ -330,7 +332,12 @@ static int request_step(struct blocking_conn *c)
 		return (c->listeners && wait_socket(c, POLLIN, &ready) < 0) ||
 		       read_more(c) < 0 ? -1 : 0;
 	}
+	/* Work is done by svc_reply, here, as a blocking call would. */
+	work = trace_on && svc_need(s) == SVC_WORK;
+	begin = trace_begin();
 	len = svc_reply(s, &reply);
+	if (work)
+		trace_span(TRACE_WORK, begin, c->fd, 0);
 	if (send_bytes(c, reply, len) < 0)
 		return -1;
 	svc_replied(s);

@@ -165,8 +165,14 @@ static void advance_request(struct conn_io *c, int64_t now)
 		return;
 	if (svc_advance(&c->session, c->buf ? c->buf + c->head : NULL,
 			buffered(c), &taken, now, !c->offload) == SVC_NEXT_REPLY) {
+		/* Work is done by svc_reply, here on the loop: traced. */
+		bool work = trace_on && svc_need(&c->session) == SVC_WORK;
+		int64_t begin = trace_begin();
+
 		c->reply_len = svc_reply(&c->session, &c->reply);
 		c->reply_sent = 0;
+		if (work)
+			trace_span(TRACE_WORK, begin, c->fd, 0);
 	}
 	c->head += taken;
 	if (!buffered(c))

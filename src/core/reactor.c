@@ -102,6 +102,11 @@ static void conn_close(struct reactor *r, struct conn *c, const char *why)
 	free(c);
 }
 
+int reactor_conn_fd(const struct conn *c)
+{
+	return c->io.fd;
+}
+
 void reactor_resume(struct reactor *r, struct conn *c)
 {
 	c->io.away = false;

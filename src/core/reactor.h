@@ -89,6 +89,9 @@ void reactor_destroy(struct reactor *r);
 void reactor_adopt(struct reactor *r, int fd, const struct listener *l,
 		   const struct sockaddr_storage *peer);
 
+/* c's descriptor, which the engine's trace events carry. */
+int reactor_conn_fd(const struct conn *c);
+
 /* From woken(), or once the engine's threads are gone: c's session is
  * back from offload; its reply is sent next (or, if c ended meanwhile,
  * it is freed). */

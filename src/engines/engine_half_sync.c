@@ -28,6 +28,7 @@
 #include "base/log.h"
 #include "base/signals.h"
 #include "base/thread.h"
+#include "base/trace.h"
 #include "core/poller_epoll.h"
 #include "core/reactor.h"
 #include "engines/engine.h"
@@ -39,6 +40,7 @@ struct job {
 	struct list link;	/* on the pool's queue, or its done list */
 	struct conn *conn;	/* the reactor's, handed back when done */
 	struct svc_session *session;
+	int fd;			/* the connection's, for the trace */
 	struct worker *worker;	/* taking it, once taken */
 	bool cancelled;		/* its connection is gone */
 };
@@ -64,20 +66,24 @@ struct pool {
 
 static void sleep_until_due(struct pool *p, struct job *j)
 {
-	int64_t due = svc_due(j->session);
+	int64_t due = svc_due(j->session), begin = trace_begin();
 	struct timespec at = { due / 1000, due % 1000 * 1000000 };
 
 	while (!j->cancelled && !p->stopping && clock_ms() < due &&
 	       pthread_cond_timedwait(&j->worker->woken, &p->lock, &at) != ETIMEDOUT)
 		;
+	trace_span(TRACE_SLEEP, begin, j->fd, 0);
 }
 
 /* Wait for the line's time, or do its work, as a blocking call would. */
 static void run_job(struct pool *p, struct job *j)
 {
 	if (svc_need(j->session) == SVC_WORK) {
+		int64_t begin = trace_begin();
+
 		pthread_mutex_unlock(&p->lock);
 		svc_work(j->session);
+		trace_span(TRACE_WORK, begin, j->fd, 0);
 		pthread_mutex_lock(&p->lock);
 	} else {
 		sleep_until_due(p, j);
@@ -89,8 +95,10 @@ static void *work_loop(void *arg)
 	struct worker *w = arg;
 	struct pool *p = w->pool;
 
+	trace_name_thread("worker %u", (unsigned)(w - p->workers) + 1);
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
+		int64_t begin = trace_begin();
 		struct job *j;
 
 		while (list_empty(&p->queue) && !p->stopping)
@@ -99,8 +107,11 @@ static void *work_loop(void *arg)
 			break;
 		j = LIST_ENTRY(p->queue.next, struct job, link);
 		list_remove(&j->link);
+		trace_span(TRACE_WAIT_WORK, begin, j->fd, 0);
+		trace_take(trace_begin(), j->fd);
 		j->worker = w;
 		run_job(p, j);
+		trace_hand_over(trace_begin(), j->fd, 0);
 		j->worker = NULL;
 		list_append(&p->done, &j->link);
 		sig_notify();
@@ -118,7 +129,8 @@ static void *offload(void *ctx, struct conn *c, struct svc_session *s)
 
 	if (!j)
 		return NULL;
-	*j = (struct job){ .conn = c, .session = s };
+	*j = (struct job){ .conn = c, .session = s, .fd = reactor_conn_fd(c) };
+	trace_hand_over(trace_begin(), j->fd, 0);
 	pthread_mutex_lock(&p->lock);
 	list_append(&p->queue, &j->link);
 	pthread_cond_signal(&p->queued);
@@ -156,6 +168,7 @@ static void take_done(struct pool *p, struct reactor *r)
 		struct job *j = LIST_ENTRY(done.next, struct job, link);
 
 		list_remove(&j->link);
+		trace_take(trace_begin(), j->fd);
 		reactor_resume(r, j->conn);
 		free(j);
 	}

@@ -516,8 +516,13 @@ static void advance_request(struct uring_engine *e, struct conn *c)
 	if (next == SVC_NEXT_WAIT) {
 		arm_timer(e, c, svc_due(&c->session));
 	} else if (next == SVC_NEXT_REPLY) {
+		bool work = trace_on && svc_need(&c->session) == SVC_WORK;
+		int64_t begin = trace_begin();
+
 		c->reply_len = svc_reply(&c->session, &c->reply);
 		c->reply_sent = 0;
+		if (work)	/* done by svc_reply, here on the loop */
+			trace_span(TRACE_WORK, begin, c->fd, 0);
 	}
 }
 
