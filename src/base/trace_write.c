@@ -134,31 +134,76 @@ static void metadata(struct out *o, const char *what, int pid, int tid,
 	     "\"args\":{\"name\":\"%s\"}}%s\n", what, pid, tid, name, end);
 }
 
-/* ,"args":{...}: fd, then the kind's arguments that apply. */
-static void args(const struct kind *k, const struct trace_event *e,
-		 char *out, size_t len)
+/* An event is put together piece by piece, without printf: a trace
+ * holds millions of them, and this is what writing it costs. */
+static char *put(char *p, const char *s)
 {
-	size_t used = (size_t)snprintf(out, len, ",\"args\":{");
-	const char *sep = "";
+	while (*s)
+		*p++ = *s++;
+	return p;
+}
 
+static char *put_uint(char *p, unsigned long long v, unsigned base)
+{
+	char digits[24];
+	int n = 0;
+
+	do
+		digits[n++] = "0123456789abcdef"[v % base];
+	while ((v /= base) > 0);
+	while (n > 0)
+		*p++ = digits[--n];
+	return p;
+}
+
+/* "KEY":N, after a comma unless it is the first. */
+static char *put_arg(char *p, bool first, const char *key,
+		     unsigned long long v)
+{
+	p = put(p, first ? "\"" : ",\"");
+	p = put(p, key);
+	p = put(p, "\":");
+	return put_uint(p, v, 10);
+}
+
+/* ns as microseconds with three decimals. */
+static char *put_us(char *p, int64_t ns)
+{
+	p = put_uint(p, (unsigned long long)(ns / 1000), 10);
+	*p++ = '.';
+	*p++ = (char)('0' + ns % 1000 / 100);
+	*p++ = (char)('0' + ns % 100 / 10);
+	*p++ = (char)('0' + ns % 10);
+	return p;
+}
+
+/* ,"args":{...}: fd, then the kind's arguments that apply; a flow's id
+ * after them. */
+static char *put_args(char *p, const struct kind *k,
+		      const struct trace_event *e)
+{
+	bool first = true;
+
+	p = put(p, ",\"args\":{");
 	if (e->fd >= 0) {
-		used += (size_t)snprintf(out + used, len - used, "\"fd\":%d", e->fd);
-		sep = ",";
+		p = put_arg(p, first, "fd", (unsigned long long)e->fd);
+		first = false;
 	}
-	if (k->value && used < len) {
-		used += (size_t)snprintf(out + used, len - used, "%s\"%s\":%llu",
-					 sep, k->value, (unsigned long long)e->value);
-		sep = ",";
+	if (k->value) {
+		p = put_arg(p, first, k->value, (unsigned long long)e->value);
+		first = false;
 	}
-	if (k->aux && (e->aux || !k->aux_if_set) && used < len)
-		used += (size_t)snprintf(out + used, len - used, "%s\"%s\":%u",
-					 sep, k->aux, e->aux);
-	if (k->flow && used < len)
-		used += (size_t)snprintf(out + used, len - used,
-					 "},\"bind_id\":\"0x%llx\",\"%s\":true",
-					 (unsigned long long)e->value, k->flow);
-	else if (used < len)
-		used += (size_t)snprintf(out + used, len - used, "}");
+	if (k->aux && (e->aux || !k->aux_if_set))
+		p = put_arg(p, first, k->aux, e->aux);
+	p = put(p, "}");
+	if (k->flow) {
+		p = put(p, ",\"bind_id\":\"0x");
+		p = put_uint(p, (unsigned long long)e->value, 16);
+		p = put(p, "\",\"");
+		p = put(p, k->flow);
+		p = put(p, "\":true");
+	}
+	return p;
 }
 
 static void counter(struct out *o, const struct trace_thread *t,
@@ -172,26 +217,38 @@ static void counter(struct out *o, const struct trace_thread *t,
 	     (unsigned long long)e->value);
 }
 
+/* {"name":..,"cat":..,"ph":"X","ts":..,"dur":..,"pid":..,"tid":..,
+ * "args":{..}} for a span, "ph":"i","s":"t" and no dur for an instant. */
 static void event(struct out *o, const struct trace_thread *t,
 		  const struct trace_event *e)
 {
 	const struct kind *k = &kinds[TRACE_KIND(e)];
-	char a[256];
+	char *p;
 
 	if (TRACE_KIND(e) == TRACE_COUNTER) {
 		counter(o, t, e);
 		return;
 	}
-	args(k, e, a, sizeof a);
-	if (k->span)
-		line(o, "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\","
-		     "\"ts\":%lld.%03lld,\"dur\":%lld.%03lld,\"pid\":%d,"
-		     "\"tid\":%d%s},\n", k->name, k->cat, US(e->ts),
-		     US(TRACE_DUR(e)), t->pid, t->tid, a);
-	else
-		line(o, "{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"i\",\"s\":\"t\","
-		     "\"ts\":%lld.%03lld,\"pid\":%d,\"tid\":%d%s},\n", k->name,
-		     k->cat, US(e->ts), t->pid, t->tid, a);
+	if (o->len + LINE_MAX_LEN > sizeof o->buf)
+		flush(o);
+	p = put(o->buf + o->len, "{\"name\":\"");
+	p = put(p, k->name);
+	p = put(p, "\",\"cat\":\"");
+	p = put(p, k->cat);
+	p = put(p, k->span ? "\",\"ph\":\"X\",\"ts\":"
+			   : "\",\"ph\":\"i\",\"s\":\"t\",\"ts\":");
+	p = put_us(p, e->ts);
+	if (k->span) {
+		p = put(p, ",\"dur\":");
+		p = put_us(p, TRACE_DUR(e));
+	}
+	p = put(p, ",\"pid\":");
+	p = put_uint(p, (unsigned long long)t->pid, 10);
+	p = put(p, ",\"tid\":");
+	p = put_uint(p, (unsigned long long)t->tid, 10);
+	p = put_args(p, k, e);
+	p = put(p, "},\n");
+	o->len = (size_t)(p - o->buf);
 }
 
 /* A track: its name, its events, and what it dropped. The sampler's
