@@ -51,6 +51,9 @@ is "$(offers "$MUXD" --eng)" "--engine=" "--eng offers --engine="
 is "$(offers "$MUXD" --stats)" "--stats --stats-interval=" \
 	"--stats offers --stats and --stats-interval="
 is "$(offers "$MUXD" --workers '')" "" "--workers offers nothing: a number"
+is "$(offers "$MUXD" --trace)" "$(sorted --trace= --trace-limit=)" \
+	"--trace offers --trace= and --trace-limit="
+is "$(offers "$MUXD" --trace-limit '')" "" "--trace-limit offers nothing: a number"
 is "$(offers "$MUXBENCH" '')" "connrate delay idle pingpong stream work" \
 	"muxbench offers its modes"
 is "$(offers "$MUXBENCH" --expect '')" "echo upper" "muxbench --expect offers upper and echo"
