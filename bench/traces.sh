@@ -212,9 +212,7 @@ EOF
 # One run of variant $2 (out, off, on) of engine $1: its CSV row.
 cost_run() {
 	engine=$1 variant=$2
-	binary=$MUXD trace=""
-	[ "$variant" = out ] && binary=$REF_DIR/muxd-notrace
-	[ "$variant" = on ] && trace="--trace=$tmp/cost.json --trace-limit=100000000"
+	cost_binary "$variant"
 	start_server "$binary" $(server_options "$engine" pingpong 100) $trace \
 		--listen upper=127.0.0.1:0 || return
 	$pin_client "$MUXBENCH" pingpong --port "$port" --connections 100 \
@@ -224,8 +222,40 @@ cost_run() {
 	rm -f "$tmp/cost.json"
 	awk -v r="$round" -v e="$engine" -v v="$variant" -v rate="$(json messages_per_s)" \
 	    -v cpu="$(json cpu_s)" -v n="$(json messages)" 'BEGIN {
-		if (rate != "" && n > 0) printf "%s,%s,%s,%.0f,%.3f\n", r, e, v, rate, cpu * 1e6 / n
+		if (rate != "" && n > 0) printf "%s,%s,%s,%.0f,%.3f,\n", r, e, v, rate, cpu * 1e6 / n
 	}'
+}
+
+# Instructions the server executes per message of variant $2 of engine
+# $1, under cachegrind: the difference between a short and a long run
+# over the difference of their messages, so that start-up and exit (the
+# trace's writing aside: it grows with the messages) cancel out. Unlike
+# time, a count that other jobs on the machine do not disturb. Prints it,
+# or nothing.
+cost_instructions() {
+	engine=$1 variant=$2 counts=""
+	for d in 0.5 2; do
+		cost_binary "$variant"
+		start_server valgrind --tool=cachegrind --cache-sim=no \
+			--cachegrind-out-file=/dev/null "$binary" \
+			$(server_options "$engine" pingpong 100) $trace \
+			--listen upper=127.0.0.1:0 || return
+		$pin_client "$MUXBENCH" pingpong --port "$port" --connections 100 \
+			--duration "$d" --warmup 0.5 --json --no-progress >"$tmp/json" 2>&1
+		kill -TERM "$server_pid"
+		wait "$server_pid"	# however long the trace takes to write
+		server_pid=""
+		counts="$counts $(json messages) $(sed -n 's/.*I *refs: *//p' "$tmp/err" | tr -d ,)"
+	done
+	rm -f "$tmp/cost.json"
+	echo "$counts" | awk 'NF == 4 && $3 > $1 { printf "%.0f", ($4 - $2) / ($3 - $1) }'
+}
+
+# The binary and options of variant $1: $binary and $trace.
+cost_binary() {
+	binary=$MUXD trace=""
+	[ "$1" = out ] && binary=$REF_DIR/muxd-notrace
+	[ "$1" = on ] && trace="--trace=$tmp/cost.json --trace-limit=100000000"
 }
 
 # The interleaved rounds into BASE-trace-cost.csv, the report's section
@@ -237,7 +267,7 @@ trace_cost() {
 		variants="off on"
 	fi
 	say "--trace-cost: $rounds round(s) of pingpong-100, $duration s each: $TRACE_COST_ENGINES x ($variants)"
-	echo "round,engine,variant,msg_per_s,server_us_per_msg" >"$csv"
+	echo "round,engine,variant,msg_per_s,server_us_per_msg,instructions_per_msg" >"$csv"
 	round=1
 	while [ "$round" -le "$rounds" ]; do
 		for engine in $TRACE_COST_ENGINES; do
@@ -247,6 +277,14 @@ trace_cost() {
 		done
 		round=$((round + 1))
 	done
+	if command -v valgrind >/dev/null 2>&1; then
+		say "--trace-cost: instructions per message under cachegrind"
+		for engine in $TRACE_COST_ENGINES; do
+			for variant in $variants; do
+				echo "0,$engine,$variant,,,$(cost_instructions "$engine" "$variant")" >>"$csv"
+			done
+		done
+	fi
 	trace_cost_report "$csv"
 }
 
@@ -262,16 +300,21 @@ trace_cost_report() {
 			}
 		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
 	}
-	function cell(e, v,    r, c) {
+	function cell(e, v,    r, c, i) {
 		r = median(e SUBSEP v SUBSEP "rate"); c = median(e SUBSEP v SUBSEP "cpu")
-		return r == "" ? "-" : sprintf("%.0f msg/s, %.2f µs", r, c)
+		i = ins[e, v]
+		return (r == "" ? "-" : sprintf("%.0f msg/s, %.2f µs", r, c)) \
+		       (i == "" ? "" : sprintf(", %d instr.", i))
 	}
-	function change(e, a, b,    x, y) {
-		x = median(e SUBSEP a SUBSEP "cpu"); y = median(e SUBSEP b SUBSEP "cpu")
-		return x == "" || y == "" || x == 0 ? "-" : sprintf("%+.1f %%", (y - x) * 100 / x)
+	function pct(x, y) { return x == "" || y == "" || x == 0 ? "-" : sprintf("%+.1f %%", (y - x) * 100 / x) }
+	function change(e, a, b) {
+		return pct(median(e SUBSEP a SUBSEP "cpu"), median(e SUBSEP b SUBSEP "cpu")) \
+		       (((e, a) in ins) && ((e, b) in ins) ? " (" pct(ins[e, a], ins[e, b]) " instr.)" : "")
 	}
 	NR > 1 {
 		if (!($2 in seen)) { seen[$2] = 1; engines[++ne] = $2 }
+		if ($6 != "") ins[$2, $3] = $6
+		if ($4 == "") next
 		k = $2 SUBSEP $3
 		val[k SUBSEP "rate", ++cnt[k SUBSEP "rate"]] = $4
 		val[k SUBSEP "cpu", ++cnt[k SUBSEP "cpu"]] = $5
@@ -282,11 +325,14 @@ trace_cost_report() {
 		print "## What tracing costs (--trace-cost)"
 		print ""
 		printf "pingpong with 100 connections, %d interleaved round(s); medians of the\n", rounds
-		print "rate and of the server CPU per message. *compiled out*: muxd built with"
-		print "every trace call removed (bench/muxd-notrace); *off*: muxd as built, without"
-		print "`--trace`, each call a branch on one flag; *on*: with `--trace`."
+		print "rate and of the server CPU per message, and (with valgrind) the"
+		print "instructions the server runs per message under cachegrind, which other"
+		print "jobs on the machine do not disturb. *compiled out*: muxd built with every"
+		print "trace call removed (bench/muxd-notrace); *off*: muxd as built, without"
+		print "`--trace`, each call a branch on one flag; *on*: with `--trace`, recording"
+		print "and writing the file at exit."
 		print ""
-		print "| engine | compiled out | off | on | off vs out (CPU/msg) | on vs off (CPU/msg) |"
+		print "| engine | compiled out | off | on | off vs out | on vs off |"
 		print "|---|---|---|---|---|---|"
 		for (i = 1; i <= ne; i++)
 			printf "| %s | %s | %s | %s | %s | %s |\n", engines[i], cell(engines[i], "out"),
