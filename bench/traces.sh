@@ -45,8 +45,9 @@ timeline_data() {
 			name == "accept" ? 2056127 : name == "promote" ? 12720219 : \
 			name == "trace events dropped" ? 16711935 : 0
 		if (name == "read") return 8366041		# a blocking read
-		if (name ~ /^(flock|mutex|wait for)/ || name == "wait to lead") return 15123113
+		if (name ~ /^(flock|mutex|wait |sleep)/) return 15122985
 		if (name == "coroutine") return 9425295
+		if (name == "work") return 14034728
 		if (name == "fork" || name == "thread start") return 3355443
 		if (name == "hand over" || name == "take") return 10181046
 		return 11579568				# the kernel waits: grey
@@ -136,14 +137,16 @@ plot "$data.boxes" using ((\$1+\$2)/2):3:((\$2-\$1)/2):(0.35):4 with boxxyerror 
      "$data.ticks" using 1:2:(0):3:4 with vectors nohead lc rgb variable notitle, \
      NaN with boxes lc rgb "#b0b0b0" title "waiting in the kernel", \
      NaN with boxes lc rgb "#7fa7d9" title "blocking read", \
-     NaN with boxes lc rgb "#e6c229" title "lock, turn", \
+     NaN with boxes lc rgb "#e6c229" title "lock, turn, sleep", \
      NaN with boxes lc rgb "#8fd18f" title "coroutine runs", \
+     NaN with boxes lc rgb "#d62728" title "work computed", \
      NaN with boxes lc rgb "#9b59b6" title "hand-over", \
      NaN with boxes lc rgb "#333333" title "fork, thread", \
      NaN with lines lw 2 lc rgb "#2e8b57" title "read", \
      NaN with lines lw 2 lc rgb "#e4572e" title "write", \
      NaN with lines lw 2 lc rgb "#1f5fbf" title "accept", \
-     NaN with lines lw 2 lc rgb "#000000" title "close"
+     NaN with lines lw 2 lc rgb "#000000" title "close", \
+     NaN with lines lw 2 lc rgb "#c2185b" title "promote"
 EOF
 	status=$?
 	rm -f "$data.boxes" "$data.ticks" "$data.rows"

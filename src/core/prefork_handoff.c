@@ -94,19 +94,21 @@ static bool pass_to_worker(struct prefork *p, int fd, size_t listener)
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
 			      .msg_control = ctl, .msg_controllen = sizeof ctl };
 	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
-	int64_t begin = trace_begin();
 
 	cmsg->cmsg_level = SOL_SOCKET;
 	cmsg->cmsg_type = SCM_RIGHTS;
 	cmsg->cmsg_len = CMSG_LEN(sizeof fd);
 	memcpy(CMSG_DATA(cmsg), &fd, sizeof fd);
 	for (unsigned i = 0; i < p->n_slots; i++) {
+		int64_t begin;
+
 		if (!handoff->ready[i])
 			continue;
 		/* Not ready any more, whatever happens: it has its socket,
 		 * or its end failed and it can take none. */
 		handoff->ready[i] = false;
 		stat_add(STAT_SYS_WRITE, 1);
+		begin = trace_begin();
 		if (sendmsg(handoff->fd[i], &msg, MSG_NOSIGNAL) == sizeof index) {
 			trace_hand_over(begin, fd, i + 1);
 			close(fd);	/* the worker has its own copy now */

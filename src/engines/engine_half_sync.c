@@ -103,11 +103,12 @@ static void *work_loop(void *arg)
 
 		while (list_empty(&p->queue) && !p->stopping)
 			pthread_cond_wait(&p->queued, &p->lock);
-		if (list_empty(&p->queue))
+		j = list_empty(&p->queue) ? NULL
+			: LIST_ENTRY(p->queue.next, struct job, link);
+		trace_span(TRACE_WAIT_WORK, begin, j ? j->fd : -1, 0);
+		if (!j)
 			break;
-		j = LIST_ENTRY(p->queue.next, struct job, link);
 		list_remove(&j->link);
-		trace_span(TRACE_WAIT_WORK, begin, j->fd, 0);
 		trace_take(trace_begin(), j->fd);
 		j->worker = w;
 		run_job(p, j);
