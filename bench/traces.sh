@@ -25,6 +25,10 @@ TRACE_WINDOW_US=2000
 TRACE_THREADS=4
 TRACE_COST_ENGINES="epoll-lt pthread-pool"
 
+# The functions below share bench.sh's globals (tmp, port, server_pid,
+# engine, round); their own begin with t_, so that none of bench.sh's
+# (csv, status, ...) is overwritten before the charts are drawn.
+
 # ---- the timeline picture ----
 
 # The events of JSON (one a line, as muxd writes them) in the window of
@@ -115,26 +119,26 @@ timeline_data() {
 # timeline JSON PNG [TITLE]: draw it with gnuplot; returns 1 without it.
 timeline() {
 	command -v gnuplot >/dev/null 2>&1 || return 1
-	data=$2.data
-	rm -f "$data.boxes" "$data.ticks" "$data.rows"
-	rows=$(timeline_data "$1" "$data")
-	[ "${rows:-0}" -gt 0 ] || return 1
-	touch "$data.boxes" "$data.ticks"
-	height=$((rows * 16 + 170))
-	[ "$height" -ge 320 ] || height=320
+	t_data=$2.data
+	rm -f "$t_data.boxes" "$t_data.ticks" "$t_data.rows"
+	t_rows=$(timeline_data "$1" "$t_data")
+	[ "${t_rows:-0}" -gt 0 ] || return 1
+	touch "$t_data.boxes" "$t_data.ticks"
+	t_height=$((t_rows * 16 + 170))
+	[ "$t_height" -ge 320 ] || t_height=320
 	gnuplot <<EOF
-set terminal pngcairo size 1100,$height font "sans,9" noenhanced
+set terminal pngcairo size 1100,$t_height font "sans,9" noenhanced
 set output "$2"
 set title "${3:-$(basename "$1")}: $TRACE_WINDOW_US µs of pingpong, $TRACE_CONNECTIONS connections"
 set xrange [0:$TRACE_WINDOW_US]
-set yrange [$rows - 0.5:-0.5]
+set yrange [$t_rows - 0.5:-0.5]
 set xlabel "µs"
-set ytics ($(cat "$data.rows")) font ",8"
+set ytics ($(cat "$t_data.rows")) font ",8"
 set grid xtics
 set style fill solid noborder
 set key below horizontal
-plot "$data.boxes" using ((\$1+\$2)/2):3:((\$2-\$1)/2):(0.35):4 with boxxyerror lc rgb variable notitle, \
-     "$data.ticks" using 1:2:(0):3:4 with vectors nohead lc rgb variable notitle, \
+plot "$t_data.boxes" using ((\$1+\$2)/2):3:((\$2-\$1)/2):(0.35):4 with boxxyerror lc rgb variable notitle, \
+     "$t_data.ticks" using 1:2:(0):3:4 with vectors nohead lc rgb variable notitle, \
      NaN with boxes lc rgb "#b0b0b0" title "waiting in the kernel", \
      NaN with boxes lc rgb "#7fa7d9" title "blocking read", \
      NaN with boxes lc rgb "#e6c229" title "lock, turn, sleep", \
@@ -148,25 +152,25 @@ plot "$data.boxes" using ((\$1+\$2)/2):3:((\$2-\$1)/2):(0.35):4 with boxxyerror 
      NaN with lines lw 2 lc rgb "#000000" title "close", \
      NaN with lines lw 2 lc rgb "#c2185b" title "promote"
 EOF
-	status=$?
-	rm -f "$data.boxes" "$data.ticks" "$data.rows"
-	return $status
+	t_status=$?
+	rm -f "$t_data.boxes" "$t_data.ticks" "$t_data.rows"
+	return $t_status
 }
 
 # ---- --traces ----
 
 # One engine's trace, under bench.sh's server options for the load.
 record_trace() {
-	engine=$1 file=$2
+	engine=$1 t_file=$2
 	reason=$(skip_reason "$engine" pingpong "$TRACE_CONNECTIONS" upper)
 	if [ -n "$reason" ]; then
 		echo "| $engine | skipped: $reason |"
 		return
 	fi
-	threads=""
-	takes_threads "$engine" && threads="--threads $TRACE_THREADS"
+	t_threads=""
+	takes_threads "$engine" && t_threads="--threads $TRACE_THREADS"
 	start_server "$MUXD" $(server_options "$engine" pingpong "$TRACE_CONNECTIONS") \
-		$threads --trace="$file" --listen upper=127.0.0.1:0 || {
+		$t_threads --trace="$t_file" --listen upper=127.0.0.1:0 || {
 		echo "| $engine | muxd did not start |"
 		return
 	}
@@ -174,21 +178,21 @@ record_trace() {
 		--connections "$TRACE_CONNECTIONS" --duration "$TRACE_SECONDS" \
 		--warmup "$TRACE_WARMUP" --json --no-progress >"$tmp/json" 2>"$tmp/bench.err"
 	stop_server
-	if [ ! -s "$file" ]; then
+	if [ ! -s "$t_file" ]; then
 		echo "| $engine | no trace: $(tr '\n' ' ' <"$tmp/err" | head -c 200) |"
 		return
 	fi
-	timeline "$file" "${file%.json}.png" "$engine" ||
+	timeline "$t_file" "${t_file%.json}.png" "$engine" ||
 		say "$engine: no timeline (gnuplot missing or an empty trace)"
-	command -v gzip >/dev/null 2>&1 && gzip -f "$file" && file=$file.gz
-	echo "| $engine | $(json messages_per_s | cut -d. -f1) msg/s | [$(basename "$file")]($(basename "$dir")/$(basename "$file")) | ![$engine]($(basename "$dir")/$engine.png) |"
+	command -v gzip >/dev/null 2>&1 && gzip -f "$t_file" && t_file=$t_file.gz
+	echo "| $engine | $(json messages_per_s | cut -d. -f1) msg/s | [$(basename "$t_file")]($(basename "$t_dir")/$(basename "$t_file")) | ![$engine]($(basename "$t_dir")/$engine.png) |"
 }
 
 # Every engine's trace and picture into BASE-traces/, and the report's
 # section on standard output.
 record_traces() {
-	dir=$1-traces
-	mkdir -p "$dir" || die "cannot make $dir"
+	t_dir=$1-traces
+	mkdir -p "$t_dir" || die "cannot make $t_dir"
 	say "--traces: $TRACE_SECONDS s of pingpong with $TRACE_CONNECTIONS connections under --trace, each engine"
 	cat <<EOF
 
@@ -199,14 +203,15 @@ $TRACE_SECONDS s of pingpong with $TRACE_CONNECTIONS connections under
 \`--threads $TRACE_THREADS\` where it applies). Each picture
 shows the $TRACE_WINDOW_US µs with the most writes: each thread and process
 a row, time across; a blank stretch is a thread running outside the calls
-traced, or waiting for a CPU. Open a file in https://ui.perfetto.dev (or
-chrome://tracing) to see the whole of it.
+traced, or waiting for a CPU. Open a trace in https://ui.perfetto.dev (or
+chrome://tracing) to see the whole of it; make bench keeps them beside
+the report, gzipped (the repository keeps only the pictures).
 
 | engine | rate while traced | trace | timeline |
 |---|---|---|---|
 EOF
 	for engine in $engines; do
-		record_trace "$engine" "$dir/$engine.json"
+		record_trace "$engine" "$t_dir/$engine.json"
 	done
 }
 
@@ -214,16 +219,16 @@ EOF
 
 # One run of variant $2 (out, off, on) of engine $1: its CSV row.
 cost_run() {
-	engine=$1 variant=$2
-	cost_binary "$variant"
-	start_server "$binary" $(server_options "$engine" pingpong 100) $trace \
+	engine=$1 t_variant=$2
+	cost_binary "$t_variant"
+	start_server "$t_binary" $(server_options "$engine" pingpong 100) $t_trace \
 		--listen upper=127.0.0.1:0 || return
 	$pin_client "$MUXBENCH" pingpong --port "$port" --connections 100 \
 		--duration "$duration" --warmup "$warmup" --json --no-progress \
 		--server-pid "$server_pid" >"$tmp/json" 2>"$tmp/bench.err"
 	stop_server
 	rm -f "$tmp/cost.json"
-	awk -v r="$round" -v e="$engine" -v v="$variant" -v rate="$(json messages_per_s)" \
+	awk -v r="$round" -v e="$engine" -v v="$t_variant" -v rate="$(json messages_per_s)" \
 	    -v cpu="$(json cpu_s)" -v n="$(json messages)" 'BEGIN {
 		if (rate != "" && n > 0) printf "%s,%s,%s,%.0f,%.3f,\n", r, e, v, rate, cpu * 1e6 / n
 	}'
@@ -236,46 +241,46 @@ cost_run() {
 # time, a count that other jobs on the machine do not disturb. Prints it,
 # or nothing.
 cost_instructions() {
-	engine=$1 variant=$2 counts=""
+	engine=$1 t_variant=$2 t_counts=""
 	for d in 0.5 2; do
-		cost_binary "$variant"
+		cost_binary "$t_variant"
 		start_server valgrind --tool=cachegrind --cache-sim=no \
-			--cachegrind-out-file=/dev/null "$binary" \
-			$(server_options "$engine" pingpong 100) $trace \
+			--cachegrind-out-file=/dev/null "$t_binary" \
+			$(server_options "$engine" pingpong 100) $t_trace \
 			--listen upper=127.0.0.1:0 || return
 		$pin_client "$MUXBENCH" pingpong --port "$port" --connections 100 \
 			--duration "$d" --warmup 0.5 --json --no-progress >"$tmp/json" 2>&1
 		kill -TERM "$server_pid"
 		wait "$server_pid"	# however long the trace takes to write
 		server_pid=""
-		counts="$counts $(json messages) $(sed -n 's/.*I *refs: *//p' "$tmp/err" | tr -d ,)"
+		t_counts="$t_counts $(json messages) $(sed -n 's/.*I *refs: *//p' "$tmp/err" | tr -d ,)"
 	done
 	rm -f "$tmp/cost.json"
-	echo "$counts" | awk 'NF == 4 && $3 > $1 { printf "%.0f", ($4 - $2) / ($3 - $1) }'
+	echo "$t_counts" | awk 'NF == 4 && $3 > $1 { printf "%.0f", ($4 - $2) / ($3 - $1) }'
 }
 
-# The binary and options of variant $1: $binary and $trace.
+# The binary and options of variant $1: $t_binary and $t_trace.
 cost_binary() {
-	binary=$MUXD trace=""
-	[ "$1" = out ] && binary=$REF_DIR/muxd-notrace
-	[ "$1" = on ] && trace="--trace=$tmp/cost.json --trace-limit=100000000"
+	t_binary=$MUXD t_trace=""
+	[ "$1" = out ] && t_binary=$REF_DIR/muxd-notrace
+	[ "$1" = on ] && t_trace="--trace=$tmp/cost.json --trace-limit=100000000"
 }
 
 # The interleaved rounds into BASE-trace-cost.csv, the report's section
 # on standard output.
 trace_cost() {
-	csv=$1-trace-cost.csv variants="out off on"
+	t_csv=$1-trace-cost.csv t_variants="out off on"
 	if [ ! -x "$REF_DIR/muxd-notrace" ]; then
 		say "--trace-cost: no $REF_DIR/muxd-notrace (make bench builds it): without the compiled-out baseline"
-		variants="off on"
+		t_variants="off on"
 	fi
-	say "--trace-cost: $rounds round(s) of pingpong-100, $duration s each: $TRACE_COST_ENGINES x ($variants)"
-	echo "round,engine,variant,msg_per_s,server_us_per_msg,instructions_per_msg" >"$csv"
+	say "--trace-cost: $rounds round(s) of pingpong-100, $duration s each: $TRACE_COST_ENGINES x ($t_variants)"
+	echo "round,engine,variant,msg_per_s,server_us_per_msg,instructions_per_msg" >"$t_csv"
 	round=1
 	while [ "$round" -le "$rounds" ]; do
 		for engine in $TRACE_COST_ENGINES; do
-			for variant in $variants; do
-				cost_run "$engine" "$variant" >>"$csv"
+			for t_v in $t_variants; do
+				cost_run "$engine" "$t_v" >>"$t_csv"
 			done
 		done
 		round=$((round + 1))
@@ -283,12 +288,12 @@ trace_cost() {
 	if command -v valgrind >/dev/null 2>&1; then
 		say "--trace-cost: instructions per message under cachegrind"
 		for engine in $TRACE_COST_ENGINES; do
-			for variant in $variants; do
-				echo "0,$engine,$variant,,,$(cost_instructions "$engine" "$variant")" >>"$csv"
+			for t_v in $t_variants; do
+				echo "0,$engine,$t_v,,,$(cost_instructions "$engine" "$t_v")" >>"$t_csv"
 			done
 		done
 	fi
-	trace_cost_report "$csv"
+	trace_cost_report "$t_csv"
 }
 
 trace_cost_report() {
