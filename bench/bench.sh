@@ -368,6 +368,15 @@ class_latency() {
 	sed -n "s/.*\"$1\":{\"weight\":[0-9]*,\"replies\":[0-9]*,\"latency_us\":{[^}]*\"$2\":\([0-9]*\).*/\1/p" "$tmp/json"
 }
 
+# The kinds of the errors muxbench counted, "connect=3 timeout=1", or
+# nothing: so that a report's errors say what they were.
+error_kinds() {
+	for kind in connect reset eof wrong timeout; do
+		n=$(json "$kind")
+		[ -n "$n" ] && [ "$n" != 0 ] && printf '%s=%s ' "$kind" "$n"
+	done
+}
+
 # The CSV row of the run whose muxbench JSON is in $tmp/json.
 emit_row() {
 	status=ok
@@ -403,7 +412,7 @@ emit_row() {
 	    -v late_max="$(json late_max_us)" -v unanswered="$(json unanswered)" \
 	    -v light="$(class_latency "$LIGHT_N" p99)" \
 	    -v heavy="$( [ "$mode" = work ] && class_latency "$heavy_n" p99)" \
-	    -v setting="$setting" '
+	    -v setting="$setting" -v kinds="$(error_kinds)" '
 	function per(x) { return units > 0 && x != "" ? sprintf("%.3f", x / units) : "" }
 	BEGIN {
 		gsub(/,/, ";", setting)	# a field of the CSV
@@ -421,7 +430,7 @@ emit_row() {
 		      (open_loop ? offered : ""), p90, p999, p9999, max,
 		      (open_loop ? late : ""), (open_loop ? late_max : ""),
 		      (open_loop ? unanswered : ""), (mode == "work" ? light : ""),
-		      (mode == "work" ? heavy : ""), "\"" setting "\"", ""
+		      (mode == "work" ? heavy : ""), "\"" setting "\"", kinds
 	}')
 	echo "$row"
 	progress "$(echo "$row" | awk -F, -v s="$status" '{

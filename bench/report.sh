@@ -42,7 +42,10 @@ NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 	if (!(s in seen_s)) { seen_s[s] = 1; scen[++ns] = s }
 	if (st == "skip") { why[e, s] = $col["note"]; next }
 	if (st == "fail") fails[e, s]++
-	if ($col["errors"] + 0 > 0) errs[e, s] += $col["errors"]
+	if ($col["errors"] + 0 > 0) {
+		errs[e, s] += $col["errors"]
+		kinds[e, s] = kinds[e, s] (kinds[e, s] == "" ? "" : "; ") $col["note"]
+	}
 	if (st != "ok") next
 	# The separator is decided in a statement of its own: awk creates
 	# balance[e, s] as the target of the assignment before it evaluates
@@ -339,7 +342,7 @@ function notes(    nb, k, i, j, e, s, nskip, nf) {
 		for (i = 1; i <= ne; i++) for (j = 1; j <= ns; j++) {
 			e = engines[i]; s = scen[j]
 			if (((e, s) in fails) || ((e, s) in errs))
-				printf "- %s, %s: %d failed run(s), %d errors counted by muxbench\n", e, s, fails[e, s], errs[e, s]
+				printf "- %s, %s: %d failed run(s), %d errors counted by muxbench%s\n", e, s, fails[e, s], errs[e, s], kinds[e, s] == "" ? "" : " (" kinds[e, s] ")"
 		}
 		print ""
 	}
