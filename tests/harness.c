@@ -26,12 +26,17 @@
 
 #define MAX_ARGS 64
 
-long long now_ms(void)
+long long now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+long long now_ms(void)
+{
+	return now_us() / 1000;
 }
 
 static double timeout_mult(void)

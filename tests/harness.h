@@ -44,6 +44,7 @@ struct muxd_server {
 
 /* Clock and time scaling. */
 long long now_ms(void);				/* CLOCK_MONOTONIC */
+long long now_us(void);				/* the same in microseconds */
 long scaled_ms(long ms);			/* ms * MUXD_TEST_TIMEOUT_MULT */
 void sleep_ms(long ms);				/* not scaled */
 

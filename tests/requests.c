@@ -7,8 +7,9 @@
  *     pipelined and one at a time, in order;
  *   - bad input: "ERR <reason>" and the connection goes on; a line too
  *     long: "ERR line too long", then the connection closes;
- *   - delay: a reply never comes before its milliseconds, and pipelined
- *     lines wait one after another, each from the previous reply;
+ *   - delay: a reply never comes before its milliseconds (timed to the
+ *     microsecond), and pipelined lines wait one after another, each
+ *     from the previous reply;
  *   - 1,000 clients each waiting a second at once are all answered within
  *     that second and a slack that holds on a loaded machine: no engine
  *     blocks its loop on a wait (not for [serial] engines, nor where a
@@ -36,6 +37,7 @@
 #include <unistd.h>
 
 #define SAFETY_MS 30000		/* only a hung server takes this long */
+#define SHORT_WAITS 50
 #define CONCURRENT 1000
 #define CONCURRENT_MS 1000
 /* Above the second the clients wait: what a loaded machine may add, and
@@ -212,19 +214,19 @@ static void case_delay_times(unsigned short port)
 	char got[64] = "";
 	size_t have = 0;
 	int fd = tcp_connect(port), lines = 0;
-	long long sent = now_ms();
+	long long sent = now_us();
 	bool never_early = true;
 
 	if (fd != -1 && send_text(fd, "300 a\n100 b\n0 c\n"))
 		while (lines < 3 && have < sizeof got - 1) {
 			size_t more = read_lines(fd, got + have, sizeof got - have,
 						 1, SAFETY_MS);
-			long long at = now_ms() - sent;
+			long long at = now_us() - sent;
 
 			/* Every line this read brought had come by now. */
 			for (size_t i = have; i < have + more; i++)
 				if (got[i] == '\n' && lines < 3 &&
-				    at < at_least[lines++])
+				    at < at_least[lines++] * 1000)
 					never_early = false;
 			if (more == 0)
 				break;
@@ -238,6 +240,36 @@ static void case_delay_times(unsigned short port)
 		close(fd);
 }
 
+/* Short waits one after another, each timed from its own send to the
+ * microsecond: a server whose clock is whole milliseconds must not
+ * answer in the millisecond before the wait is over. */
+static void case_never_early(unsigned short port)
+{
+	int fd = tcp_connect(port), early = 0, answered = 0;
+	long long least = -1;
+
+	for (int i = 0; fd != -1 && i < SHORT_WAITS; i++) {
+		char got[32];
+		long long sent = now_us(), took;
+
+		if (!send_text(fd, "3 short\n") ||
+		    read_lines(fd, got, sizeof got, 1, SAFETY_MS) == 0 ||
+		    strcmp(got, "3 short\n") != 0)
+			break;
+		took = now_us() - sent;
+		answered++;
+		early += took < 3000;
+		if (least < 0 || took < least)
+			least = took;
+	}
+	if (!ok(answered == SHORT_WAITS && early == 0, "delay: %d waits of 3 ms "
+		"one after another, none answered before 3 ms", SHORT_WAITS))
+		diag("%d answered, %d early, the shortest after %lld us", answered,
+		     early, least);
+	if (fd != -1)
+		close(fd);
+}
+
 /* ---- 1,000 waits at once ---- */
 
 static void case_concurrent(unsigned short port)
@@ -245,7 +277,7 @@ static void case_concurrent(unsigned short port)
 	static int fds[CONCURRENT];
 	static bool answered[CONCURRENT];
 	static struct pollfd p[CONCURRENT];
-	long long start, deadline, last = 0;
+	long long start, deadline, last_us = 0;
 	int connected = 0, done = 0, early = 0;
 
 	if (tags.serial || tags.pool || tags.offload) {
@@ -258,13 +290,13 @@ static void case_concurrent(unsigned short port)
 		connected += fds[i] != -1;
 		answered[i] = false;
 	}
-	start = now_ms();
+	start = now_us();
 	for (int i = 0; i < CONCURRENT; i++)
 		if (fds[i] != -1 && !send_text(fds[i], "1000 wait\n")) {
 			close(fds[i]);
 			fds[i] = -1;
 		}
-	deadline = start + CONCURRENT_MS + scaled_ms(CONCURRENT_SLACK_MS);
+	deadline = start / 1000 + CONCURRENT_MS + scaled_ms(CONCURRENT_SLACK_MS);
 	while (done < connected && now_ms() < deadline + scaled_ms(SAFETY_MS)) {
 		int k = 0, map[CONCURRENT];
 
@@ -283,18 +315,18 @@ static void case_concurrent(unsigned short port)
 			answered[map[j]] = true;
 			if (recv(fds[map[j]], got, sizeof got, 0) > 0) {
 				done++;
-				last = now_ms() - start;
-				early += last < CONCURRENT_MS;
+				last_us = now_us() - start;
+				early += last_us < CONCURRENT_MS * 1000;
 			}
 		}
 	}
 	if (!ok(connected == CONCURRENT && done == CONCURRENT && !early &&
-		last <= CONCURRENT_MS + scaled_ms(CONCURRENT_SLACK_MS),
+		last_us <= (CONCURRENT_MS + scaled_ms(CONCURRENT_SLACK_MS)) * 1000,
 		"%d clients each waiting 1 s at once: all answered, none early, "
 		"within 1 s and %ld ms of slack", CONCURRENT,
 		scaled_ms(CONCURRENT_SLACK_MS)))
-		diag("%d connected, %d answered (%d early), the last after %lld ms",
-		     connected, done, early, last);
+		diag("%d connected, %d answered (%d early), the last after %lld us",
+		     connected, done, early, last_us);
 	close_all(fds, CONCURRENT);
 }
 
@@ -432,6 +464,7 @@ int main(int argc, char **argv)
 	case_work(work);
 	cases_bad_input(work, delay);
 	case_delay_times(delay);
+	case_never_early(delay);
 	case_concurrent(delay);
 	case_head_of_line(work);
 	case_leavers(&srv, delay, work);

@@ -91,14 +91,6 @@ static uint64_t seed;
 static unsigned long long bytes_checked;
 static unsigned clients_done, clients_failed;
 
-static long long now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* A number in [lo, hi], from the client's own generator. */
 static size_t pick(struct client *c, size_t lo, size_t hi)
 {

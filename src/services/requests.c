@@ -114,7 +114,9 @@ static void parse_delay(struct svc_request *r, int64_t now_ms)
 				      "then optional text";
 		return;
 	}
-	r->due = now_ms + (int64_t)ms;
+	/* now_ms is whole milliseconds, the line came up to one later:
+	 * one more, so that no reply comes before its time. */
+	r->due = now_ms + (int64_t)ms + 1;
 	r->need = SVC_WAIT;
 }
 
