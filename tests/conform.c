@@ -969,7 +969,7 @@ static bool log_has(FILE *log, const char *what, const char *reason)
  * connection is reset, not closed behind the megabytes queued for the
  * client: those would stay in the kernel after muxd exits, sent on for as
  * long as the client reads, and the client would never learn that the
- * server gave up (README, "Idle connections"). */
+ * server gave up (muxd.1, SIGNALS). */
 static void case_sigterm_stuck_reader(void)
 {
 	const char *const options[] = { "--grace", "1", "-v", NULL };

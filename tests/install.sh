@@ -1,7 +1,7 @@
 #!/bin/sh
 # install.sh -- `make install` into a scratch DESTDIR writes every file
-# under the configured prefix, and nothing anywhere else (README,
-# "Installing"): the programs, the manual pages, the examples and the
+# under the configured prefix, and nothing anywhere else (HACKING,
+# "Building"): the programs, the manual pages, the examples and the
 # bash completion among them.
 
 top=${top_srcdir:-${srcdir:-$(dirname "$0")/..}}

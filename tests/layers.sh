@@ -1,6 +1,6 @@
 #!/bin/sh
-# layers.sh -- every #include in src/ points down the layers that README's
-# "Source layout" gives (HACKING has the details):
+# layers.sh -- every #include in src/ points down the layers that HACKING's
+# "Source layout" gives:
 #
 #   main/      the program: options, run modes, the interval reporter
 #   engines/   one file per engine, and the table

@@ -72,7 +72,7 @@ struct prefork_policy {
 #define PREFORK_STRATEGIES (1u << ACCEPT_PLAIN | 1u << ACCEPT_FLOCK | \
 			    1u << ACCEPT_MUTEX | 1u << ACCEPT_HANDOFF | \
 			    1u << ACCEPT_REUSEPORT)
-#define PREFORK_DEFAULT_ACCEPT ACCEPT_HANDOFF	/* fastest here: README */
+#define PREFORK_DEFAULT_ACCEPT ACCEPT_HANDOFF	/* fastest here: muxd.1, prefork */
 
 /* The run function of a process-pool engine. */
 int prefork_run(const struct server *srv, const struct prefork_policy *policy);

@@ -338,6 +338,6 @@ const struct engine engine_pthread_pool = {
 	.summary = "fixed pool of --workers threads",
 	.features = ENGINE_THREADS | ENGINE_POOL,
 	.accept_strategies = 1 << ACCEPT_MUTEX | 1 << ACCEPT_HANDOFF,
-	.default_accept = ACCEPT_HANDOFF,	/* fastest here: README */
+	.default_accept = ACCEPT_HANDOFF,	/* as prefork: muxd.1 */
 	.run = pthread_pool_run,
 };
