@@ -1174,6 +1174,26 @@ int served_connection(unsigned short port, long timeout_ms, char *why,
 	return fd;
 }
 
+bool echoed_whole(unsigned short port, const void *out, size_t len,
+		  long timeout_ms)
+{
+	unsigned char *back = malloc(len + 1);
+	enum read_end end = READ_TIMEOUT;
+	int fd = tcp_connect(port);
+	size_t n = 0;
+	bool whole;
+
+	if (fd >= 0 && back && write_all(fd, out, len, timeout_ms) == len) {
+		shutdown(fd, SHUT_WR);
+		n = read_until_eof(fd, back, len + 1, timeout_ms, &end);
+	}
+	whole = back && n == len && end == READ_EOF && memcmp(back, out, len) == 0;
+	if (fd >= 0)
+		close(fd);
+	free(back);
+	return whole;
+}
+
 bool served_again(unsigned short port)
 {
 	long long deadline = now_ms() + scaled_ms(10000);

@@ -239,6 +239,11 @@ int served_connection(unsigned short port, long timeout_ms, char *why,
 /* Try served_connection (1 s each) for up to 10 s (scaled), since a
  * server may need a moment to take clients again; says why when not. */
 bool served_again(unsigned short port);
+/* One exchange with an echo listener on a new connection: len bytes of
+ * out, our half-close, and every byte back then end of file, each step
+ * within timeout_ms (scaled). */
+bool echoed_whole(unsigned short port, const void *out, size_t len,
+		  long timeout_ms);
 /* A connection "accepted and closed at once": no data, then EOF (or a
  * reset), within 3 s (scaled); one being served would stay open. */
 bool closed_at_once(unsigned short port, char *why, size_t why_size);

@@ -56,19 +56,10 @@ static int start_with_log(struct muxd_server *srv, const char *engine,
 /* One echo exchange of BYTES, ended by our half-close. */
 static bool exchange(unsigned short port)
 {
-	static unsigned char out[BYTES], back[BYTES + 1];
-	enum read_end end;
-	int fd = tcp_connect(port);
-	size_t n;
+	static unsigned char out[BYTES];
 
-	if (fd < 0)
-		return false;
 	memset(out, 'x', sizeof out);
-	n = write_all(fd, out, sizeof out, SAFETY_MS);
-	shutdown(fd, SHUT_WR);
-	n = n == sizeof out ? read_until_eof(fd, back, sizeof back, SAFETY_MS, &end) : 0;
-	close(fd);
-	return n == BYTES && end == READ_EOF && memcmp(back, out, BYTES) == 0;
+	return echoed_whole(port, out, sizeof out, SAFETY_MS);
 }
 
 /* Send SIGUSR1 and wait for stats line number `want`. */

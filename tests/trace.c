@@ -53,20 +53,11 @@ static char dir[] = "/tmp/muxd-trace.XXXXXX";
 /* One echo exchange of BYTES, ended by our half-close, every byte back. */
 static bool exchange(unsigned short port)
 {
-	static unsigned char out[BYTES], back[BYTES + 1];
-	enum read_end end;
-	int fd = tcp_connect(port);
-	size_t n;
+	static unsigned char out[BYTES];
 
-	if (fd < 0)
-		return false;
 	for (size_t i = 0; i < sizeof out; i++)
 		out[i] = (unsigned char)('a' + i % 26);
-	n = write_all(fd, out, sizeof out, SAFETY_MS);
-	shutdown(fd, SHUT_WR);
-	n = n == sizeof out ? read_until_eof(fd, back, sizeof back, SAFETY_MS, &end) : 0;
-	close(fd);
-	return n == BYTES && end == READ_EOF && memcmp(back, out, BYTES) == 0;
+	return echoed_whole(port, out, sizeof out, SAFETY_MS);
 }
 
 /* muxd with --trace=path, --stats and the engine's sizes, its standard
