@@ -24,40 +24,41 @@
 #define OUT_SIZE 65536
 #define LINE_MAX_LEN 512	/* no line is longer */
 
+/* An event kind is a span ("X", with a duration) or an instant ("i");
+ * an aux that is an errno is written only when not 0. */
+enum { SPAN = 1, AUX_IF_SET = 2 };
+
 static const struct kind {
 	const char *name, *cat;
-	bool span;
+	unsigned flags;		/* SPAN, AUX_IF_SET */
 	const char *value;	/* the argument value is, or NULL */
 	const char *aux;	/* the argument aux is, or NULL */
-	bool aux_if_set;	/* aux only when not 0 (an errno) */
 	const char *flow;	/* "flow_out", "flow_in": value is its id */
 } kinds[TRACE_KINDS] = {
-	[TRACE_EPOLL_WAIT] = { "epoll_wait", "wait", true, "ready", "errno", true },
-	[TRACE_POLL] = { "poll", "wait", true, "ready", "errno", true },
-	[TRACE_SELECT] = { "select", "wait", true, "ready", "errno", true },
-	[TRACE_IO_GETEVENTS] = { "io_getevents", "wait", true, "ready", "errno", true },
-	[TRACE_SIGTIMEDWAIT] = { "sigtimedwait", "wait", true, "ready", "errno", true },
-	[TRACE_URING_ENTER] = { "io_uring_enter", "wait", true, "submitted",
-				"completions", false },
-	[TRACE_READ_WAIT] = { "read", "wait", true, "bytes", "errno", true },
-	[TRACE_FLOCK] = { "flock", "wait", true, NULL, "errno", true },
-	[TRACE_MUTEX] = { "mutex", "wait", true, NULL, "errno", true },
-	[TRACE_WAIT_WORK] = { "wait for work", "wait", true, NULL, NULL, false },
-	[TRACE_WAIT_ROOM] = { "wait for room", "wait", true, NULL, NULL, false },
-	[TRACE_WAIT_LEAD] = { "wait to lead", "wait", true, NULL, NULL, false },
-	[TRACE_SLEEP] = { "sleep", "wait", true, NULL, NULL, false },
-	[TRACE_RUN] = { "coroutine", "run", true, NULL, NULL, false },
-	[TRACE_WORK] = { "work", "run", true, NULL, NULL, false },
-	[TRACE_HAND_OVER] = { "hand over", "conn", true, NULL, "to", true,
-			      "flow_out" },
-	[TRACE_TAKE] = { "take", "conn", true, NULL, NULL, false, "flow_in" },
-	[TRACE_ACCEPT] = { "accept", "conn", false, NULL, "listener", false },
-	[TRACE_READ] = { "read", "io", false, "bytes", "errno", true },
-	[TRACE_WRITE] = { "write", "io", false, "bytes", "errno", true },
-	[TRACE_CLOSE] = { "close", "conn", false, NULL, NULL, false },
-	[TRACE_FORK] = { "fork", "proc", true, "pid", NULL, false },
-	[TRACE_THREAD] = { "thread start", "proc", true, NULL, NULL, false },
-	[TRACE_PROMOTE] = { "promote", "conn", false, NULL, NULL, false },
+	[TRACE_EPOLL_WAIT] = { "epoll_wait", "wait", SPAN | AUX_IF_SET, "ready", "errno" },
+	[TRACE_POLL] = { "poll", "wait", SPAN | AUX_IF_SET, "ready", "errno" },
+	[TRACE_SELECT] = { "select", "wait", SPAN | AUX_IF_SET, "ready", "errno" },
+	[TRACE_IO_GETEVENTS] = { "io_getevents", "wait", SPAN | AUX_IF_SET, "ready", "errno" },
+	[TRACE_SIGTIMEDWAIT] = { "sigtimedwait", "wait", SPAN | AUX_IF_SET, "ready", "errno" },
+	[TRACE_URING_ENTER] = { "io_uring_enter", "wait", SPAN, "submitted", "completions" },
+	[TRACE_READ_WAIT] = { "read", "wait", SPAN | AUX_IF_SET, "bytes", "errno" },
+	[TRACE_FLOCK] = { "flock", "wait", SPAN | AUX_IF_SET, NULL, "errno" },
+	[TRACE_MUTEX] = { "mutex", "wait", SPAN | AUX_IF_SET, NULL, "errno" },
+	[TRACE_WAIT_WORK] = { "wait for work", "wait", SPAN },
+	[TRACE_WAIT_ROOM] = { "wait for room", "wait", SPAN },
+	[TRACE_WAIT_LEAD] = { "wait to lead", "wait", SPAN },
+	[TRACE_SLEEP] = { "sleep", "wait", SPAN },
+	[TRACE_RUN] = { "coroutine", "run", SPAN },
+	[TRACE_WORK] = { "work", "run", SPAN },
+	[TRACE_HAND_OVER] = { "hand over", "conn", SPAN | AUX_IF_SET, NULL, "to", "flow_out" },
+	[TRACE_TAKE] = { "take", "conn", SPAN, NULL, NULL, "flow_in" },
+	[TRACE_ACCEPT] = { "accept", "conn", 0, NULL, "listener" },
+	[TRACE_READ] = { "read", "io", AUX_IF_SET, "bytes", "errno" },
+	[TRACE_WRITE] = { "write", "io", AUX_IF_SET, "bytes", "errno" },
+	[TRACE_CLOSE] = { "close", "conn", 0 },
+	[TRACE_FORK] = { "fork", "proc", SPAN, "pid" },
+	[TRACE_THREAD] = { "thread start", "proc", SPAN },
+	[TRACE_PROMOTE] = { "promote", "conn", 0 },
 };
 
 /* The counter tracks: a --stats counter by group, as Perfetto names them
@@ -193,7 +194,7 @@ static char *put_args(char *p, const struct kind *k,
 		p = put_arg(p, first, k->value, (unsigned long long)e->value);
 		first = false;
 	}
-	if (k->aux && (e->aux || !k->aux_if_set))
+	if (k->aux && (e->aux || !(k->flags & AUX_IF_SET)))
 		p = put_arg(p, first, k->aux, e->aux);
 	p = put(p, "}");
 	if (k->flow) {
@@ -235,10 +236,10 @@ static void event(struct out *o, const struct trace_thread *t,
 	p = put(p, k->name);
 	p = put(p, "\",\"cat\":\"");
 	p = put(p, k->cat);
-	p = put(p, k->span ? "\",\"ph\":\"X\",\"ts\":"
+	p = put(p, (k->flags & SPAN) ? "\",\"ph\":\"X\",\"ts\":"
 			   : "\",\"ph\":\"i\",\"s\":\"t\",\"ts\":");
 	p = put_us(p, e->ts);
-	if (k->span) {
+	if (k->flags & SPAN) {
 		p = put(p, ",\"dur\":");
 		p = put_us(p, TRACE_DUR(e));
 	}

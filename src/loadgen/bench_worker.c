@@ -289,15 +289,15 @@ static void note_lateness(struct worker *w, const struct conn *c)
  * --rate: when one is due, and for a request service nothing is owed. */
 static bool may_issue(struct worker *w, struct conn *c)
 {
-	bool owed = c->issued != c->answered;
+	bool awaiting = c->issued != c->answered;
 
-	if (owed && (w->cfg->rate == 0 || request_mode(w)))
+	if (awaiting && (w->cfg->rate == 0 || request_mode(w)))
 		return false;		/* one at a time */
 	if (w->cfg->rate && c->issued == c->due)
 		return false;		/* none due yet */
 	if (w->cfg->rate)
 		note_lateness(w, c);
-	if (!owed)
+	if (!awaiting)
 		c->since = w->now;	/* the stall clock starts now */
 	c->started = w->now;
 	c->issued++;

@@ -157,26 +157,35 @@ static enum bench_mode parse_mode(const char *text)
 	cli_usage_error("unknown mode '%s': expected " MODES, text);
 }
 
+/* The first len bytes of text as a string in number[NUMBER_LEN]; a longer
+ * one is cut, and its parse then says it is out of range. */
+#define NUMBER_LEN 24
+static const char *number_text(char *number, const char *text, size_t len)
+{
+	if (len >= NUMBER_LEN)
+		len = NUMBER_LEN - 1;
+	memcpy(number, text, len);
+	number[len] = '\0';
+	return number;
+}
+
 /* One "N:WEIGHT" of --work-mix, its end in *end. */
 static void parse_class(const char *text, const char *item,
 			struct work_class *k, const char **end)
 {
-	char number[24];
+	char number[NUMBER_LEN];
 	size_t len = strcspn(item, ":,");
 
-	if (item[len] != ':' || len >= sizeof number)
+	if (item[len] != ':')
 		cli_usage_error("bad --work-mix '%s': expected N:WEIGHT,... such "
 				"as 100:99,5000000:1", text);
-	memcpy(number, item, len);
-	number[len] = '\0';
-	k->n = cli_parse_number("work-mix", number, 1, MAX_WORK_N);
+	k->n = cli_parse_number("work-mix", number_text(number, item, len), 1,
+				MAX_WORK_N);
 	item += len + 1;
 	len = strcspn(item, ",");
-	if (len >= sizeof number)
-		len = sizeof number - 1;	/* too long: the parse says so */
-	memcpy(number, item, len);
-	number[len] = '\0';
-	k->weight = (unsigned)cli_parse_number("work-mix", number, 1, MAX_WEIGHT);
+	k->weight = (unsigned)cli_parse_number("work-mix",
+					       number_text(number, item, len),
+					       1, MAX_WEIGHT);
 	*end = item + len;
 }
 

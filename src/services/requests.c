@@ -127,6 +127,7 @@ static void parse_work(struct svc_request *r, int64_t now_ms)
 
 	(void)now_ms;
 	r->need = SVC_READY;
+	r->n = 0;
 	rc_n = parse_number(&p, end, WORK_MAX_N, &r->n);
 	if (rc_n == 0 && r->n == 0)
 		rc_n = -2;
@@ -165,7 +166,8 @@ static struct svc_request *request_of(struct svc_session *s)
 	r->error = NULL;
 	r->replied = false;
 	r->len = 0;
-	return s->req = r;
+	s->req = r;
+	return r;
 }
 
 /* Take bytes up to the end of one line; parse it once whole. */
