@@ -11,7 +11,7 @@ top=${top_srcdir:-${srcdir:-$(dirname "$0")/..}}
 . "$top/tests/tap.sh"
 : "${MUXD:?MUXD must be the absolute path of src/muxd}"
 
-limit=$(awk -v m="${MUXD_TEST_TIMEOUT_MULT:-1}" 'BEGIN { printf "%d", 10 * m + 0.5 }')
+limit=$(awk -v m="${MUXD_TEST_TIMEOUT_MULT:-1}" 'BEGIN { printf "%d", 30 * m + 0.5 }')
 engines="iterative fork pthread select poll epoll-lt epoll-et"
 services="stamp upper echo discard chargen daytime time"
 

@@ -324,21 +324,26 @@ static size_t take_lines(struct muxd_server *srv, char *buf, size_t used)
 	return used;
 }
 
+/* How long a muxd may take to print its lines, or to exit once its
+ * standard output closed: only a hung one takes this long, but a start
+ * of 64 threads on a loaded 2-core machine may take seconds. */
+#define START_MS 20000
+
 /* quiet: a muxd that prints fewer lines is no problem to report. */
 static int read_listening_lines(struct muxd_server *srv, int expected,
 				bool quiet)
 {
 	char buf[4096];
 	size_t used = 0;
-	long long deadline = now_ms() + scaled_ms(5000);
+	long long deadline = now_ms() + scaled_ms(START_MS);
 
 	while (srv->nlisteners < expected) {
 		struct pollfd p = { .fd = srv->stdout_fd, .events = POLLIN };
 		ssize_t n;
 
 		if (poll(&p, 1, (int)remaining_ms(deadline)) == 0) {
-			diag("no listening lines within 5 s (%d of %d)",
-			     srv->nlisteners, expected);
+			diag("no listening lines within %ld ms (%d of %d)",
+			     scaled_ms(START_MS), srv->nlisteners, expected);
 			return -1;
 		}
 		n = read(srv->stdout_fd, buf + used, sizeof buf - 1 - used);
@@ -395,7 +400,7 @@ int muxd_try_start(struct muxd_server *srv, const char *const args[],
 	if (read_listening_lines(srv, expected, true) == 0)
 		return srv->nlisteners;
 	/* Its standard output closed: it is on its way out. */
-	if (muxd_wait(srv, 5000) == 0) {
+	if (muxd_wait(srv, START_MS) == 0) {
 		muxd_stop(srv, 0);	/* closes the pipe */
 		return srv->nlisteners;
 	}
