@@ -559,52 +559,60 @@ static int finish_trace(int status)
 	return status ? status : 1;
 }
 
+/* Everything after the command line; its exit status. */
+static int serve(struct options *o)
+{
+	char err[NET_ERR_LEN];
+	int status;
+
+	if (o->stats &&
+	    stats_init(o->engine->takes_threads ? o->srv.threads : 0) < 0) {
+		log_error("cannot make the --stats counters: %s", strerror(errno));
+		return 1;
+	}
+	if (start_trace(o) < 0)
+		return 1;
+	if (sig_init(o->srv.grace) < 0) {
+		log_error("cannot install signal handlers: %s", strerror(errno));
+		trace_abandon();
+		return 1;
+	}
+	if (o->inetd) {
+		status = inetd_serve(&o->srv, o->inetd);
+		log_stats();
+		return finish_trace(status);
+	}
+	if (o->engine->probe && o->engine->probe(err) < 0) {
+		log_error("engine %s: %s", o->engine->name, err);
+		trace_abandon();
+		return 1;
+	}
+	if (open_listeners(&o->srv) < 0) {
+		trace_abandon();
+		return 1;
+	}
+	o->srv.ready = announce;
+	o->srv.ready_ctx = o;
+	status = engine_run(o->engine, &o->srv);
+	if (!o->serving) {	/* the start failed: its one line is all */
+		trace_abandon();
+		return status;
+	}
+	log_stats();
+	status = finish_trace(status);
+	log_info("stopped");
+	return status;
+}
+
 int main(int argc, char *argv[])
 {
 	struct options o = { 0 };
-	char err[NET_ERR_LEN];
 	int status;
 
 	cli_set_program("muxd");
 	parse_args(&o, argc, argv);
 	buffer_cache_setup();
-	if (o.stats && stats_init(o.engine->takes_threads ? o.srv.threads : 0) < 0) {
-		log_error("cannot make the --stats counters: %s", strerror(errno));
-		return 1;
-	}
-	if (start_trace(&o) < 0)
-		return 1;
-	if (sig_init(o.srv.grace) < 0) {
-		log_error("cannot install signal handlers: %s", strerror(errno));
-		trace_abandon();
-		return 1;
-	}
-	if (o.inetd) {
-		status = inetd_serve(&o.srv, o.inetd);
-		log_stats();
-		return finish_trace(status);
-	}
-	if (o.engine->probe && o.engine->probe(err) < 0) {
-		log_error("engine %s: %s", o.engine->name, err);
-		free(o.srv.listeners);
-		trace_abandon();
-		return 1;
-	}
-	if (open_listeners(&o.srv) < 0) {
-		free(o.srv.listeners);
-		trace_abandon();
-		return 1;
-	}
-	o.srv.ready = announce;
-	o.srv.ready_ctx = &o;
-	status = engine_run(o.engine, &o.srv);
-	if (o.serving) {	/* else the start failed: its one line is all */
-		log_stats();
-		status = finish_trace(status);
-		log_info("stopped");
-	} else {
-		trace_abandon();
-	}
+	status = serve(&o);
 	free(o.srv.listeners);
 	return status;
 }
