@@ -31,7 +31,7 @@ trap 'exit 1' HUP INT TERM
 
 # run ARG...: muxd's output in $tmp/out and $tmp/err, its exit code in $status.
 run() {
-	timeout -k 2 "$limit" "$MUXD" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
+	timeout -k "$limit" "$limit" "$MUXD" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
 	status=$?
 }
 
@@ -214,7 +214,7 @@ fi
 
 # A first muxd takes a port; a second asking for it must fail cleanly.
 # timeout passes our SIGTERM on to muxd and exits with muxd's status.
-timeout -k 2 "$limit" "$MUXD" --listen upper=127.0.0.1:0 \
+timeout -k "$limit" "$limit" "$MUXD" --listen upper=127.0.0.1:0 \
 	>"$tmp/first.out" 2>"$tmp/first.err" </dev/null &
 first_pid=$!
 port=
@@ -240,7 +240,9 @@ else
 	ok $? "port in use: the trace file made for it is removed" || diag_output
 	kill -TERM "$first_pid"
 	wait "$first_pid"
-	ok $? "the first muxd exits 0 on SIGTERM" || diag "stderr: $(cat "$tmp/first.err")"
+	first_status=$?
+	ok $first_status "the first muxd exits 0 on SIGTERM" ||
+		diag "exit status $first_status" "stderr: $(cat "$tmp/first.err")"
 fi
 first_pid=
 
