@@ -133,6 +133,18 @@ static bool escape(struct parser *ps, char *out, size_t *len)
 	return true;
 }
 
+/* The bytes of a string's text as written, up to its closing quote (or
+ * the end): its unescaped text is never longer, since every escape
+ * shrinks (\u: at most three bytes for six, four for twelve). */
+static size_t written_length(const char *p, const char *end)
+{
+	const char *q = p;
+
+	while (q < end && *q != '"')
+		q += *q == '\\' && q + 1 < end ? 2 : 1;
+	return (size_t)(q - p);
+}
+
 /* A string's text, unescaped, on the heap; NULL on failure. */
 static char *string(struct parser *ps)
 {
@@ -142,8 +154,9 @@ static char *string(struct parser *ps)
 	if (ps->p >= ps->end || *ps->p != '"')
 		return fail(ps, "string expected"), NULL;
 	ps->p++;
-	/* Escapes only shrink, but \u may grow: three bytes for six. */
-	out = malloc((size_t)(ps->end - ps->p) + 1);
+	/* Sized to the string, not to the rest of the text: a trace has
+	 * thousands of strings. */
+	out = malloc(written_length(ps->p, ps->end) + 1);
 	if (!out)
 		return fail(ps, "out of memory"), NULL;
 	while (ps->p < ps->end && *ps->p != '"') {
