@@ -38,6 +38,10 @@
 
 #define SAFETY_MS 30000		/* only a hung server takes this long */
 #define SHORT_WAITS 50
+#define RUSH_CLIENTS 16
+#define RUSH_LINES 250
+#define RUSH_ROUNDS 4
+#define RUSH_LINE_MAX 8		/* "0 249\n" */
 #define CONCURRENT 1000
 #define CONCURRENT_MS 1000
 /* Above the second the clients wait: what a loaded machine may add, and
@@ -270,6 +274,80 @@ static void case_never_early(unsigned short port)
 		close(fd);
 }
 
+/* ---- waits that come due while their connection is in hand ---- */
+
+static size_t common_prefix(const char *a, size_t a_len, const char *b,
+			    size_t b_len)
+{
+	size_t n = 0;
+
+	while (n < a_len && n < b_len && a[n] == b[n])
+		n++;
+	return n;
+}
+
+/* RUSH_CLIENTS clients at once, each pipelining RUSH_LINES waits of 0 ms,
+ * in RUSH_ROUNDS rounds: every line comes due a millisecond after the
+ * reply before it, often while a thread is still at the connection's
+ * turn. Leader-followers once dropped a wait that came due between the
+ * turn setting its timer and letting go of the connection: that line
+ * was never answered. One client on a [serial] engine, which would
+ * serve them one after another. */
+static void case_zero_waits(unsigned short port)
+{
+	static char want[RUSH_LINES * RUSH_LINE_MAX + 1];
+	static char got[RUSH_CLIENTS][sizeof want];
+	int fds[RUSH_CLIENTS], clients = tags.serial ? 1 : RUSH_CLIENTS;
+	size_t have[RUSH_CLIENTS], want_len = 0;
+	int round, wrong = -1;
+
+	for (int i = 0; i < RUSH_LINES; i++)
+		want_len += (size_t)snprintf(want + want_len, sizeof want - want_len,
+					     "0 %d\n", i);
+	for (round = 0; round < RUSH_ROUNDS && wrong < 0; round++) {
+		long long deadline = now_ms() + scaled_ms(SAFETY_MS);
+		int done = 0;
+
+		for (int c = 0; c < clients; c++) {
+			fds[c] = tcp_connect(port);
+			have[c] = 0;
+			if (fds[c] == -1 || !send_text(fds[c], want)) {
+				have[c] = sizeof want;	/* counted wrong below */
+				done++;
+			}
+		}
+		while (done < clients && now_ms() < deadline) {
+			struct pollfd p[RUSH_CLIENTS];
+
+			for (int c = 0; c < clients; c++)
+				p[c] = (struct pollfd){ have[c] < want_len ?
+							fds[c] : -1, POLLIN, 0 };
+			if (poll(p, (nfds_t)clients, 100) <= 0)
+				continue;
+			for (int c = 0; c < clients; c++) {
+				ssize_t n;
+
+				if (!p[c].revents)
+					continue;
+				n = recv(fds[c], got[c] + have[c],
+					 sizeof want - 1 - have[c], 0);
+				have[c] = n > 0 ? have[c] + (size_t)n : sizeof want;
+				done += have[c] >= want_len;
+			}
+		}
+		for (int c = 0; c < clients && wrong < 0; c++)
+			if (have[c] != want_len || memcmp(got[c], want, want_len))
+				wrong = c;
+		close_all(fds, clients);
+	}
+	if (!ok(wrong < 0, "delay: %d client%s each pipelining %d waits of "
+		"0 ms, %d times: every line answered, in order", clients,
+		clients == 1 ? "" : "s", RUSH_LINES, RUSH_ROUNDS))
+		diag("round %d, client %d: %zu bytes of %zu, the first %zu as "
+		     "sent", round, wrong + 1, have[wrong], want_len,
+		     common_prefix(got[wrong], have[wrong], want, want_len));
+}
+
 /* ---- 1,000 waits at once ---- */
 
 static void case_concurrent(unsigned short port)
@@ -465,6 +543,7 @@ int main(int argc, char **argv)
 	cases_bad_input(work, delay);
 	case_delay_times(delay);
 	case_never_early(delay);
+	case_zero_waits(delay);
 	case_concurrent(delay);
 	case_head_of_line(work);
 	case_leavers(&srv, delay, work);
