@@ -23,8 +23,9 @@
  * report comes for the socket. Whoever takes it first (in_hand) serves
  * it; the other lets go, and what it had is not lost: the holder lets go
  * of the connection before it re-arms it, level-triggered, so a report it
- * took from another comes again, and a timer popped meanwhile is set
- * again by the turn if the line still waits.
+ * took from another comes again; a timer popped meanwhile is marked
+ * (due_in_hand), and the holder, which lets go under the same lock that
+ * pops timers, turns again instead.
  *
  * Connections are kept by descriptor under table_lock, taken per
  * connection opened or closed and by the idle sweep, never per message.
@@ -65,6 +66,8 @@ struct lf_conn {
 	_Atomic bool in_hand;		/* a thread serves it: others let go */
 	_Atomic bool owes_reply;	/* a request waits on us: not idle */
 	struct timer timer;		/* under timer_lock */
+	bool due_in_hand;		/* under timer_lock: it came due while
+					 * in hand; the holder turns again */
 	const struct listener *listener;
 	union net_peer peer;		/* for the -v lines only */
 };
@@ -142,26 +145,38 @@ static void conn_close(struct lf *l, struct buffer_pool *pool,
 		group_wake(&l->group, 0);
 }
 
-/* A request's line waiting for its time: its timer, set or cleared.
- * The leader may be waiting with a longer timeout: it is woken. */
-static int set_timer(struct lf *l, struct lf_conn *c)
+enum settled { LET_GO, TURN_AGAIN, NO_MEMORY };
+
+/* The end of a turn: a request's line waiting for its time gets its timer
+ * (or loses it), and the connection is let go, both under timer_lock,
+ * unless a timer came due while it was in hand: timer_due() could not
+ * take it and marked it, and it stays in hand for another turn (had the
+ * holder let go first, nobody would serve that line). The leader may be
+ * waiting with a longer timeout: it is woken. */
+static enum settled settle(struct lf *l, struct lf_conn *c)
 {
 	int64_t due = conn_io_waiting_until(&c->io);
+	enum settled how = LET_GO;
 	bool earliest = false;
-	int rc = 0;
 
 	atomic_store(&c->owes_reply, conn_io_owes_reply(&c->io));
 	pthread_mutex_lock(&l->timer_lock);
 	if (due < 0) {
 		timers_cancel(&l->timers, &c->timer);
 	} else if (!timer_armed(&c->timer) || c->timer.due != due) {
-		rc = timers_arm(&l->timers, &c->timer, due);
-		earliest = rc == 0 && l->timers.heap[0] == &c->timer;
+		if (timers_arm(&l->timers, &c->timer, due) < 0)
+			how = NO_MEMORY;
+		earliest = how == LET_GO && l->timers.heap[0] == &c->timer;
 	}
+	if (how == LET_GO && c->due_in_hand)
+		how = TURN_AGAIN;
+	c->due_in_hand = false;
+	if (how == LET_GO)
+		atomic_store(&c->in_hand, false);
 	pthread_mutex_unlock(&l->timer_lock);
 	if (earliest)
 		group_wake(&l->group, 0);
-	return rc;
+	return how;
 }
 
 /* The connection is this thread's to serve, unless another has it. */
@@ -172,35 +187,41 @@ static bool take(struct lf_conn *c)
 	return atomic_compare_exchange_strong(&c->in_hand, &free_now, true);
 }
 
-/* One turn, then back into the set (first: into it) for what it waits
- * for next; a connection with readiness left is armed for it, and
- * level-triggered epoll reports it again at once. */
+/* Turns while there is work, then back into the set (first: into it) for
+ * what it waits for next; a connection with readiness left is armed for
+ * it, and level-triggered epoll reports it again at once. */
 static void conn_turn(struct lf *l, struct buffer_pool *pool, struct lf_conn *c,
 		      bool first)
 {
-	bool moved;
-	const char *over = conn_io_turn(&c->io, pool, IO_BUDGET, clock_ms(),
-					&moved);
-	unsigned interest;
-	int fd, rc;
+	enum settled how = LET_GO;
+	const char *over;
+	unsigned interest = 0;
+	int fd = c->io.fd, rc;
 
-	if (!over && set_timer(l, c) < 0)
+	do {
+		bool moved;
+
+		over = conn_io_turn(&c->io, pool, IO_BUDGET, clock_ms(), &moved);
+		if (over)
+			break;
+		if (moved)
+			atomic_store_explicit(&c->last_active, clock_ms(),
+					      memory_order_relaxed);
+		interest = conn_io_interest(&c->io);
+		if (conn_io_can_progress(&c->io))
+			interest |= c->io.can_write ? POLLER_WRITE : POLLER_READ;
+		/* Once let go, c is another thread's (a timer may hand it
+		 * over): nothing of it is read after. */
+		how = settle(l, c);
+	} while (how == TURN_AGAIN);
+	if (how == NO_MEMORY)
 		over = strerror(ENOMEM);
 	if (over) {
 		conn_close(l, pool, c, over);
 		return;
 	}
-	if (moved)
-		atomic_store_explicit(&c->last_active, clock_ms(),
-				      memory_order_relaxed);
-	interest = conn_io_interest(&c->io);
-	if (conn_io_can_progress(&c->io))
-		interest |= c->io.can_write ? POLLER_WRITE : POLLER_READ;
-	/* Let go, then arm: once armed, or once let go (a timer may hand it
-	 * to another thread), c is another thread's: nothing of it is read
-	 * after. A report another thread took meanwhile comes again. */
-	fd = c->io.fd;
-	atomic_store(&c->in_hand, false);
+	/* Let go, then armed: a report another thread took meanwhile
+	 * comes again. */
 	pthread_mutex_lock(&l->handover[fd % HANDOVER_STRIPES]);
 	rc = arm(l, fd, first, interest);
 	pthread_mutex_unlock(&l->handover[fd % HANDOVER_STRIPES]);
@@ -406,8 +427,9 @@ static struct lf_conn *timer_due(struct lf *l, int64_t now)
 	pthread_mutex_lock(&l->timer_lock);
 	while (!c && (t = timers_expired(&l->timers, now))) {
 		c = TIMER_OWNER(t, struct lf_conn, timer);
-		if (!take(c))
-			c = NULL;	/* in hand: its turn sees the time */
+		c->due_in_hand = !take(c);	/* its holder turns again */
+		if (c->due_in_hand)
+			c = NULL;
 	}
 	pthread_mutex_unlock(&l->timer_lock);
 	return c;
