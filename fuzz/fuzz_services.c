@@ -37,8 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 struct transcript {
 	unsigned char greeting[SVC_GREETING_MAX];
 	size_t greeting_len;
-	unsigned char *out;	/* replies to input */
-	size_t out_len;
+	unsigned char *out;	/* replies to input, out_cap bytes */
+	size_t out_len, out_cap;
 	unsigned char *fill;	/* producer output */
 	size_t fill_len;
 	bool close_after_eof;
@@ -86,6 +86,20 @@ static size_t greet(struct svc_session *s, const struct service *svc,
 	return n;
 }
 
+/* n more bytes of replies to input. t->out grows as they come: a request
+ * service's reply may be many times its line ("ERR ..." for a bare LF). */
+static void append_out(struct transcript *t, const unsigned char *bytes,
+		       size_t n)
+{
+	if (n > t->out_cap - t->out_len) {
+		t->out_cap = 2 * (t->out_len + n);
+		t->out = realloc(t->out, t->out_cap);
+		CHECK(t->out);
+	}
+	memcpy(t->out + t->out_len, bytes, n);
+	t->out_len += n;
+}
+
 /* A request service: offered `len` bytes as an engine does, a line at a
  * time, each reply appended to t->out. Returns how much was taken: less than len only
  * once the service closes. */
@@ -105,8 +119,7 @@ static size_t feed_request(struct svc_session *s, const uint8_t *data,
 
 			CHECK(n > 0 && n <= SVC_REPLY_MAX && reply[n - 1] == '\n');
 			CHECK(svc_reply(s, &reply) == n);	/* held until replied */
-			memcpy(t->out + t->out_len, reply, n);
-			t->out_len += n;
+			append_out(t, reply, n);
 			svc_replied(s);
 		} else if (took == 0) {
 			break;
@@ -132,8 +145,7 @@ static void feed(struct svc_session *s, const uint8_t *data, size_t len,
 	memcpy(buf, data, len);
 	n = svc_input(s, buf, len);
 	CHECK(n <= len);
-	memcpy(t->out + t->out_len, buf, n);
-	t->out_len += n;
+	append_out(t, buf, n);
 	free(buf);
 }
 
@@ -318,7 +330,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	size_t n_services = 0, len, fill_total, reps, out_room;
+	size_t n_services = 0, len, fill_total, reps;
 	const struct service *svc;
 	struct transcript a = { 0 }, b = { 0 };
 	uint64_t clock = 0;
@@ -347,11 +359,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(svc_find(svc->name) == svc);
 	if (strcmp(svc->name, "work") == 0)
 		keep_work_cheap(in, len);
-	/* A request's reply may be longer than its line: an "ERR ..." line
-	 * for each 1-byte line, at most. */
-	out_room = svc->take ? (len + 1) * 64 : len + 1;
-	a.out = malloc(out_room);
-	b.out = malloc(out_room);
+	a.out_cap = b.out_cap = len + 1;	/* grown for long replies */
+	a.out = malloc(a.out_cap);
+	b.out = malloc(b.out_cap);
 	a.fill = malloc(fill_total + 1);
 	b.fill = malloc(fill_total + 1);
 	CHECK(a.out && b.out && a.fill && b.fill);
